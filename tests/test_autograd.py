@@ -1,0 +1,338 @@
+"""The engine: every op's backward against float64 finite differences, forward
+values against plain NumPy, graph mechanics, errors and the optimizers."""
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import autograd as ag
+
+rng = np.random.default_rng(0)
+
+
+def randn(*shape):
+    return rng.standard_normal(shape)
+
+
+def positive(*shape):
+    return rng.uniform(0.5, 2.0, shape)
+
+
+# -- the op table: (id, function of Tensors, inputs) -----------------------------------
+OPS = [
+    ("add", lambda a, b: a + b, [randn(3, 4), randn(3, 4)]),
+    ("add-broadcast", lambda a, b: a + b, [randn(3, 1), randn(1, 4)]),
+    ("add-scalar-left", lambda a: 2.0 + a, [randn(3)]),
+    ("sub", lambda a, b: a - b, [randn(2, 3), randn(3)]),
+    ("rsub", lambda a: 1.0 - a, [randn(4)]),
+    ("mul-broadcast", lambda a, b: a * b, [randn(3, 1), randn(1, 4)]),
+    ("div", lambda a, b: a / b, [randn(3, 4), positive(4)]),
+    ("rdiv", lambda a: 1.0 / a, [positive(5)]),
+    ("neg", lambda a: -a, [randn(3)]),
+    ("pow-2", lambda a: a ** 2, [randn(3, 2)]),
+    ("pow-half", lambda a: a ** 0.5, [positive(4)]),
+    ("exp", lambda a: a.exp(), [randn(3, 4)]),
+    ("log", lambda a: a.log(), [positive(3, 4)]),
+    ("tanh", lambda a: a.tanh(), [randn(3, 4)]),
+    ("relu", lambda a: a.relu(), [randn(3, 4) + 0.01]),
+    ("gelu", lambda a: ag.gelu(a), [randn(3, 4) * 2]),
+    ("sum-all", lambda a: a.sum(), [randn(3, 4)]),
+    ("sum-axis", lambda a: a.sum(axis=1), [randn(3, 4, 2)]),
+    ("sum-keepdims", lambda a: a.sum(axis=(0, 2), keepdims=True), [randn(3, 4, 2)]),
+    ("mean-axis", lambda a: a.mean(axis=-1), [randn(3, 4)]),
+    ("max-axis", lambda a: a.max(axis=1), [randn(3, 5)]),
+    ("max-all", lambda a: a.max(), [randn(3, 5)]),
+    ("reshape", lambda a: a.reshape(4, 3), [randn(3, 4)]),
+    ("transpose", lambda a: a.transpose(2, 0, 1), [randn(2, 3, 4)]),
+    ("reshape-transpose-sum", lambda a: a.reshape(2, 3, 4).transpose(0, 2, 1).sum(axis=1),
+     [randn(6, 4)]),
+    ("slice", lambda a: a[:, 1:3], [randn(3, 4)]),
+    ("slice-last", lambda a: a[..., -1, :], [randn(2, 3, 4)]),
+    ("matmul-2d", lambda a, b: a @ b, [randn(3, 4), randn(4, 5)]),
+    ("matmul-ensemble", lambda a, b: a @ b, [randn(2, 3, 4), randn(2, 4, 5)]),
+    ("matmul-shared-weight", lambda a, b: a @ b, [randn(2, 3, 4), randn(4, 5)]),
+    ("matmul-batch-broadcast", lambda a, b: a @ b, [randn(2, 1, 3, 4), randn(1, 3, 4, 2)]),
+    ("softmax", lambda a: ag.softmax(a, axis=-1), [randn(3, 5)]),
+    ("softmax-axis0", lambda a: ag.softmax(a, axis=0), [randn(3, 5)]),
+    ("log_softmax", lambda a: ag.log_softmax(a, axis=-1), [randn(3, 5)]),
+    ("cross_entropy", lambda a, t: ag.cross_entropy(a, t),
+     [randn(4, 5), np.array([0, 3, -1, 4])]),
+    ("cross_entropy-per-member", lambda a, t: ag.cross_entropy(a, t, per_member=True),
+     [randn(2, 3, 5), np.array([[0, 1, 2], [4, -1, -1]])]),
+    ("layer_norm", lambda x, w, b: ag.layer_norm(x, w, b), [randn(3, 6), randn(6), randn(6)]),
+    ("layer_norm-ensemble", lambda x, w, b: ag.layer_norm(x, w, b),
+     [randn(2, 3, 6), randn(2, 1, 6), randn(2, 1, 6)]),
+    ("where", lambda a, b: ag.where(np.array([[True, False, True]]), a, b),
+     [randn(2, 3), randn(2, 3)]),
+    ("masked_fill", lambda a: ag.masked_fill(a, np.triu(np.ones((3, 3), bool), 1), -10.0),
+     [randn(3, 3)]),
+    ("embedding", lambda w: ag.one_hot(np.array([[0, 2], [1, 2]]), 3) @ w, [randn(3, 4)]),
+    ("used-twice", lambda a: a * a + a, [randn(3)]),
+    ("attention-like", lambda q, k, v: ag.softmax(q @ k.transpose(0, 2, 1) * 0.5, -1) @ v,
+     [randn(2, 3, 4), randn(2, 3, 4), randn(2, 3, 4)]),
+]
+
+
+def _on_backend(x):
+    return ag.from_numpy(x) if isinstance(x, np.ndarray) else x
+
+
+@pytest.mark.parametrize("fn, inputs", [(f, i) for _, f, i in OPS], ids=[n for n, _, _ in OPS])
+def test_gradient_matches_finite_differences(backend, fn, inputs):
+    assert ag.check_grad(fn, *[_on_backend(x) for x in inputs])
+
+
+def test_check_grad_catches_a_wrong_backward(backend):
+    def bad_square(a):  # forward a², backward claims a
+        return ag._result(a.data ** 2, (a,), lambda g: (g * a.data,))
+    with pytest.raises(AssertionError, match="gradient of input 0"):
+        ag.check_grad(bad_square, ag.from_numpy(randn(3)))
+
+
+def test_projection_catches_what_sum_hides(backend):
+    """A softmax whose backward returns zero passes a .sum() check but not ours."""
+    def zero_grad_softmax(a):
+        return ag._result(ag.softmax(a).data, (a,), lambda g: (g * 0,))
+    ag.check_grad(lambda a: zero_grad_softmax(a).sum(), ag.from_numpy(randn(2, 3)))  # hidden
+    with pytest.raises(AssertionError):
+        ag.check_grad(zero_grad_softmax, ag.from_numpy(randn(2, 3)))
+
+
+# -- forward values against plain NumPy ----------------------------------------------
+def test_forward_values_match_numpy(backend):
+    x, w = randn(2, 3, 4), randn(2, 4, 5)
+    X, W = ag.Tensor(ag.from_numpy(x)), ag.Tensor(ag.from_numpy(w))
+    np.testing.assert_allclose(ag.to_numpy(X @ W), x @ w, rtol=1e-12)
+    e = np.exp(x - x.max(-1, keepdims=True))
+    np.testing.assert_allclose(ag.to_numpy(ag.softmax(X)), e / e.sum(-1, keepdims=True), rtol=1e-12)
+    np.testing.assert_allclose(ag.to_numpy(ag.log_softmax(X)),
+                               np.log(e / e.sum(-1, keepdims=True)), rtol=1e-12)
+    mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+    np.testing.assert_allclose(ag.to_numpy(ag.layer_norm(X, ag.Tensor(np.ones(4)), ag.Tensor(np.zeros(4)))
+                                           if backend == "numpy" else
+                                           ag.layer_norm(X, ag.Tensor(ag.from_numpy(np.ones(4))),
+                                                         ag.Tensor(ag.from_numpy(np.zeros(4))))),
+                               (x - mu) / np.sqrt(var + 1e-5), rtol=1e-10)
+    np.testing.assert_allclose(ag.to_numpy(X.relu()), np.maximum(x, 0))
+    np.testing.assert_allclose(ag.to_numpy(X.sum(axis=1)), x.sum(1))
+    np.testing.assert_allclose(ag.to_numpy(X.max(axis=2)), x.max(2))
+    np.testing.assert_allclose(ag.to_numpy(X.transpose(1, 0, 2)), x.transpose(1, 0, 2))
+
+
+def test_gelu_is_the_tanh_approximation(backend):
+    x = np.linspace(-4, 4, 9)
+    expected = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+    np.testing.assert_allclose(ag.to_numpy(ag.gelu(ag.Tensor(ag.from_numpy(x)))), expected, rtol=1e-12)
+
+
+def test_cross_entropy_ignores_negative_targets_and_averages_the_rest(backend):
+    logits = randn(3, 4)
+    targets = np.array([2, -1, 0])
+    p = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    expected = -(np.log(p[0, 2]) + np.log(p[2, 0])) / 2
+    got = ag.cross_entropy(ag.Tensor(ag.from_numpy(logits)), ag.from_numpy(targets)).item()
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_per_member_loss_gives_each_member_its_own_unscaled_gradient(backend):
+    """Summing E per-member means gives member e the gradient of its own mean."""
+    logits, targets = randn(3, 4, 5), rng.integers(0, 5, (3, 4))
+    ensemble = ag.Tensor(ag.from_numpy(logits), requires_grad=True)
+    ag.cross_entropy(ensemble, ag.from_numpy(targets), per_member=True).sum().backward()
+    for e in range(3):
+        single = ag.Tensor(ag.from_numpy(logits[e]), requires_grad=True)
+        ag.cross_entropy(single, ag.from_numpy(targets[e])).backward()
+        np.testing.assert_allclose(ag.to_numpy(ensemble.grad[e]), ag.to_numpy(single.grad), rtol=1e-12)
+
+
+# -- graph mechanics -----------------------------------------------------------------
+def test_gradients_accumulate_across_backward_calls():
+    x = ag.Tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    (x * 3).sum().backward()
+    np.testing.assert_allclose(x.grad, [6.0, 6.0])
+
+
+def test_deep_graph_needs_no_recursion():
+    x = ag.Tensor([1.0], requires_grad=True)
+    y = x
+    for _ in range(20000):
+        y = y + 1.0
+    y.sum().backward()
+    assert x.grad[0] == 1.0
+
+
+def test_no_grad_records_nothing():
+    x = ag.Tensor([1.0], requires_grad=True)
+    with ag.no_grad():
+        y = x * 2
+    assert not y.requires_grad
+
+
+def test_detach_and_item():
+    x = ag.Tensor([[3.0]], requires_grad=True)
+    assert not (x * 2).detach().requires_grad
+    assert (x * 2).item() == 6.0
+
+
+def test_scalars_and_arrays_mix_on_either_side():
+    x = ag.Tensor(np.ones(3), requires_grad=True)
+    y = (2 * x + np.arange(3.0)) - 1 + x / 2 + np.ones(3) * x
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, [3.5, 3.5, 3.5])
+    assert y.dtype == np.float32  # numbers never upcast the float32 run
+
+
+def test_graph_is_freed_after_backward():
+    x = ag.Tensor([1.0], requires_grad=True)
+    y = (x * 2).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="already freed"):
+        y.backward()
+
+
+# -- errors ----------------------------------------------------------------------------
+def test_matmul_mismatch_names_both_shapes():
+    with pytest.raises(ValueError, match=r"\(2, 3\) @ \(4, 5\)"):
+        ag.Tensor(np.ones((2, 3))) @ ag.Tensor(np.ones((4, 5)))
+
+
+def test_backward_on_non_scalar_needs_a_seed():
+    x = ag.Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(RuntimeError, match="seed gradient"):
+        (x * 2).backward()
+
+
+def test_integer_tensors_cannot_require_grad():
+    with pytest.raises(TypeError, match="floating"):
+        ag.Tensor(np.arange(3), requires_grad=True)
+
+
+def test_unknown_backend_lists_the_choices():
+    with pytest.raises(ValueError, match="'numpy' or 'cupy'"):
+        ag.set_backend("torch")
+
+
+def test_cupy_missing_is_one_clear_error():
+    try:
+        import cupy  # noqa: F401
+        pytest.skip("CuPy is installed here")
+    except ImportError:
+        pass
+    with pytest.raises(ag.BackendError, match="pip install"):
+        ag.set_backend("cupy")
+
+
+def test_numpy_array_in_a_cupy_run_is_caught(backend):
+    if backend != "cupy":
+        pytest.skip("needs the cupy backend")
+    with pytest.raises(TypeError, match="from_numpy"):
+        ag.Tensor(np.ones(3))
+
+
+def test_advanced_indexing_is_refused():
+    with pytest.raises(TypeError, match="basic slicing"):
+        ag.Tensor(np.ones(3))[np.array([0, 1])]
+
+
+# -- optimizers: three steps worked by hand from the documented formulas ---------------
+GRADS = [np.array([0.5, -1.0]), np.array([0.1, 0.2]), np.array([-0.3, 0.4])]
+
+
+def _run(optimizer_cls, steps=3, **kwargs):
+    p = ag.Tensor(np.array([1.0, -2.0]), requires_grad=True)
+    opt = optimizer_cls([p], **kwargs)
+    for g in GRADS[:steps]:
+        p.grad = ag.from_numpy(g)
+        opt.step()
+    return ag.to_numpy(p.data), opt
+
+
+def test_adamw_three_steps_by_hand(backend):
+    lr, b1, b2, eps, wd = 0.1, 0.9, 0.98, 1e-8, 0.5
+    p, m, v = np.array([1.0, -2.0]), np.zeros(2), np.zeros(2)
+    for t, g in enumerate(GRADS, start=1):
+        p = p - lr * wd * p
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        p = p - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+    got, _ = _run(ag.AdamW, lr=lr, betas=(b1, b2), eps=eps, weight_decay=wd)
+    np.testing.assert_allclose(got, p, rtol=1e-12)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_three_steps_by_hand(backend, nesterov):
+    lr, mu, wd = 0.1, 0.9, 0.01
+    p, buf = np.array([1.0, -2.0]), None
+    for g in GRADS:
+        g = g + wd * p
+        buf = g if buf is None else mu * buf + g
+        p = p - lr * (g + mu * buf if nesterov else buf)
+    got, _ = _run(ag.SGD, lr=lr, momentum=mu, weight_decay=wd, nesterov=nesterov)
+    np.testing.assert_allclose(got, p, rtol=1e-12)
+
+
+def test_plain_sgd_is_gradient_descent(backend):
+    got, _ = _run(ag.SGD, steps=1, lr=0.5)
+    np.testing.assert_allclose(got, [1.0 - 0.25, -2.0 + 0.5])
+
+
+def test_per_member_hyperparameters_match_separate_optimizers(backend):
+    """lr and weight decay of shape (E,) act on each member's slice of every parameter."""
+    start, grad = randn(2, 3, 4), randn(2, 3, 4)
+    p = ag.Tensor(ag.from_numpy(start), requires_grad=True)
+    opt = ag.AdamW([p], lr=np.array([0.1, 0.01]), weight_decay=np.array([1.0, 0.0]))
+    for _ in range(2):
+        p.grad = ag.from_numpy(grad)
+        opt.step()
+    for e, (lr, wd) in enumerate([(0.1, 1.0), (0.01, 0.0)]):
+        q = ag.Tensor(ag.from_numpy(start[e]), requires_grad=True)
+        single = ag.AdamW([q], lr=lr, weight_decay=wd)
+        for _ in range(2):
+            q.grad = ag.from_numpy(grad[e])
+            single.step()
+        np.testing.assert_allclose(ag.to_numpy(p.data[e]), ag.to_numpy(q.data), rtol=1e-12)
+
+
+@pytest.mark.parametrize("cls, kwargs", [(ag.AdamW, {"lr": 0.1}),
+                                         (ag.SGD, {"lr": 0.1, "momentum": 0.9})])
+def test_optimizer_state_dict_resumes_exactly(backend, cls, kwargs):
+    full, _ = _run(cls, **kwargs)
+    _, first = _run(cls, steps=2, **kwargs)
+    p = ag.Tensor(ag.from_numpy(ag.to_numpy(first.params[0].data)), requires_grad=True)
+    resumed = cls([p], **kwargs)
+    resumed.load_state_dict(first.state_dict())
+    p.grad = ag.from_numpy(GRADS[2])
+    resumed.step()
+    np.testing.assert_allclose(ag.to_numpy(p.data), full, rtol=1e-12)
+
+
+def test_zero_grad_clears():
+    p = ag.Tensor(np.ones(2), requires_grad=True)
+    (p * 2).sum().backward()
+    opt = ag.SGD([p], lr=0.1)
+    opt.zero_grad()
+    assert p.grad is None
+
+
+# -- memory: the graph is freed after backward -------------------------------------------
+def test_thousand_steps_do_not_grow_memory():
+    local = np.random.default_rng(1)
+    w1 = ag.Tensor(local.standard_normal((8, 16)) * 0.1, requires_grad=True)
+    w2 = ag.Tensor(local.standard_normal((16, 4)) * 0.1, requires_grad=True)
+    x, y = ag.Tensor(local.standard_normal((32, 8))), local.integers(0, 4, 32)
+    opt = ag.AdamW([w1, w2], lr=1e-3)
+
+    def step():
+        opt.zero_grad()
+        ag.cross_entropy(ag.gelu(x @ w1) @ w2, y).backward()
+        opt.step()
+    for _ in range(50):
+        step()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for _ in range(1000):
+        step()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert after - before < 64 * 1024, f"memory grew by {after - before} bytes over 1000 steps"
