@@ -390,6 +390,29 @@ def matmul(a, b):
     return _result(out, (a, b), backward)
 
 
+def linear(x, weight, bias=None):
+    """x @ weight + bias for an ensemble: x (E, ..., I), weight (E, I, O), bias (E, 1, O).
+
+    The middle axes of x fold into one, so each member is one big matrix product
+    and the weight gradient needs no sum over a broadcast batch axis.
+    """
+    E, I, O = x.shape[0], x.shape[-1], weight.shape[-1]
+    if weight.shape[:2] != (E, I):
+        raise ValueError(f"linear: x {x.shape} does not fit weight {weight.shape} (expected ({E}, {I}, O))")
+    rows = x.data.reshape(E, -1, I)                     # (E, N, I)
+    out = rows @ weight.data                            # (E, N, O)
+    if bias is not None:
+        out += bias.data
+    parents = (x, weight) if bias is None else (x, weight, bias)
+
+    def backward(g):
+        g = g.reshape(E, -1, O)                         # (E, N, O)
+        grads = ((g @ weight.data.swapaxes(1, 2)).reshape(x.shape) if x.requires_grad else None,
+                 rows.swapaxes(1, 2) @ g if weight.requires_grad else None)
+        return grads if bias is None else grads + (g.sum(axis=1, keepdims=True),)
+    return _result(out.reshape(x.shape[:-1] + (O,)), parents, backward)
+
+
 # ---------------------------------------------------------------------------
 # 4. Fused neural-net ops: one node each, with the backward worked out by hand
 # (cheaper and more stable than composing the primitives above).

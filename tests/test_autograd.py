@@ -52,6 +52,8 @@ OPS = [
     ("matmul-ensemble", lambda a, b: a @ b, [randn(2, 3, 4), randn(2, 4, 5)]),
     ("matmul-shared-weight", lambda a, b: a @ b, [randn(2, 3, 4), randn(4, 5)]),
     ("matmul-batch-broadcast", lambda a, b: a @ b, [randn(2, 1, 3, 4), randn(1, 3, 4, 2)]),
+    ("linear", lambda x, w, b: ag.linear(x, w, b), [randn(2, 3, 2, 4), randn(2, 4, 5), randn(2, 1, 5)]),
+    ("linear-no-bias", lambda x, w: ag.linear(x, w), [randn(2, 3, 4), randn(2, 4, 5)]),
     ("softmax", lambda a: ag.softmax(a, axis=-1), [randn(3, 5)]),
     ("softmax-axis0", lambda a: ag.softmax(a, axis=0), [randn(3, 5)]),
     ("log_softmax", lambda a: ag.log_softmax(a, axis=-1), [randn(3, 5)]),

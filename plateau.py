@@ -1,0 +1,769 @@
+"""The two transformers of the poster, how they start, and how they are trained.
+
+Start reading at `GrokConfig` and `SequenceConfig` (every knob, with a comment),
+then the two models (`grok_forward`, `sequence_forward`), then the two problems
+that turn data into losses and metrics (`ArithmeticProblem`, `SequenceProblem`),
+then the one training loop `train(...)` with its run folder and checkpoints.
+
+Ensembles: every parameter carries a leading axis E. E models (one per seed:
+own init, own data split, own batches) train in lockstep as one set of arrays,
+so E seeds cost one Python loop, and on a GPU one set of bigger kernels.
+Shapes: E members, B batch, T positions, D width, H heads, V vocabulary.
+"""
+import csv
+import dataclasses
+import json
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import autograd as ag
+import tasks
+
+# ---------------------------------------------------------------------------
+# Configs. Plain dataclasses, saved as config.json in every run folder.
+
+
+@dataclass
+class TrainConfig:
+    seeds: tuple = (0,)            # one ensemble member per seed
+    steps: int = 5000              # optimizer updates at most
+    eval_every: int = 100          # evaluate every this many steps (and at step 0)
+    patience: int = 3              # stop once every member held the goal this many evals
+    threshold: float = 0.95        # accuracy that counts as done (grokked / converged)
+    optimizer: str = "adamw"       # "adamw" or "sgd"
+    lr: float = 1e-3               # learning rate (a list: one per member)
+    betas: tuple = (0.9, 0.98)     # AdamW's β₁, β₂
+    weight_decay: float = 1.0      # AdamW decoupled decay, SGD coupled L2 (a list: per member)
+    momentum: float = 0.0          # SGD momentum
+    batch_size: int = 512          # sequences per step, per member
+    checkpoint_every: int = 1000   # steps between checkpoints (0: never)
+    backend: str = "numpy"         # "numpy" (CPU) or "cupy" (GPU)
+    dtype: str = "float32"         # "float32" or "float64"
+
+
+@dataclass
+class GrokConfig(TrainConfig):
+    ops: tuple = ("div",)          # operations trained together (add, sub, mul, div)
+    p: int = 97                    # the modulus
+    frac_train: float = 0.5        # share of each op's table used for training
+    d_model: int = 128             # width D
+    n_heads: int = 4               # heads H
+    n_layers: int = 2              # blocks L
+    norm: str = "post"             # "post" (PyTorch's TransformerEncoderLayer default) or "pre"
+    init: str = "default"          # "default" (PyTorch), "small" or "sparse"
+    init_scale: float = 0.01       # small init: Xavier-normal times this
+    sparsity: float = 0.9          # sparse init: share of weights set to zero
+    init_scope: str = "linear"     # "linear" (the poster's code) or "all" (embeddings, Q/K/V too)
+
+
+@dataclass
+class SequenceConfig(TrainConfig):
+    tasks: tuple = ("mws",)        # sequence tasks mixed in every batch
+    n: int = 16                    # inputs per sequence
+    k: int = 2                     # window
+    p: int = 17                    # modulus
+    d_model: int = 64              # width D (the paper: 256)
+    attention: str = "linear"      # "linear" (no softmax) or "softmax"
+    eval_size: int = 256           # held-out sequences per task
+    batch_size: int = 128          # sequences per step, split across the tasks
+    lr: float = 1e-3
+    betas: tuple = (0.9, 0.999)
+    weight_decay: float = 0.0      # Adam: AdamW with no decay
+    threshold: float = 1.0         # held-out token accuracy that counts as converged
+    eval_every: int = 10
+    steps: int = 3000
+
+
+def config_from_dict(values):
+    """Rebuild a config from config.json (lists back to tuples)."""
+    cls = {"grok": GrokConfig, "sequence": SequenceConfig}[values["kind"]]
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names})
+
+
+def config_to_dict(cfg):
+    kind = "grok" if isinstance(cfg, GrokConfig) else "sequence"
+    return {"kind": kind, **{k: list(v) if isinstance(v, tuple) else v
+                             for k, v in dataclasses.asdict(cfg).items()}}
+
+
+# ---------------------------------------------------------------------------
+# Initialisation, on the host with one NumPy generator per member, so a seed
+# gives the same model on CPU and GPU.
+
+def uniform(rng, shape, bound):
+    return rng.uniform(-bound, bound, shape)
+
+
+def xavier_normal(rng, shape, fan_in, fan_out):
+    """Glorot & Bengio (2010): N(0, 2/(fan_in+fan_out))."""
+    return rng.normal(0.0, math.sqrt(2.0 / (fan_in + fan_out)), shape)
+
+
+def constrained(rng, shape, fan_in, fan_out, cfg):
+    """The poster's interventions: small (Xavier × scale) or sparse (Xavier, a share zeroed)."""
+    w = xavier_normal(rng, shape, fan_in, fan_out)
+    if cfg.init == "small":
+        return w * cfg.init_scale
+    keep = rng.random(shape) >= cfg.sparsity
+    return w * keep / math.sqrt(1.0 - cfg.sparsity)  # survivors rescaled: same variance
+
+
+def init_grok_member(cfg, rng):
+    """One member's parameters (weights stored (in, out), so x @ W).
+
+    default = PyTorch's defaults: nn.Embedding N(0, 1); nn.Linear weight and bias
+    U(±1/√fan_in); MultiheadAttention's fused Q/K/V weight Xavier-uniform over its
+    (3D, D) shape with zero bias, its output projection a Linear with zero bias;
+    LayerNorm weight 1, bias 0. small/sparse replace the Linear layers (attention
+    output, MLP, read-out; scope "all" adds Q/K/V and the embeddings), biases 0.
+    """
+    if cfg.init not in ("default", "small", "sparse") or cfg.init_scope not in ("linear", "all"):
+        raise ValueError(f"unknown init {cfg.init!r} / scope {cfg.init_scope!r}; choose "
+                         "init from default, small, sparse and scope from linear, all")
+    D, V, L = cfg.d_model, tasks.arithmetic_vocab_size(cfg.p), cfg.n_layers
+    special = cfg.init != "default"
+    everywhere = special and cfg.init_scope == "all"
+
+    def linear(name, fan_in, fan_out, bias=True, zero_bias=False):
+        if special:
+            out[name] = constrained(rng, (fan_in, fan_out), fan_in, fan_out, cfg)
+        else:
+            out[name] = uniform(rng, (fan_in, fan_out), 1 / math.sqrt(fan_in))
+        if bias:
+            b = name.replace("W_", "b_")
+            zero = special or zero_bias
+            out[b] = np.zeros((1, fan_out)) if zero else uniform(rng, (1, fan_out), 1 / math.sqrt(fan_in))
+
+    out = {}
+    for name, rows in (("W_E", V), ("W_pos", 4)):
+        out[name] = (constrained(rng, (rows, D), D, rows, cfg) if everywhere
+                     else rng.normal(0.0, 1.0, (rows, D)))
+    for layer in range(L):
+        pre = f"blocks.{layer}."
+        qkv = (constrained(rng, (D, 3 * D), D, 3 * D, cfg) if everywhere
+               else uniform(rng, (D, 3 * D), math.sqrt(6.0 / (D + 3 * D))))
+        for i, name in enumerate(("W_Q", "W_K", "W_V")):
+            out[pre + name] = qkv[:, i * D:(i + 1) * D]
+            out[pre + "b" + name[1:]] = np.zeros((1, D))
+        linear(pre + "W_O", D, D, zero_bias=True)
+        linear(pre + "W_in", D, 4 * D)
+        linear(pre + "W_out", 4 * D, D)
+        for norm in ("ln1", "ln2"):
+            out[pre + norm + ".w"], out[pre + norm + ".b"] = np.ones((1, D)), np.zeros((1, D))
+    if cfg.norm == "pre":
+        out["ln_f.w"], out["ln_f.b"] = np.ones((1, D)), np.zeros((1, D))
+    linear("W_U", D, V)
+    return out
+
+
+def init_sequence_member(cfg, rng):
+    """Gopalani & Hu's init: N(0, 0.02) weights, zero biases, the two residual
+    output projections N(0, 0.02/√(2L)) with L = 1 layer, LayerNorms 1 and 0."""
+    D, V, T = cfg.d_model, tasks.sequence_vocab_size(cfg.p), 2 * cfg.n + 1
+    std, residual_std = 0.02, 0.02 / math.sqrt(2 * 1)
+    out = {"W_E": rng.normal(0, std, (V, D)), "W_pos": rng.normal(0, std, (T, D))}
+    for name in ("W_Q", "W_K", "W_V"):
+        out[name], out["b" + name[1:]] = rng.normal(0, std, (D, D)), np.zeros((1, D))
+    out["W_O"], out["b_O"] = rng.normal(0, residual_std, (D, D)), np.zeros((1, D))
+    out["W_in"], out["b_in"] = rng.normal(0, std, (D, 4 * D)), np.zeros((1, 4 * D))
+    out["W_out"], out["b_out"] = rng.normal(0, residual_std, (4 * D, D)), np.zeros((1, D))
+    for norm in ("ln1", "ln2", "ln_f"):
+        out[norm + ".w"], out[norm + ".b"] = np.ones((1, D)), np.zeros((1, D))
+    out["W_U"] = rng.normal(0, std, (D, V))
+    return out
+
+
+def stack_members(members):
+    """E dicts of NumPy arrays -> one dict of Tensors with a leading E axis."""
+    return {name: ag.Tensor(ag.from_numpy(np.stack([m[name] for m in members])), requires_grad=True)
+            for name in members[0]}
+
+
+# ---------------------------------------------------------------------------
+# Layers shared by both models. p is the parameter dict, pre a name prefix.
+
+def layer_norm(p, x, name):
+    """LayerNorm with each member's own weight and bias, shaped (E, 1, ..., 1, D) to broadcast."""
+    shape = (x.shape[0],) + (1,) * (x.ndim - 2) + (x.shape[-1],)
+    return ag.layer_norm(x, p[name + ".w"].reshape(shape), p[name + ".b"].reshape(shape))
+
+
+def mlp(p, x, pre, activation):
+    h = activation(ag.linear(x, p[pre + "W_in"], p[pre + "b_in"]))    # (E, B, T, 4D)
+    return ag.linear(h, p[pre + "W_out"], p[pre + "b_out"])           # (E, B, T, D)
+
+
+def embed(p, tokens):
+    """Token plus learned position embedding: tokens (E, B, T) -> (E, B, T, D)."""
+    E, T = tokens.shape[0], tokens.shape[-1]
+    x = ag.linear(ag.one_hot(tokens, p["W_E"].shape[1]), p["W_E"])    # (E, B, T, D)
+    return x + p["W_pos"][:, :T].reshape(E, 1, T, -1)
+
+
+def split_heads(x, H):
+    E, B, T, D = x.shape
+    return x.reshape(E, B, T, H, D // H).transpose(0, 1, 3, 2, 4)    # (E, B, H, T, D/H)
+
+
+def merge_heads(x):
+    E, B, H, T, Dh = x.shape
+    return x.transpose(0, 1, 3, 2, 4).reshape(E, B, T, H * Dh)        # (E, B, T, D)
+
+
+def future_mask(T_query, T):
+    """True where key position j lies after query position i (queries are the last T_query)."""
+    i = np.arange(T - T_query, T)[:, None]
+    return ag.from_numpy(np.arange(T)[None, :] > i)
+
+
+# ---------------------------------------------------------------------------
+# Model 1, grokking: a decoder-only transformer (PyTorch's TransformerEncoderLayer
+# with a causal mask, no dropout) that reads `a op b =` and predicts c.
+
+def causal_self_attention(p, x, pre, H, last_only):
+    """Multi-head softmax attention; with last_only, queries from the last position only."""
+    T = x.shape[2]
+    queries = x[:, :, -1:] if last_only else x                         # (E, B, Tq, D)
+    q = split_heads(ag.linear(queries, p[pre + "W_Q"], p[pre + "b_Q"]), H)  # (E, B, H, Tq, Dh)
+    k = split_heads(ag.linear(x, p[pre + "W_K"], p[pre + "b_K"]), H)        # (E, B, H, T, Dh)
+    v = split_heads(ag.linear(x, p[pre + "W_V"], p[pre + "b_V"]), H)        # (E, B, H, T, Dh)
+    scores = (q @ k.transpose(0, 1, 2, 4, 3)) * (1.0 / math.sqrt(q.shape[-1]))  # (E, B, H, Tq, T)
+    scores = ag.masked_fill(scores, future_mask(q.shape[3], T), -math.inf)
+    y = merge_heads(ag.softmax(scores, axis=-1) @ v)                   # (E, B, Tq, D)
+    return ag.linear(y, p[pre + "W_O"], p[pre + "b_O"])
+
+
+def grok_block(p, x, layer, cfg, last_only):
+    """x + attention, x + MLP, each followed (post) or preceded (pre) by a LayerNorm.
+    The read-out looks at the last position only, so the final block computes
+    only that position (keys and values still come from every position)."""
+    pre = f"blocks.{layer}."
+    keep = x[:, :, -1:] if last_only else x
+    relu = ag.relu
+    if cfg.norm == "post":
+        x = layer_norm(p, keep + causal_self_attention(p, x, pre, cfg.n_heads, last_only), pre + "ln1")
+        return layer_norm(p, x + mlp(p, x, pre, relu), pre + "ln2")
+    x = keep + causal_self_attention(p, layer_norm(p, x, pre + "ln1"), pre, cfg.n_heads, last_only)
+    return x + mlp(p, layer_norm(p, x, pre + "ln2"), pre, relu)
+
+
+def grok_forward(p, tokens, cfg):
+    """tokens (E, B, 4) -> logits (E, B, V) for the token after `=`."""
+    x = embed(p, tokens)                                               # (E, B, T, D)
+    for layer in range(cfg.n_layers):
+        x = grok_block(p, x, layer, cfg, last_only=layer == cfg.n_layers - 1)
+    if cfg.norm == "pre":
+        x = layer_norm(p, x, "ln_f")
+    return ag.linear(x[:, :, -1], p["W_U"], p["b_U"])                 # (E, B, V)
+
+
+# ---------------------------------------------------------------------------
+# Model 2, loss plateau: one pre-LayerNorm block with single-head *linear*
+# causal attention (Gopalani & Hu 2025): A = mask ⊙ (Q Kᵀ/√D), y = A V, no softmax.
+
+def single_head_attention(p, h, attention):
+    """Returns the output (E, B, T, D) and the attention map A (E, B, T, T)."""
+    T = h.shape[2]
+    q = ag.linear(h, p["W_Q"], p["b_Q"])                               # (E, B, T, D)
+    k = ag.linear(h, p["W_K"], p["b_K"])                               # (E, B, T, D)
+    v = ag.linear(h, p["W_V"], p["b_V"])                               # (E, B, T, D)
+    scores = (q @ k.transpose(0, 1, 3, 2)) * (1.0 / math.sqrt(q.shape[-1]))  # (E, B, T, T)
+    if attention == "linear":
+        # EXERCISE linear-attention
+        weights = scores * ~future_mask(T, T)                          # future positions set to 0
+        # END EXERCISE
+    else:
+        weights = ag.softmax(ag.masked_fill(scores, future_mask(T, T), -math.inf), axis=-1)
+    return ag.linear(weights @ v, p["W_O"], p["b_O"]), weights
+
+
+def sequence_forward(p, tokens, cfg):
+    """tokens (E, B, T) -> logits (E, B, T, V), final hidden states (E, B, T, D), attention map."""
+    x = embed(p, tokens)                                               # (E, B, T, D)
+    y, weights = single_head_attention(p, layer_norm(p, x, "ln1"), cfg.attention)
+    x = x + y
+    x = x + mlp(p, layer_norm(p, x, "ln2"), "", ag.gelu)
+    hidden = layer_norm(p, x, "ln_f")                                  # (E, B, T, D)
+    return ag.linear(hidden, p["W_U"]), hidden, weights                # read-out has no bias
+
+
+# ---------------------------------------------------------------------------
+# Problems: data + model + metrics for one arm. The training loop below calls
+# init_params, loss, evaluate, finished, summarize and describe; nothing else.
+
+def median_range(values):
+    """(median, min, max) of the values that are not None; Nones when there are none."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None, None
+    return float(np.median(values)), float(min(values)), float(max(values))
+
+
+def first_step(history, member, task, split, test):
+    """The first evaluated step at which `test(row)` holds, or None."""
+    for row in history:
+        if row["member"] == member and row["task"] == task and row["split"] == split and test(row):
+            return row["step"]
+    return None
+
+
+def rows_of(history, member, task, split):
+    return [r for r in history if r["member"] == member and r["task"] == task and r["split"] == split]
+
+
+class ArithmeticProblem:
+    """Grokking: a op b = c (mod p), full-table train/val splits, one per member."""
+    fields = ("step", "member", "seed", "task", "split", "loss", "acc")
+
+    def __init__(self, cfg):
+        tasks.check_operations(cfg.ops, cfg.p)
+        self.cfg, self.tasks, self.splits = cfg, tuple(cfg.ops), ("train", "val")
+        members = [tasks.arithmetic_split(cfg.ops, cfg.p, cfg.frac_train, seed=[s, 1]) for s in cfg.seeds]
+        # Per op and split: inputs (E, N, 4) and targets (E, N), one row per member.
+        self.data = {(op, split): tuple(ag.from_numpy(np.stack([m[op][split][i] for m in members]))
+                                        for i in (0, 1))
+                     for op in cfg.ops for split in self.splits}
+        # The training pool: every op's training half, concatenated.
+        self.pool = tuple(ag.xp.concatenate([self.data[op, "train"][i] for op in cfg.ops], axis=1)
+                          for i in (0, 1))
+
+    def init_params(self):
+        return stack_members([init_grok_member(self.cfg, np.random.default_rng([s, 0]))
+                              for s in self.cfg.seeds])
+
+    def loss(self, params, step):
+        """Per-member mean cross-entropy on a fresh minibatch from each member's pool: (E,)."""
+        size = self.pool[1].shape[1]
+        picks = np.stack([np.random.default_rng([s, 2, step]).choice(
+            size, self.cfg.batch_size, replace=self.cfg.batch_size > size) for s in self.cfg.seeds])
+        picks = ag.from_numpy(picks)                                   # (E, B)
+        inputs = ag.xp.take_along_axis(self.pool[0], picks[..., None], axis=1)  # (E, B, 4)
+        targets = ag.xp.take_along_axis(self.pool[1], picks, axis=1)   # (E, B)
+        return ag.cross_entropy(grok_forward(params, inputs, self.cfg), targets, per_member=True)
+
+    def evaluate(self, params, step):
+        rows = []
+        with ag.no_grad():
+            for (op, split), (inputs, targets) in self.data.items():
+                loss, acc = self._score(params, inputs, targets)
+                rows += [dict(step=step, member=e, seed=s, task=op, split=split,
+                              loss=float(loss[e]), acc=float(acc[e]))
+                         for e, s in enumerate(self.cfg.seeds)]
+        return rows
+
+    def _score(self, params, inputs, targets, chunk=4096):
+        """Per-member loss and accuracy over a whole split, in chunks."""
+        loss, correct = 0.0, 0.0
+        for start in range(0, targets.shape[1], chunk):
+            x, y = inputs[:, start:start + chunk], targets[:, start:start + chunk]
+            logits = grok_forward(params, x, self.cfg)
+            loss = loss + ag.to_numpy(ag.cross_entropy(logits, y, per_member=True).data) * y.shape[1]
+            correct = correct + ag.to_numpy((logits.data.argmax(axis=-1) == y).sum(axis=1))
+        return loss / targets.shape[1], correct / targets.shape[1]
+
+    def finished(self, history):
+        """Every member has grokked every op and held it for `patience` evaluations."""
+        need = self.cfg.patience
+        return all(len(r := rows_of(history, e, op, "val")) >= need and
+                   all(x["acc"] >= self.cfg.threshold for x in r[-need:])
+                   for e in range(len(self.cfg.seeds)) for op in self.tasks)
+
+    def member_summary(self, history, e, op):
+        reach = lambda split: first_step(history, e, op, split, lambda r: r["acc"] >= self.cfg.threshold)
+        memorized, grokked = reach("train"), reach("val")
+        val = [r["acc"] for r in rows_of(history, e, op, "val")]
+        after = [r["acc"] for r in rows_of(history, e, op, "val") if grokked is not None and r["step"] >= grokked]
+        return dict(seed=self.cfg.seeds[e], memorized_step=memorized, grokked_step=grokked,
+                    delay=None if memorized is None or grokked is None else grokked - memorized,
+                    final_val_acc=val[-1], best_val_acc=max(val),
+                    stability=min(after[-self.cfg.patience:]) if after else None)
+
+    def summarize(self, history):
+        out = {}
+        for op in self.tasks:
+            members = [self.member_summary(history, e, op) for e in range(len(self.cfg.seeds))]
+            out[op] = {"members": members, "n_grokked": sum(m["grokked_step"] is not None for m in members)}
+            for key in ("memorized_step", "grokked_step", "delay", "final_val_acc"):
+                out[op][key] = dict(zip(("median", "min", "max"), median_range([m[key] for m in members])))
+        return out
+
+    def describe(self, rows):
+        """Median over members of each op's train and val accuracy, for the progress line."""
+        acc = lambda op, split: np.median([r["acc"] for r in rows if r["task"] == op and r["split"] == split])
+        return "  ".join(f"{op} train {acc(op, 'train'):.2f} val {acc(op, 'val'):.2f}" for op in self.tasks)
+
+
+class SequenceProblem:
+    """Loss plateau: online sequence tasks, a fresh mixed batch every step."""
+    fields = ("step", "member", "seed", "task", "split", "loss", "acc", "repetition", "collapse")
+
+    def __init__(self, cfg):
+        tasks.check_sequence_tasks(cfg.tasks)
+        if len(set(cfg.tasks)) != len(cfg.tasks):
+            raise ValueError(f"a task is named twice in {cfg.tasks}")
+        self.cfg, self.tasks = cfg, tuple(cfg.tasks)
+        self.counts = tasks.split_batch(cfg.batch_size, cfg.tasks)   # sequences per task per step
+        E = len(cfg.seeds)
+        self.heldout = {}  # task -> (inputs, targets), the same fixed batch for every member
+        for i, task in enumerate(cfg.tasks):
+            rng = np.random.default_rng([10_000 + tasks.SEQUENCE_TASK_NAMES.index(task), 3])
+            seqs = tasks.sequence_batch(task, cfg.eval_size, rng, cfg.n, cfg.k, cfg.p)
+            inputs, targets = tasks.next_token_pairs(seqs, cfg.n)
+            self.heldout[task] = (ag.from_numpy(np.broadcast_to(inputs, (E,) + inputs.shape).copy()),
+                                  ag.from_numpy(np.broadcast_to(targets, (E,) + targets.shape).copy()))
+
+    def init_params(self):
+        return stack_members([init_sequence_member(self.cfg, np.random.default_rng([s, 0]))
+                              for s in self.cfg.seeds])
+
+    def batch(self, step):
+        """Each member's fresh batch: its tasks' sequences stacked, (E, B, 2n+1)."""
+        cfg = self.cfg
+        batches = []
+        for s in cfg.seeds:
+            rng = np.random.default_rng([s, 2, step])
+            batches.append(np.concatenate([tasks.sequence_batch(t, self.counts[t], rng, cfg.n, cfg.k, cfg.p)
+                                           for t in self.tasks]))
+        return np.stack(batches)
+
+    def loss(self, params, step):
+        inputs, targets = tasks.next_token_pairs(self.batch(step).reshape(-1, 2 * self.cfg.n + 1), self.cfg.n)
+        E = len(self.cfg.seeds)
+        logits, _, _ = sequence_forward(params, ag.from_numpy(inputs.reshape(E, -1, 2 * self.cfg.n)), self.cfg)
+        return ag.cross_entropy(logits, ag.from_numpy(targets.reshape(E, -1, 2 * self.cfg.n)), per_member=True)
+
+    def evaluate(self, params, step):
+        rows = []
+        with ag.no_grad():
+            for task, (inputs, targets) in self.heldout.items():
+                logits, hidden, _ = sequence_forward(params, inputs, self.cfg)
+                metrics = output_metrics(logits, hidden, targets, self.cfg.n)
+                rows += [dict(step=step, member=e, seed=s, task=task, split="heldout",
+                              **{k: float(v[e]) for k, v in metrics.items()})
+                         for e, s in enumerate(self.cfg.seeds)]
+        return rows
+
+    def finished(self, history):
+        need = self.cfg.patience
+        return all(len(r := rows_of(history, e, t, "heldout")) >= need and
+                   all(x["acc"] >= self.cfg.threshold for x in r[-need:])
+                   for e in range(len(self.cfg.seeds)) for t in self.tasks)
+
+    def member_summary(self, history, e, task):
+        rows = rows_of(history, e, task, "heldout")
+        converged = first_step(history, e, task, "heldout", lambda r: r["acc"] >= self.cfg.threshold)
+        start, final = rows[0]["loss"], min(r["loss"] for r in rows)
+        # Plateau length: steps until the loss first falls below halfway from start to best.
+        level = final + 0.5 * (start - final)
+        plateau = first_step(history, e, task, "heldout", lambda r: r["loss"] < level)
+        return dict(seed=self.cfg.seeds[e], converged_step=converged,
+                    samples_to_converge=None if converged is None else converged * self.counts[task],
+                    plateau_step=plateau, final_loss=rows[-1]["loss"], final_acc=rows[-1]["acc"])
+
+    def summarize(self, history):
+        out = {}
+        for task in self.tasks:
+            members = [self.member_summary(history, e, task) for e in range(len(self.cfg.seeds))]
+            out[task] = {"members": members, "sequences_per_step": self.counts[task],
+                         "n_converged": sum(m["converged_step"] is not None for m in members)}
+            for key in ("converged_step", "samples_to_converge", "plateau_step", "final_acc"):
+                out[task][key] = dict(zip(("median", "min", "max"), median_range([m[key] for m in members])))
+        return out
+
+    def describe(self, rows):
+        med = lambda t, k: np.median([r[k] for r in rows if r["task"] == t])
+        return "  ".join(f"{t} loss {med(t, 'loss'):.3f} acc {med(t, 'acc'):.3f}" for t in self.tasks)
+
+
+def output_metrics(logits, hidden, targets, n):
+    """Per-member loss, token accuracy and the two plateau diagnostics on the n outputs.
+
+    repetition: share of consecutive greedy outputs equal to the previous one.
+    collapse: mean pairwise cosine similarity of the final hidden states of the
+    output positions (1 = every position has the same representation).
+    """
+    xp = ag.xp
+    loss = ag.to_numpy(ag.cross_entropy(logits, targets, per_member=True).data)
+    out_logits, out_hidden, out_targets = logits.data[:, :, -n:], hidden.data[:, :, -n:], targets[:, :, -n:]
+    guess = out_logits.argmax(axis=-1)                                 # (E, B, n)
+    acc = (guess == out_targets).mean(axis=(1, 2))
+    repetition = (guess[:, :, 1:] == guess[:, :, :-1]).mean(axis=(1, 2))
+    unit = out_hidden / xp.linalg.norm(out_hidden, axis=-1, keepdims=True)
+    cosine = unit @ unit.transpose(0, 1, 3, 2)                         # (E, B, n, n)
+    collapse = (cosine.sum(axis=(2, 3)) - n) / (n * (n - 1))           # mean off the diagonal
+    return {"loss": loss, "acc": ag.to_numpy(acc), "repetition": ag.to_numpy(repetition),
+            "collapse": ag.to_numpy(collapse.mean(axis=1))}
+
+
+def make_problem(cfg):
+    return ArithmeticProblem(cfg) if isinstance(cfg, GrokConfig) else SequenceProblem(cfg)
+
+
+# ---------------------------------------------------------------------------
+# The training loop, shared by both arms.
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class Result:
+    params: dict        # name -> NumPy array (E, ...)
+    history: list       # one dict per (step, member, task, split)
+    summary: dict       # per task: per-member and median figures
+    steps: int          # optimizer updates done
+    out: str = None     # the run folder, if any
+
+
+def make_optimizer(cfg, params):
+    per_member = lambda v: np.asarray(v, dtype=float) if isinstance(v, (list, tuple)) else v
+    lr, wd = per_member(cfg.lr), per_member(cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return ag.AdamW(params, lr=lr, betas=tuple(cfg.betas), weight_decay=wd)
+    if cfg.optimizer == "sgd":
+        return ag.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=wd)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose 'adamw' or 'sgd'")
+
+
+def train(cfg, out=None, resume=False, callback=None, init_params=None, log=print):
+    """Train E members in lockstep; evaluate every cfg.eval_every steps; return a Result.
+
+    out: a run folder (config.json, history.csv, summary.json, checkpoints, figure).
+    resume: continue from the folder's last checkpoint. init_params: NumPy arrays
+    (E, ...) to start from instead of a fresh init (fine-tuning). callback(step,
+    params, rows) runs after each evaluation.
+    """
+    ag.set_backend(cfg.backend, cfg.dtype)
+    problem = make_problem(cfg)
+    params = problem.init_params()
+    if init_params is not None:
+        load_params(params, init_params)
+    optimizer = make_optimizer(cfg, list(params.values()))
+    run = RunFolder(out, problem.fields) if out else None
+    start, history = run.begin(cfg, params, optimizer, resume) if run else (0, [])
+    clock, step = Clock(start, cfg.steps), start
+    with StopOnSignal() as stop:
+        for step in range(start, cfg.steps + 1):
+            if run and step > start and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                run.save_checkpoint(step, params, optimizer, history)
+            if stop.requested:
+                run and run.save_checkpoint(step, params, optimizer, history)
+                log(f"interrupted at step {step}; checkpoint saved" + (f", resume with --resume" if run else ""))
+                break
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                rows = problem.evaluate(params, step)
+                history += rows
+                run and run.append(rows)
+                log(clock.line(step) + "  " + problem.describe(rows))
+                callback and callback(step, params, rows)
+                if problem.finished(history):
+                    break
+            if step == cfg.steps:
+                break
+            train_step(problem, params, optimizer, step)
+    summary = problem.summarize(history)
+    result = Result({k: ag.to_numpy(v.data) for k, v in params.items()}, history, summary, step, out)
+    if run:
+        run.finish(result, cfg)
+    return result
+
+
+def train_step(problem, params, optimizer, step):
+    losses = problem.loss(params, step)                                # (E,)
+    values = ag.to_numpy(losses.data)
+    if not np.isfinite(values).all():
+        bad = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise TrainingDiverged(f"loss became {values[bad]} at step {step} (member {bad}); "
+                               "lower the learning rate or use float64")
+    optimizer.zero_grad()
+    losses.sum().backward()  # a sum: each member gets exactly its own gradient
+    optimizer.step()
+
+
+def load_params(params, arrays):
+    for name, tensor in params.items():
+        if name not in arrays or arrays[name].shape != tensor.shape:
+            raise ValueError(f"parameter {name}: cannot load shape "
+                             f"{getattr(arrays.get(name), 'shape', None)} into {tensor.shape}")
+        tensor.data = ag.from_numpy(arrays[name])
+
+
+class Clock:
+    """Steps per second and time left, for the progress line."""
+
+    def __init__(self, start, total):
+        self.start, self.total, self.t0 = start, total, time.perf_counter()
+
+    def line(self, step):
+        elapsed = time.perf_counter() - self.t0
+        rate = (step - self.start) / elapsed if elapsed > 0 and step > self.start else 0.0
+        eta = (self.total - step) / rate if rate else float("nan")
+        return f"step {step:>6}/{self.total}  {rate:6.1f} steps/s  ETA {format_seconds(eta)}"
+
+
+def format_seconds(s):
+    if not math.isfinite(s):
+        return "   --"
+    return f"{int(s // 60):>3}m{int(s % 60):02d}s"
+
+
+class StopOnSignal:
+    """Turn Ctrl-C into a request that the loop honours between steps, so a
+    checkpoint is never written halfway through an optimizer update."""
+
+    def __enter__(self):
+        self.requested, self.previous = False, None
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._request)
+        except ValueError:  # not the main thread: leave Ctrl-C alone
+            pass
+        return self
+
+    def _request(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+# ---------------------------------------------------------------------------
+# Run folders and checkpoints: everything a result needs to be checked.
+
+class RunFolder:
+    def __init__(self, path, fields):
+        self.path, self.fields = path, fields
+        os.makedirs(path, exist_ok=True)
+
+    def file(self, name):
+        return os.path.join(self.path, name)
+
+    def begin(self, cfg, params, optimizer, resume):
+        """Start fresh, or load the last checkpoint; returns (start step, history)."""
+        if resume and os.path.exists(self.file("checkpoint.json")):
+            return self.load_checkpoint(cfg, params, optimizer)
+        write_json(self.file("config.json"), config_to_dict(cfg))
+        self.write_history([])
+        return 0, []
+
+    def append(self, rows):
+        with open(self.file("history.csv"), "a", newline="") as f:
+            csv.DictWriter(f, self.fields, extrasaction="ignore").writerows(rows)
+
+    def write_history(self, history):
+        with open(self.file("history.csv"), "w", newline="") as f:
+            writer = csv.DictWriter(f, self.fields, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(history)
+
+    def save_checkpoint(self, step, params, optimizer, history):
+        arrays = {f"param.{k}": ag.to_numpy(v.data) for k, v in params.items()}
+        arrays.update({f"opt.{k}": v for k, v in optimizer.state_dict().items()})
+        np.savez(self.file("checkpoint.tmp.npz"), **arrays)
+        os.replace(self.file("checkpoint.tmp.npz"), self.file("checkpoint.npz"))
+        write_json(self.file("checkpoint.json"), {"step": step, "history": history})
+
+    def load_checkpoint(self, cfg, params, optimizer):
+        saved = config_from_dict(read_json(self.file("config.json")))
+        for f in dataclasses.fields(cfg):
+            if f.name not in ("steps", "checkpoint_every", "backend") and getattr(saved, f.name) != getattr(cfg, f.name):
+                raise ValueError(f"cannot resume: the checkpoint was made with {f.name}="
+                                 f"{getattr(saved, f.name)!r}, not {getattr(cfg, f.name)!r}; use another --out")
+        meta = read_json(self.file("checkpoint.json"))
+        with np.load(self.file("checkpoint.npz"), allow_pickle=False) as z:
+            load_params(params, {k[6:]: z[k] for k in z.files if k.startswith("param.")})
+            optimizer.load_state_dict({k[4:]: z[k] for k in z.files if k.startswith("opt.")})
+        write_json(self.file("config.json"), config_to_dict(cfg))
+        self.write_history(meta["history"])
+        return meta["step"], meta["history"]
+
+    def finish(self, result, cfg):
+        write_json(self.file("summary.json"), {"steps": result.steps, "config": config_to_dict(cfg),
+                                               "tasks": result.summary})
+        self.write_history(result.history)
+        np.savez(self.file("params.npz"), **result.params)
+        plot_history(result.history, cfg, self.file("curves.png"))
+
+
+def write_json(path, value):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(value, f, indent=1, default=_json_default)
+    os.replace(tmp, path)
+
+
+def _json_default(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    raise TypeError(f"cannot write {type(x)} as JSON")
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def read_history(path):
+    """history.csv back as a list of dicts with numbers where numbers were."""
+    with open(path) as f:
+        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _number(text):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+# ---------------------------------------------------------------------------
+# Figures (matplotlib is optional: without it, runs simply skip them).
+
+def pyplot():
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        return plt
+    except ImportError:
+        return None
+
+
+def plot_history(history, cfg, path):
+    """Grokking: train/val accuracy vs step (log x), one line per member.
+    Sequence: loss, accuracy, repetition and collapse vs step, per task."""
+    plt = pyplot()
+    if plt is None or not history:
+        return None
+    grok = isinstance(cfg, GrokConfig)
+    panels = [("acc", "accuracy")] if grok else [("loss", "held-out loss"), ("acc", "token accuracy"),
+                                                  ("repetition", "repetition"), ("collapse", "collapse")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
+    task_names = cfg.ops if grok else cfg.tasks
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (key, label) in zip(axes[0], panels):
+        for t, task in enumerate(task_names):
+            for e in range(len(cfg.seeds)):
+                for split, style in (("train", ":"), ("val", "-")) if grok else (("heldout", "-"),):
+                    rows = rows_of(history, e, task, split)
+                    ax.plot([max(r["step"], 1) for r in rows], [r[key] for r in rows], style,
+                            color=colors[t % len(colors)], lw=1,
+                            label=f"{task} {split}" if e == 0 else None)
+        ax.set_xlabel("step")
+        ax.set_ylabel(label)
+        if grok:
+            ax.set_xscale("log")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

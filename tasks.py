@@ -1,0 +1,201 @@
+"""The data of both arms of the poster, in pure NumPy (no autograd, no backend).
+
+1. Modular arithmetic for grokking: `a op b = c (mod p)`, the whole table of
+   each operation split into train and validation halves.
+2. Sequence tasks for the loss plateau: moving-window sum, product and
+   difference, and prefix sum, each a fresh random batch on every call.
+
+Every task function's docstring works one small example by hand; the tests
+check those examples.
+"""
+import numpy as np
+
+# ---------------------------------------------------------------------------
+# 1. Modular arithmetic (grokking)
+# Vocabulary: the numbers 0..p-1, then one token per operation, then "=".
+# A sequence reads `a op b =` and the model predicts c at the last position.
+
+OPERATIONS = ("add", "sub", "mul", "div")
+
+
+def is_prime(n):
+    return n >= 2 and all(n % d for d in range(2, int(n ** 0.5) + 1))
+
+
+def check_operations(ops, p):
+    """Raise one clear ValueError for an unknown operation or a modulus it cannot use."""
+    for op in ops:
+        if op not in OPERATIONS:
+            raise ValueError(f"unknown operation {op!r}; choose from {', '.join(OPERATIONS)}")
+    if p < 2:
+        raise ValueError(f"the modulus p must be at least 2, got {p}")
+    if "div" in ops and not is_prime(p):
+        raise ValueError(f"division mod {p} needs a prime modulus (b must have an inverse); "
+                         "try p=97")
+
+
+def modular_table(op, p):
+    """Every (a, b, c) with c = a op b mod p, as three integer arrays.
+
+    div is a·b⁻¹ with b ≠ 0, b⁻¹ = b^(p-2) by Fermat's little theorem. For p=5:
+    3 / 2 = 4, because 2·4 = 8 ≡ 3 (mod 5).
+    >>> a, b, c = modular_table("div", 5)
+    >>> int(c[(a == 3) & (b == 2)][0])
+    4
+    """
+    check_operations([op], p)
+    a, b = np.meshgrid(np.arange(p), np.arange(1 if op == "div" else 0, p), indexing="ij")
+    a, b = a.ravel(), b.ravel()
+    if op == "add":
+        c = (a + b) % p
+    elif op == "sub":
+        c = (a - b) % p
+    elif op == "mul":
+        c = (a * b) % p
+    else:
+        inverse = np.array([pow(int(x), p - 2, p) for x in range(p)])
+        c = (a * inverse[b]) % p
+    return a, b, c
+
+
+def arithmetic_vocab_size(p):
+    return p + len(OPERATIONS) + 1
+
+
+def arithmetic_sequences(op, p):
+    """Inputs (N, 4) = [a, op_token, b, eq_token] and targets (N,) = c."""
+    a, b, c = modular_table(op, p)
+    op_token = p + OPERATIONS.index(op)
+    eq_token = p + len(OPERATIONS)
+    inputs = np.stack([a, np.full_like(a, op_token), b, np.full_like(a, eq_token)], axis=1)
+    return inputs, c
+
+
+def arithmetic_split(ops, p, frac_train=0.5, seed=0):
+    """Each op's table split on its own by a seeded permutation.
+
+    Returns {op: {"train": (inputs, targets), "val": (inputs, targets)}}.
+    """
+    check_operations(ops, p)
+    if not 0 < frac_train < 1:
+        raise ValueError(f"frac_train must lie strictly between 0 and 1, got {frac_train}")
+    rng = np.random.default_rng(seed)
+    out = {}
+    for op in ops:
+        inputs, targets = arithmetic_sequences(op, p)
+        order = rng.permutation(len(targets))
+        cut = int(round(frac_train * len(targets)))
+        out[op] = {"train": (inputs[order[:cut]], targets[order[:cut]]),
+                   "val": (inputs[order[cut:]], targets[order[cut:]])}
+    return out
+
+
+# ---------------------------------------------------------------------------
+# 2. Sequence tasks (loss plateau), as in Gopalani & Hu's code used by the poster.
+# Inputs x_1..x_n are uniform on {1..p-1}; outputs y_1..y_n are mod p with a
+# window of k. A sequence is `x_1..x_n, SEP_task, y_1..y_n`.
+
+def moving_window_sum(x, p=17, k=2):
+    """y_i = x_{i-k+1} + ... + x_i mod p (a shorter window at the start).
+
+    k=2, p=17: x = [5, 9, 16] gives y = [5, 14, 25 mod 17 = 8].
+    """
+    return _window(x, k, lambda w: w.sum(axis=-1)) % p
+
+
+def moving_window_product(x, p=17, k=2):
+    """y_i = x_{i-k+1} · ... · x_i mod p.
+
+    k=2, p=17: x = [5, 9, 16] gives y = [5, 45 mod 17 = 11, 144 mod 17 = 8].
+    """
+    return _window(x, k, lambda w: _prod_mod(w, p)) % p
+
+
+def moving_window_difference(x, p=17, k=2):
+    """y_i = x_{i-k+1} - (x_{i-k+2} + ... + x_i) mod p; for k=2, x_{i-1} - x_i.
+
+    k=2, p=17: x = [5, 9, 16] gives y = [5, -4 mod 17 = 13, -7 mod 17 = 10].
+    """
+    return _window(x, k, lambda w: w[..., 0] - w[..., 1:].sum(axis=-1)) % p
+
+
+def prefix_sum(x, p=17, k=None):
+    """y_i = x_1 + ... + x_i mod p (k is ignored).
+
+    p=17: x = [5, 9, 16] gives y = [5, 14, 30 mod 17 = 13].
+    """
+    return np.cumsum(x, axis=-1) % p
+
+
+def _window(x, k, reduce):
+    """Apply `reduce` to each window x_{max(1,i-k+1)..i}; windows padded on the left with
+    the identity are avoided by reducing the partial windows at the start one by one."""
+    x = np.asarray(x)
+    n = x.shape[-1]
+    out = np.empty_like(x)
+    for i in range(min(k - 1, n)):  # the first k-1 windows are partial (k is tiny)
+        out[..., i] = reduce(x[..., : i + 1])
+    if n >= k:
+        windows = np.lib.stride_tricks.sliding_window_view(x, k, axis=-1)  # (..., n-k+1, k)
+        out[..., k - 1:] = reduce(windows)
+    return out
+
+
+def _prod_mod(w, p):
+    out = w[..., 0] % p
+    for j in range(1, w.shape[-1]):  # reduce mod p as we go: no overflow for any k
+        out = (out * w[..., j]) % p
+    return out
+
+
+SEQUENCE_TASKS = {
+    "mws": moving_window_sum,
+    "mwd": moving_window_difference,
+    "mwp": moving_window_product,
+    "prefix": prefix_sum,
+}
+# Each task has its own separator token, p + its index: for p=17, sum 17,
+# difference 18, product 19, prefix sum 20. (The poster's code reused 17 for
+# prefix sum, so a model could not tell prefix sum from MWS; we avoid that.)
+SEQUENCE_TASK_NAMES = tuple(SEQUENCE_TASKS)
+
+
+def check_sequence_tasks(names):
+    for name in names:
+        if name not in SEQUENCE_TASKS:
+            raise ValueError(f"unknown sequence task {name!r}; choose from "
+                             f"{', '.join(SEQUENCE_TASK_NAMES)}")
+
+
+def separator_token(task, p=17):
+    return p + SEQUENCE_TASK_NAMES.index(task)
+
+
+def sequence_vocab_size(p=17):
+    return p + len(SEQUENCE_TASKS)
+
+
+def sequence_batch(task, batch_size, rng, n=16, k=2, p=17):
+    """A fresh batch of sequences `x_1..x_n, SEP, y_1..y_n`, shape (batch_size, 2n+1)."""
+    check_sequence_tasks([task])
+    x = rng.integers(1, p, size=(batch_size, n))
+    y = SEQUENCE_TASKS[task](x, p=p, k=k)
+    sep = np.full((batch_size, 1), separator_token(task, p))
+    return np.concatenate([x, sep, y], axis=1)
+
+
+def next_token_pairs(sequences, n=16):
+    """Inputs = all but the last token; targets = the next token, but only where the
+    target is an output y_i (the n input positions get target -1: ignored by the loss)."""
+    inputs = sequences[:, :-1]
+    targets = sequences[:, 1:].copy()
+    targets[:, :n] = -1
+    return inputs, targets
+
+
+def split_batch(batch_size, tasks):
+    """How many sequences of each task go in one mixed batch (as even as possible)."""
+    counts = [batch_size // len(tasks)] * len(tasks)
+    for i in range(batch_size % len(tasks)):
+        counts[i] += 1
+    return dict(zip(tasks, counts))
