@@ -1,0 +1,120 @@
+"""What every experiment script shares: the flags, running a set of arms, tables.
+
+Each script states one claim of the poster, builds one config per arm, and
+calls `run_arms`; each arm trains an ensemble (one member per seed) into its
+own run folder under --out, and the script prints and saves one table.
+"""
+import argparse
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # `python experiments/x.py` works from the repo root without installing
+
+import autograd as ag  # noqa: E402
+import plateau  # noqa: E402
+
+
+def parser(doc, steps, seeds=3, eval_every=None):
+    """The shared flags; `doc` (the script's docstring) becomes its --help text."""
+    first, _, rest = doc.strip().partition("\n")
+    p = argparse.ArgumentParser(description=first, epilog=rest,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"],
+                   help="array backend: numpy (CPU) or cupy (GPU) (default: numpy)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--seeds", type=seed_list, default=tuple(range(seeds)),
+                   help=f"how many seeds (trained together as one ensemble), or a list like 0,3,7 "
+                        f"(default: {seeds})")
+    p.add_argument("--steps", type=int, default=steps, help=f"training steps per arm (default: {steps})")
+    p.add_argument("--eval-every", type=int, default=eval_every,
+                   help="steps between evaluations (default: the config's)")
+    p.add_argument("--out", default=None, help="folder for the run folders and table "
+                                               "(default: runs/<script name>)")
+    p.add_argument("--resume", action="store_true", help="continue each arm from its last checkpoint")
+    p.add_argument("--quick", action="store_true",
+                   help="a seconds-long smoke run: tiny model, few steps (checks the plumbing, not the claim)")
+    return p
+
+
+def seed_list(text):
+    if "," in text:
+        return tuple(int(s) for s in text.split(","))
+    count = int(text)
+    if count < 1:
+        raise argparse.ArgumentTypeError("--seeds needs at least one seed")
+    return tuple(range(count))
+
+
+def shared(args, script):
+    """Config fields every arm takes from the shared flags."""
+    out = args.out or os.path.join("runs", script)
+    fields = dict(seeds=args.seeds, steps=args.steps, backend=args.backend, dtype=args.dtype)
+    if args.eval_every:
+        fields["eval_every"] = args.eval_every
+    return out, fields
+
+
+QUICK_GROK = dict(p=11, d_model=16, n_heads=2, steps=6, eval_every=3, batch_size=32)
+QUICK_SEQUENCE = dict(n=4, d_model=8, steps=6, eval_every=3, eval_size=8, batch_size=12)
+
+
+def run_arms(arms, out, resume=False, log=print, **train_kwargs):
+    """Train each arm (name -> config) into out/<name>; return name -> Result."""
+    results = {}
+    for name, cfg in arms.items():
+        log(f"== {name}: {len(cfg.seeds)} seed(s), up to {cfg.steps} steps on {cfg.backend}")
+        results[name] = plateau.train(cfg, out=os.path.join(out, name), resume=resume, log=log,
+                                      **train_kwargs)
+    return results
+
+
+def fmt(stat, digits=0):
+    """'median [min-max]' from a {'median','min','max'} dict; '—' when nothing reached it."""
+    if stat is None or stat.get("median") is None:
+        return "never"
+    f = (lambda v: f"{v:.{digits}f}")
+    if stat["min"] == stat["max"]:
+        return f(stat["median"])
+    return f"{f(stat['median'])} [{f(stat['min'])}–{f(stat['max'])}]"
+
+
+def print_table(title, headers, rows, log=print):
+    widths = [max(len(str(x)) for x in [h] + [r[i] for r in rows]) for i, h in enumerate(headers)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))
+    log(f"\n{title}")
+    log(line(headers))
+    log(line("-" * w for w in widths))
+    for r in rows:
+        log(line(r))
+
+
+def save_table(out, name, payload):
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, name)
+    plateau.write_json(path, payload)
+    return path
+
+
+def grok_rows(results, op="div", baseline=None):
+    """The grokking table: arm, seeds, grokked step, delay, final val acc, speed-up."""
+    base = results[baseline].summary[op]["grokked_step"]["median"] if baseline else None
+    rows = []
+    for name, r in results.items():
+        s = r.summary[op]
+        g = s["grokked_step"]["median"]
+        speedup = f"{base / g:.2f}x" if base and g and s["n_grokked"] * 2 > len(s["members"]) else "—"
+        rows.append([name, f"{s['n_grokked']}/{len(s['members'])}", fmt(s["grokked_step"]),
+                     fmt(s["memorized_step"]), fmt(s["delay"]), fmt(s["final_val_acc"], 3), speedup])
+    return ["arm", "grokked", "grokked_step", "memorized_step", "delay", "final val acc",
+            "speed-up"], rows
+
+
+def main_guard(main):
+    """Run main(); bad input or a diverged run ends with one clear error line."""
+    try:
+        main()
+    except (ValueError, ag.BackendError, plateau.TrainingDiverged) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
