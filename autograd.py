@@ -65,15 +65,15 @@ def to_numpy(x):
     """A NumPy copy of a Tensor or array, whatever the backend (for metrics, saving)."""
     if isinstance(x, Tensor):
         x = x.data
-    return x.get() if hasattr(x, "get") and not isinstance(x, numpy.ndarray) else numpy.asarray(x)
+    return x.get() if hasattr(x, "get") and not isinstance(x, numpy.ndarray) else numpy.array(x)
 
 
 def from_numpy(x):
-    """Move a host array (or list) to the current backend; floats take the backend dtype."""
+    """Copy a host array (or list) to the current backend; floats take the backend dtype."""
     x = numpy.asarray(x)
     if x.dtype.kind == "f":
         x = x.astype(dtype, copy=False)
-    return xp.asarray(x)
+    return xp.array(x)
 
 
 # ---------------------------------------------------------------------------
@@ -363,6 +363,18 @@ def masked_fill(a, mask, value):
 
 
 # -- matmul ----------------------------------------------------------------------
+# Every matrix product goes through _mm, so experiments/bench.py can record the
+# shapes of one training step's products and time them alone (the bound no
+# engine can beat on this machine).
+
+matmul_log = None  # a list to record (shape, shape) pairs into, or None
+
+
+def _mm(x, y):
+    if matmul_log is not None:
+        matmul_log.append((x.shape, y.shape))
+    return x @ y
+
 
 def matmul(a, b):
     """a @ b over the last two axes, broadcasting any leading (batch) axes."""
@@ -373,19 +385,19 @@ def matmul(a, b):
         raise ValueError(f"matmul shape mismatch: {a.shape} @ {b.shape} "
                          f"(inner sizes {a.shape[-1]} and {b.shape[-2]} differ)")
     try:
-        out = a.data @ b.data
+        out = _mm(a.data, b.data)
     except ValueError:
         raise ValueError(f"matmul batch axes do not broadcast: {a.shape} @ {b.shape}") from None
 
     def backward(g):
         # dL/dA = G Bᵀ and dL/dB = Aᵀ G, each summed over the batch axes it was broadcast along.
-        grad_a = unbroadcast(g @ b.data.swapaxes(-1, -2), a.shape) if a.requires_grad else None
+        grad_a = unbroadcast(_mm(g, b.data.swapaxes(-1, -2)), a.shape) if a.requires_grad else None
         grad_b = None
         if b.requires_grad:
             if b.ndim == 2:  # a shared weight: fold every batch row into one product
-                grad_b = a.data.reshape(-1, a.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+                grad_b = _mm(a.data.reshape(-1, a.shape[-1]).T, g.reshape(-1, g.shape[-1]))
             else:
-                grad_b = unbroadcast(a.data.swapaxes(-1, -2) @ g, b.shape)
+                grad_b = unbroadcast(_mm(a.data.swapaxes(-1, -2), g), b.shape)
         return grad_a, grad_b
     return _result(out, (a, b), backward)
 
@@ -400,15 +412,15 @@ def linear(x, weight, bias=None):
     if weight.shape[:2] != (E, I):
         raise ValueError(f"linear: x {x.shape} does not fit weight {weight.shape} (expected ({E}, {I}, O))")
     rows = x.data.reshape(E, -1, I)                     # (E, N, I)
-    out = rows @ weight.data                            # (E, N, O)
+    out = _mm(rows, weight.data)                        # (E, N, O)
     if bias is not None:
         out += bias.data
     parents = (x, weight) if bias is None else (x, weight, bias)
 
     def backward(g):
         g = g.reshape(E, -1, O)                         # (E, N, O)
-        grads = ((g @ weight.data.swapaxes(1, 2)).reshape(x.shape) if x.requires_grad else None,
-                 rows.swapaxes(1, 2) @ g if weight.requires_grad else None)
+        grads = (_mm(g, weight.data.swapaxes(1, 2)).reshape(x.shape) if x.requires_grad else None,
+                 _mm(rows.swapaxes(1, 2), g) if weight.requires_grad else None)
         return grads if bias is None else grads + (g.sum(axis=1, keepdims=True),)
     return _result(out.reshape(x.shape[:-1] + (O,)), parents, backward)
 

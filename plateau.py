@@ -532,7 +532,12 @@ def make_optimizer(cfg, params):
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose 'adamw' or 'sgd'")
 
 
-def train(cfg, out=None, resume=False, callback=None, init_params=None, log=print):
+def say(*text):
+    """print, flushed at once, so progress shows up live in a log file too."""
+    print(*text, flush=True)
+
+
+def train(cfg, out=None, resume=False, callback=None, init_params=None, log=say):
     """Train E members in lockstep; evaluate every cfg.eval_every steps; return a Result.
 
     out: a run folder (config.json, history.csv, summary.json, checkpoints, figure).

@@ -60,7 +60,7 @@ QUICK_GROK = dict(p=11, d_model=16, n_heads=2, steps=6, eval_every=3, batch_size
 QUICK_SEQUENCE = dict(n=4, d_model=8, steps=6, eval_every=3, eval_size=8, batch_size=12)
 
 
-def run_arms(arms, out, resume=False, log=print, **train_kwargs):
+def run_arms(arms, out, resume=False, log=plateau.say, **train_kwargs):
     """Train each arm (name -> config) into out/<name>; return name -> Result."""
     results = {}
     for name, cfg in arms.items():
@@ -80,7 +80,7 @@ def fmt(stat, digits=0):
     return f"{f(stat['median'])} [{f(stat['min'])}–{f(stat['max'])}]"
 
 
-def print_table(title, headers, rows, log=print):
+def print_table(title, headers, rows, log=plateau.say):
     widths = [max(len(str(x)) for x in [h] + [r[i] for r in rows]) for i, h in enumerate(headers)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))
     log(f"\n{title}")
@@ -118,3 +118,35 @@ def main_guard(main):
     except (ValueError, ag.BackendError, plateau.TrainingDiverged) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+
+
+# ---------------------------------------------------------------------------
+# The loss-plateau arm's knobs, shared by task_diversity.py, transfer.py and attention_map.py.
+
+def add_sequence_flags(p, steps):
+    g = p.add_argument_group("model, data and optimizer")
+    g.add_argument("--d-model", type=int, default=64, help="width D (the paper: 256)")
+    g.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (the poster's code: 1e-4)")
+    g.add_argument("--batch-size", type=int, default=128,
+                   help="sequences per step, split across the tasks (the poster's Table 1 runs: 128)")
+    g.add_argument("--attention", default="linear", choices=["linear", "softmax"])
+    g.add_argument("--threshold", type=float, default=1.0,
+                   help="held-out token accuracy that counts as converged (default: 1.0)")
+    g.add_argument("--eval-size", type=int, default=256, help="held-out sequences per task")
+    g.add_argument("--n", type=int, default=16, help="inputs per sequence")
+    g.add_argument("--k", type=int, default=2, help="window")
+    g.add_argument("--p", type=int, default=17, help="modulus")
+    g.add_argument("--patience", type=int, default=3, help="evaluations at the threshold before stopping")
+    g.add_argument("--checkpoint-every", type=int, default=1000)
+    p.set_defaults(steps=steps)
+    return p
+
+
+def sequence_config(args, tasks, **shared):
+    fields = dict(d_model=args.d_model, lr=args.lr, batch_size=args.batch_size, attention=args.attention,
+                  threshold=args.threshold, eval_size=args.eval_size, n=args.n, k=args.k, p=args.p,
+                  patience=args.patience, checkpoint_every=args.checkpoint_every)
+    fields.update(shared)
+    if args.quick:
+        fields.update(QUICK_SEQUENCE)
+    return plateau.SequenceConfig(tasks=tuple(tasks), **fields)

@@ -57,6 +57,12 @@ def config(args, **shared):
 def run_claim(script, arms, out, args, baseline=None, ops=None, extra=None):
     """Train the arms, print and save one grokking table per op; returns the results."""
     results = common.run_arms(arms, out, resume=args.resume)
+    report_claim(script, arms, results, out, baseline, ops, extra)
+    return results
+
+
+def report_claim(script, arms, results, out, baseline=None, ops=None, extra=None):
+    """Print and save (out/table.json) one grokking table per op."""
     first = next(iter(arms.values()))
     tables = {}
     for op in ops or first.ops:
@@ -68,7 +74,6 @@ def run_claim(script, arms, out, args, baseline=None, ops=None, extra=None):
         "script": script, "tables": tables, "extra": extra(results) if extra else None,
         "arms": {k: {"config": plateau.config_to_dict(arms[k]), "summary": r.summary, "steps": r.steps}
                  for k, r in results.items()}})
-    return results
 
 
 def main(argv=None):

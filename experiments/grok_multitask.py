@@ -12,7 +12,8 @@ seen (steps x batch x division's share of the pool), and the poster's unit,
 % of a budget of --steps per task. Every knob of grok.py is a flag here too.
 
 What we ran and saw: see RESULTS.md.
-Run time: about 20 minutes on 2 CPU cores with 3 seeds.
+Defaults: 2 seeds, at most 4,000 steps per arm.
+Run time: about 20 minutes on 2 CPU cores.
 """
 import dataclasses
 
@@ -43,7 +44,7 @@ def units(arms, steps_budget):
 
 
 def main(argv=None):
-    args = grok.build_parser(__doc__, steps=6000).parse_args(argv)
+    args = grok.build_parser(__doc__, steps=4000, seeds=2).parse_args(argv)
     out, shared = common.shared(args, "grok_multitask")
     base = dataclasses.replace(grok.config(args, **shared), ops=("div",))
     arms = {"div": base}

@@ -4,7 +4,7 @@ Claim (poster): without weight decay the model memorizes the training set but
 never generalizes.
 
 Arms: the reduced-scale baseline (division mod 97, AdamW, weight decay 1.0, or
---weight-decay) against the same run with weight decay 0; 3 seeds each, 6,000
+--weight-decay) against the same run with weight decay 0; 3 seeds each, 4,000
 steps at most. Every other knob of grok.py is a flag here too.
 
 What we ran and saw: see RESULTS.md.
@@ -17,7 +17,7 @@ import grok
 
 
 def main(argv=None):
-    args = grok.build_parser(__doc__, steps=6000).parse_args(argv)
+    args = grok.build_parser(__doc__, steps=4000).parse_args(argv)
     out, shared = common.shared(args, "grok_weight_decay")
     base = grok.config(args, **shared)
     arms = {f"wd={base.weight_decay:g}": base, "wd=0": dataclasses.replace(base, weight_decay=0.0)}

@@ -1,0 +1,118 @@
+"""The models and the training loop: ensembles, exact resume, NaN stop, metrics."""
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+
+import autograd as ag
+import plateau
+
+TINY_GROK = plateau.GrokConfig(p=7, d_model=8, n_heads=2, batch_size=16, steps=6, eval_every=3,
+                               dtype="float64", checkpoint_every=0)
+TINY_SEQ = plateau.SequenceConfig(n=4, d_model=8, batch_size=12, eval_size=8, steps=6, eval_every=3,
+                                  dtype="float64", tasks=("mws", "mwp"), checkpoint_every=0)
+
+
+def quiet(*args):
+    pass
+
+
+@pytest.mark.parametrize("cfg", [TINY_GROK, dataclasses.replace(TINY_GROK, norm="pre", init="sparse"),
+                                 TINY_SEQ, dataclasses.replace(TINY_SEQ, attention="softmax")],
+                         ids=["grok-post", "grok-pre-sparse", "sequence-linear", "sequence-softmax"])
+def test_ensemble_of_three_equals_three_single_runs(cfg):
+    together = plateau.train(dataclasses.replace(cfg, seeds=(0, 1, 2)), log=quiet)
+    for e, seed in enumerate((0, 1, 2)):
+        alone = plateau.train(dataclasses.replace(cfg, seeds=(seed,)), log=quiet)
+        mine = [r["loss"] for r in together.history if r["member"] == e]
+        np.testing.assert_allclose(mine, [r["loss"] for r in alone.history], rtol=1e-10)
+        for name, value in alone.params.items():
+            np.testing.assert_allclose(together.params[name][e], value[0], rtol=1e-8, atol=1e-12)
+
+
+def test_last_position_shortcut_matches_the_full_forward():
+    """The final block computes only the last position; the result is the same."""
+    ag.set_backend("numpy", "float64")
+    cfg = dataclasses.replace(TINY_GROK, seeds=(0, 1))
+    problem = plateau.ArithmeticProblem(cfg)
+    params = problem.init_params()
+    tokens = problem.data["div", "val"][0][:, :5]
+    fast = plateau.grok_forward(params, tokens, cfg).data
+    x = plateau.embed(params, tokens)
+    for layer in range(cfg.n_layers):
+        x = plateau.grok_block(params, x, layer, cfg, last_only=False)
+    full = ag.linear(x[:, :, -1], params["W_U"], params["b_U"]).data
+    np.testing.assert_allclose(fast, full, rtol=1e-12)
+
+
+def test_resumed_run_ends_with_the_same_parameters(tmp_path):
+    cfg = dataclasses.replace(TINY_GROK, steps=8, eval_every=2, checkpoint_every=3, seeds=(0, 1))
+    straight = plateau.train(cfg, out=str(tmp_path / "a"), log=quiet)
+    plateau.train(dataclasses.replace(cfg, steps=5), out=str(tmp_path / "b"), log=quiet)
+    resumed = plateau.train(cfg, out=str(tmp_path / "b"), resume=True, log=quiet)
+    for name, value in straight.params.items():
+        np.testing.assert_array_equal(resumed.params[name], value)
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in straight.history]
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    plateau.train(dataclasses.replace(TINY_GROK, checkpoint_every=2), out=str(tmp_path), log=quiet)
+    with pytest.raises(ValueError, match="weight_decay"):
+        plateau.train(dataclasses.replace(TINY_GROK, weight_decay=0.5), out=str(tmp_path),
+                      resume=True, log=quiet)
+
+
+def test_run_folder_contents(tmp_path):
+    plateau.train(TINY_SEQ, out=str(tmp_path), log=quiet)
+    for name in ("config.json", "history.csv", "summary.json", "params.npz"):
+        assert os.path.exists(tmp_path / name)
+    rows = plateau.read_history(str(tmp_path / "history.csv"))
+    assert {r["task"] for r in rows} == {"mws", "mwp"} and rows[-1]["step"] == 6
+    assert plateau.config_from_dict(plateau.read_json(str(tmp_path / "config.json"))) == TINY_SEQ
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_nan_loss_stops_with_the_step():
+    cfg = dataclasses.replace(TINY_GROK, lr=1e30, optimizer="sgd", weight_decay=0.0)
+    with pytest.raises(plateau.TrainingDiverged, match="at step"):
+        plateau.train(dataclasses.replace(cfg, steps=50), log=quiet)
+
+
+def test_per_member_learning_rates():
+    cfg = dataclasses.replace(TINY_GROK, seeds=(0, 0), lr=[1e-3, 0.0], weight_decay=[1.0, 0.0])
+    result = plateau.train(cfg, log=quiet)
+    fresh = plateau.ArithmeticProblem(cfg).init_params()
+    np.testing.assert_array_equal(result.params["W_U"][1], ag.to_numpy(fresh["W_U"].data[1]))
+    assert not np.array_equal(result.params["W_U"][0], ag.to_numpy(fresh["W_U"].data[0]))
+
+
+def test_small_and_sparse_init_touch_the_linear_layers_only_by_default():
+    rng = lambda: np.random.default_rng(0)
+    default = plateau.init_grok_member(TINY_GROK, rng())
+    small = plateau.init_grok_member(dataclasses.replace(TINY_GROK, init="small"), rng())
+    sparse = plateau.init_grok_member(dataclasses.replace(TINY_GROK, init="sparse", d_model=64), rng())
+    assert np.abs(small["blocks.0.W_in"]).max() < 0.05 and np.abs(small["W_E"]).max() > 0.5
+    assert np.abs(small["blocks.0.W_Q"]).max() > 0.05
+    zeros = (sparse["blocks.0.W_in"] == 0).mean()
+    assert 0.85 < zeros < 0.95 and (sparse["blocks.0.W_Q"] != 0).all()
+    everywhere = plateau.init_grok_member(dataclasses.replace(TINY_GROK, init="small", init_scope="all"), rng())
+    assert np.abs(everywhere["W_E"]).max() < 0.05
+    assert default["blocks.0.b_O"].any() == False  # noqa: E712 (MultiheadAttention zeroes it)
+
+
+def test_plateau_diagnostics_on_a_known_case():
+    """Identical hidden states everywhere: collapse 1; constant guesses: repetition 1."""
+    ag.set_backend("numpy", "float64")
+    E, B, n, V, D = 1, 2, 4, 5, 3
+    logits = ag.Tensor(np.tile(np.eye(V)[2], (E, B, 2 * n, 1)))
+    hidden = ag.Tensor(np.ones((E, B, 2 * n, D)))
+    targets = np.full((E, B, 2 * n), -1)
+    targets[..., n:] = 2
+    m = plateau.output_metrics(logits, hidden, targets, n)
+    assert m["acc"][0] == 1.0 and m["repetition"][0] == 1.0 and m["collapse"][0] == pytest.approx(1.0)
+
+
+def test_bad_optimizer_name():
+    with pytest.raises(ValueError, match="'adamw' or 'sgd'"):
+        plateau.train(dataclasses.replace(TINY_GROK, optimizer="adam"), log=quiet)

@@ -1,0 +1,78 @@
+"""The data: each docstring's worked example, table sizes, splits, sequence layout."""
+import numpy as np
+import pytest
+
+import tasks
+
+
+def test_division_example_from_the_docstring():
+    a, b, c = tasks.modular_table("div", 5)
+    assert int(c[(a == 3) & (b == 2)][0]) == 4  # 2·4 = 8 ≡ 3 (mod 5)
+
+
+@pytest.mark.parametrize("op, check", [("add", lambda a, b, c, p: (a + b - c) % p == 0),
+                                       ("sub", lambda a, b, c, p: (a - b - c) % p == 0),
+                                       ("mul", lambda a, b, c, p: (a * b - c) % p == 0),
+                                       ("div", lambda a, b, c, p: (c * b - a) % p == 0)])
+def test_every_table_entry_is_right(op, check):
+    a, b, c = tasks.modular_table(op, 7)
+    assert check(a, b, c, 7).all()
+    assert len(c) == (7 * 6 if op == "div" else 49)
+
+
+def test_division_needs_a_prime():
+    with pytest.raises(ValueError, match="prime"):
+        tasks.modular_table("div", 10)
+
+
+def test_unknown_operation_is_named():
+    with pytest.raises(ValueError, match="'pow'"):
+        tasks.arithmetic_split(["pow"], 7)
+
+
+def test_sequences_read_a_op_b_equals():
+    inputs, targets = tasks.arithmetic_sequences("sub", 5)
+    row = inputs[(inputs[:, 0] == 1) & (inputs[:, 2] == 3)][0]
+    assert list(row) == [1, 5 + 1, 3, 5 + 4] and tasks.arithmetic_vocab_size(5) == 10
+    assert targets[(inputs[:, 0] == 1) & (inputs[:, 2] == 3)][0] == 3  # 1 - 3 ≡ 3 (mod 5)
+
+
+def test_each_op_is_split_on_its_own_and_seeded():
+    one = tasks.arithmetic_split(["add", "div"], 7, 0.5, seed=1)
+    two = tasks.arithmetic_split(["add", "div"], 7, 0.5, seed=1)
+    np.testing.assert_array_equal(one["div"]["train"][0], two["div"]["train"][0])
+    assert len(one["add"]["train"][1]) + len(one["add"]["val"][1]) == 49
+    assert len(one["div"]["train"][1]) == 21
+    train = {tuple(r) for r in one["add"]["train"][0]}
+    assert not train & {tuple(r) for r in one["add"]["val"][0]}
+
+
+@pytest.mark.parametrize("task, expected", [("mws", [5, 14, 8]), ("mwp", [5, 11, 8]),
+                                            ("mwd", [5, 13, 10]), ("prefix", [5, 14, 13])])
+def test_sequence_task_docstring_examples(task, expected):
+    assert list(tasks.SEQUENCE_TASKS[task](np.array([5, 9, 16]), p=17, k=2)) == expected
+
+
+def test_window_three():
+    x = np.array([1, 2, 3, 4])
+    assert list(tasks.moving_window_sum(x, p=17, k=3)) == [1, 3, 6, 9]
+    assert list(tasks.moving_window_product(x, p=17, k=3)) == [1, 2, 6, 24 % 17]
+
+
+def test_sequence_layout_and_separators():
+    seqs = tasks.sequence_batch("prefix", 4, np.random.default_rng(0))
+    assert seqs.shape == (4, 33)
+    assert (seqs[:, 16] == 20).all() and ((seqs[:, :16] >= 1) & (seqs[:, :16] <= 16)).all()
+    assert [tasks.separator_token(t) for t in ("mws", "mwd", "mwp", "prefix")] == [17, 18, 19, 20]
+    inputs, targets = tasks.next_token_pairs(seqs)
+    assert inputs.shape == (4, 32) and (targets[:, :16] == -1).all()
+    np.testing.assert_array_equal(targets[:, 16:], seqs[:, 17:])
+
+
+def test_mixed_batch_split():
+    assert tasks.split_batch(128, ["mws", "mwp", "mwd"]) == {"mws": 43, "mwp": 43, "mwd": 42}
+
+
+def test_unknown_sequence_task():
+    with pytest.raises(ValueError, match="'mwx'"):
+        tasks.sequence_batch("mwx", 2, np.random.default_rng(0))
