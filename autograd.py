@@ -211,10 +211,12 @@ def unbroadcast(grad, shape):
     """Adjoint of broadcasting: sum `grad` back down to `shape`."""
     if grad.shape == shape:
         return grad
+    # EXERCISE unbroadcast: sum over the leading axes broadcasting added, and over the axes that were 1
     extra = grad.ndim - len(shape)
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
     return grad.sum(axis=axes).reshape(shape)
+    # END EXERCISE
 
 
 # ---------------------------------------------------------------------------
@@ -225,7 +227,8 @@ def add(a, b):
     a, b = _lift(a), _lift(b)
 
     def backward(g):
-        return unbroadcast(g, a.shape), unbroadcast(g, b.shape)
+        return (unbroadcast(g, a.shape) if a.requires_grad else None,
+                unbroadcast(g, b.shape) if b.requires_grad else None)
     return _result(a.data + b.data, (a, b), backward)
 
 
@@ -390,6 +393,7 @@ def matmul(a, b):
         raise ValueError(f"matmul batch axes do not broadcast: {a.shape} @ {b.shape}") from None
 
     def backward(g):
+        # EXERCISE matmul-backward: dL/dA = G Bᵀ, dL/dB = Aᵀ G, then unbroadcast each to its input's shape
         # dL/dA = G Bᵀ and dL/dB = Aᵀ G, each summed over the batch axes it was broadcast along.
         grad_a = unbroadcast(_mm(g, b.data.swapaxes(-1, -2)), a.shape) if a.requires_grad else None
         grad_b = None
@@ -399,6 +403,7 @@ def matmul(a, b):
             else:
                 grad_b = unbroadcast(_mm(a.data.swapaxes(-1, -2), g), b.shape)
         return grad_a, grad_b
+        # END EXERCISE
     return _result(out, (a, b), backward)
 
 
@@ -435,8 +440,9 @@ def softmax(a, axis=-1):
     out = e / e.sum(axis=axis, keepdims=True)
 
     def backward(g):
-        # y = softmax(x): dL/dx = y * (g - sum(g * y))
+        # EXERCISE softmax-backward: with y = softmax(x), dL/dx = y * (g - sum(g * y)) along the axis
         return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
+        # END EXERCISE
     return _result(out, (a,), backward)
 
 
@@ -475,9 +481,10 @@ def cross_entropy(logits, targets, per_member=False):
     out = -picked.sum(axis=reduce_axes) / count
 
     def backward(g):
-        # dL/dlogits = (softmax - onehot(target)) / count, zero for ignored rows.
+        # EXERCISE cross-entropy-backward: dL/dlogits = (softmax - onehot(target)) * g / count, 0 where ignored
         scale = (g / count).reshape(g.shape + (1,) * (targets.ndim - g.ndim + 1))
         return ((xp.exp(log_probs) * valid[..., None] - target_hot) * scale,)
+        # END EXERCISE
     return _result(out.astype(logits.dtype), (logits,), backward)
 
 
@@ -490,13 +497,14 @@ def layer_norm(x, weight, bias, eps=1e-5):
     out = x_hat * weight.data + bias.data
 
     def backward(g):
-        # With x̂ = (x - μ)/σ and ĝ = g·w:  dL/dx = (ĝ - mean(ĝ) - x̂·mean(ĝ·x̂)) / σ
+        # EXERCISE layer-norm-backward: with x̂ = (x - μ)/σ and ĝ = g·w, dL/dx = (ĝ - mean(ĝ) - x̂·mean(ĝ·x̂)) / σ
         g_hat = g * weight.data
         grad_x = rstd * (g_hat - g_hat.mean(axis=-1, keepdims=True)
                          - x_hat * (g_hat * x_hat).mean(axis=-1, keepdims=True))
         return (grad_x,
                 unbroadcast(g * x_hat, weight.shape) if weight.requires_grad else None,
                 unbroadcast(g, bias.shape) if bias.requires_grad else None)
+        # END EXERCISE
     return _result(out, (x, weight, bias), backward)
 
 
@@ -510,9 +518,11 @@ def gelu(a):
     out = 0.5 * x * (1 + t)
 
     def backward(g):
+        # EXERCISE gelu-backward: differentiate x(1+t)/2 with t = tanh(c(x + 0.044715x³)); t is saved
         # d/dx [x(1+t)/2] = (1+t)/2 + x(1-t²)/2 · c(1 + 3·0.044715 x²)
         inner = GELU_C * (1 + 3 * 0.044715 * x * x)
         return (g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * inner),)
+        # END EXERCISE
     return _result(out, (a,), backward)
 
 
@@ -626,6 +636,7 @@ class SGD(Optimizer):
         self.nesterov = nesterov
 
     def _update(self, p, state, step):
+        # EXERCISE sgd-update: add wd·p to the gradient, keep a momentum buffer (= g on the first step), p -= lr·g
         h = {name: self._for(name, p) for name in self.hyper}
         g = p.grad
         if not _is_zero(h["weight_decay"]):
@@ -640,6 +651,7 @@ class SGD(Optimizer):
             buf = state["momentum_buffer"]
             g = g + h["momentum"] * buf if self.nesterov else buf
         p.data -= h["lr"] * g
+        # END EXERCISE
 
 
 class AdamW(Optimizer):
@@ -651,7 +663,7 @@ class AdamW(Optimizer):
                          weight_decay=weight_decay)
 
     def _update(self, p, state, step):
-        # EXERCISE adamw-update
+        # EXERCISE adamw-update: decay p by lr·wd first, then the bias-corrected Adam step (see the docstring)
         h = {name: self._for(name, p) for name in self.hyper}
         g = p.grad
         if "exp_avg" not in state:

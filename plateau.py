@@ -276,7 +276,7 @@ def single_head_attention(p, h, attention):
     v = ag.linear(h, p["W_V"], p["b_V"])                               # (E, B, T, D)
     scores = (q @ k.transpose(0, 1, 3, 2)) * (1.0 / math.sqrt(q.shape[-1]))  # (E, B, T, T)
     if attention == "linear":
-        # EXERCISE linear-attention
+        # EXERCISE linear-attention: keep the scores of positions j <= i, set the future to 0 (no softmax)
         weights = scores * ~future_mask(T, T)                          # future positions set to 0
         # END EXERCISE
     else:

@@ -53,8 +53,10 @@ def modular_table(op, p):
     elif op == "mul":
         c = (a * b) % p
     else:
+        # EXERCISE modular-division: c = a · b⁻¹ mod p, with b⁻¹ = b^(p-2) mod p (Fermat)
         inverse = np.array([pow(int(x), p - 2, p) for x in range(p)])
         c = (a * inverse[b]) % p
+        # END EXERCISE
     return a, b, c
 
 
@@ -100,7 +102,9 @@ def moving_window_sum(x, p=17, k=2):
 
     k=2, p=17: x = [5, 9, 16] gives y = [5, 14, 25 mod 17 = 8].
     """
+    # EXERCISE moving-window-sum: y_i is the sum of the last k inputs (fewer at the start), mod p
     return _window(x, k, lambda w: w.sum(axis=-1)) % p
+    # END EXERCISE
 
 
 def moving_window_product(x, p=17, k=2):

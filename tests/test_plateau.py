@@ -18,6 +18,7 @@ def quiet(*args):
     pass
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("cfg", [TINY_GROK, dataclasses.replace(TINY_GROK, norm="pre", init="sparse"),
                                  TINY_SEQ, dataclasses.replace(TINY_SEQ, attention="softmax")],
                          ids=["grok-post", "grok-pre-sparse", "sequence-linear", "sequence-softmax"])
@@ -31,6 +32,7 @@ def test_ensemble_of_three_equals_three_single_runs(cfg):
             np.testing.assert_allclose(together.params[name][e], value[0], rtol=1e-8, atol=1e-12)
 
 
+@pytest.mark.integration
 def test_last_position_shortcut_matches_the_full_forward():
     """The final block computes only the last position; the result is the same."""
     ag.set_backend("numpy", "float64")
@@ -46,6 +48,7 @@ def test_last_position_shortcut_matches_the_full_forward():
     np.testing.assert_allclose(fast, full, rtol=1e-12)
 
 
+@pytest.mark.integration
 def test_resumed_run_ends_with_the_same_parameters(tmp_path):
     cfg = dataclasses.replace(TINY_GROK, steps=8, eval_every=2, checkpoint_every=3, seeds=(0, 1))
     straight = plateau.train(cfg, out=str(tmp_path / "a"), log=quiet)
@@ -56,6 +59,7 @@ def test_resumed_run_ends_with_the_same_parameters(tmp_path):
     assert [r["loss"] for r in resumed.history] == [r["loss"] for r in straight.history]
 
 
+@pytest.mark.integration
 def test_resume_refuses_a_different_config(tmp_path):
     plateau.train(dataclasses.replace(TINY_GROK, checkpoint_every=2), out=str(tmp_path), log=quiet)
     with pytest.raises(ValueError, match="weight_decay"):
@@ -63,6 +67,7 @@ def test_resume_refuses_a_different_config(tmp_path):
                       resume=True, log=quiet)
 
 
+@pytest.mark.integration
 def test_run_folder_contents(tmp_path):
     plateau.train(TINY_SEQ, out=str(tmp_path), log=quiet)
     for name in ("config.json", "history.csv", "summary.json", "params.npz"):
@@ -72,6 +77,7 @@ def test_run_folder_contents(tmp_path):
     assert plateau.config_from_dict(plateau.read_json(str(tmp_path / "config.json"))) == TINY_SEQ
 
 
+@pytest.mark.integration
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_nan_loss_stops_with_the_step():
     cfg = dataclasses.replace(TINY_GROK, lr=1e30, optimizer="sgd", weight_decay=0.0)
@@ -79,6 +85,7 @@ def test_nan_loss_stops_with_the_step():
         plateau.train(dataclasses.replace(cfg, steps=50), log=quiet)
 
 
+@pytest.mark.integration
 def test_per_member_learning_rates():
     cfg = dataclasses.replace(TINY_GROK, seeds=(0, 0), lr=[1e-3, 0.0], weight_decay=[1.0, 0.0])
     result = plateau.train(cfg, log=quiet)
@@ -113,6 +120,26 @@ def test_plateau_diagnostics_on_a_known_case():
     assert m["acc"][0] == 1.0 and m["repetition"][0] == 1.0 and m["collapse"][0] == pytest.approx(1.0)
 
 
+@pytest.mark.integration
 def test_bad_optimizer_name():
     with pytest.raises(ValueError, match="'adamw' or 'sgd'"):
         plateau.train(dataclasses.replace(TINY_GROK, optimizer="adam"), log=quiet)
+
+
+@pytest.mark.linear_attention
+def test_linear_attention_against_a_loop():
+    """A[i, j] = q_i·k_j/√D for j <= i and 0 after; y_i = Σ_j A[i, j] v_j."""
+    ag.set_backend("numpy", "float64")
+    cfg = dataclasses.replace(TINY_SEQ, seeds=(0,))
+    raw = plateau.init_sequence_member(cfg, np.random.default_rng(0))
+    raw.update({k: np.random.default_rng(1).standard_normal(v.shape) for k, v in raw.items() if k.startswith("b_")})
+    params = {k: ag.Tensor(v[None]) for k, v in raw.items()}
+    h = np.random.default_rng(2).standard_normal((1, 2, 5, cfg.d_model))
+    y, weights = plateau.single_head_attention(params, ag.Tensor(h), "linear")
+    q, k, v = (h[0] @ raw[f"W_{n}"] + raw[f"b_{n}"] for n in "QKV")
+    for b in range(2):
+        for i in range(5):
+            expect = [q[b, i] @ k[b, j] / np.sqrt(cfg.d_model) if j <= i else 0.0 for j in range(5)]
+            np.testing.assert_allclose(weights.data[0, b, i], expect, rtol=1e-10, atol=1e-12)
+            out = sum(expect[j] * v[b, j] for j in range(5)) @ raw["W_O"] + raw["b_O"][0]
+            np.testing.assert_allclose(y.data[0, b, i], out, rtol=1e-10)

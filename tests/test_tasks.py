@@ -5,6 +5,7 @@ import pytest
 import tasks
 
 
+@pytest.mark.modular_division
 def test_division_example_from_the_docstring():
     a, b, c = tasks.modular_table("div", 5)
     assert int(c[(a == 3) & (b == 2)][0]) == 4  # 2·4 = 8 ≡ 3 (mod 5)
@@ -13,7 +14,8 @@ def test_division_example_from_the_docstring():
 @pytest.mark.parametrize("op, check", [("add", lambda a, b, c, p: (a + b - c) % p == 0),
                                        ("sub", lambda a, b, c, p: (a - b - c) % p == 0),
                                        ("mul", lambda a, b, c, p: (a * b - c) % p == 0),
-                                       ("div", lambda a, b, c, p: (c * b - a) % p == 0)])
+                                       pytest.param("div", lambda a, b, c, p: (c * b - a) % p == 0,
+                                                    marks=pytest.mark.modular_division)])
 def test_every_table_entry_is_right(op, check):
     a, b, c = tasks.modular_table(op, 7)
     assert check(a, b, c, 7).all()
@@ -37,6 +39,7 @@ def test_sequences_read_a_op_b_equals():
     assert targets[(inputs[:, 0] == 1) & (inputs[:, 2] == 3)][0] == 3  # 1 - 3 ≡ 3 (mod 5)
 
 
+@pytest.mark.modular_division
 def test_each_op_is_split_on_its_own_and_seeded():
     one = tasks.arithmetic_split(["add", "div"], 7, 0.5, seed=1)
     two = tasks.arithmetic_split(["add", "div"], 7, 0.5, seed=1)
@@ -47,16 +50,21 @@ def test_each_op_is_split_on_its_own_and_seeded():
     assert not train & {tuple(r) for r in one["add"]["val"][0]}
 
 
-@pytest.mark.parametrize("task, expected", [("mws", [5, 14, 8]), ("mwp", [5, 11, 8]),
+@pytest.mark.parametrize("task, expected", [pytest.param("mws", [5, 14, 8], marks=pytest.mark.moving_window_sum),
+                                            ("mwp", [5, 11, 8]),
                                             ("mwd", [5, 13, 10]), ("prefix", [5, 14, 13])])
 def test_sequence_task_docstring_examples(task, expected):
     assert list(tasks.SEQUENCE_TASKS[task](np.array([5, 9, 16]), p=17, k=2)) == expected
 
 
-def test_window_three():
-    x = np.array([1, 2, 3, 4])
-    assert list(tasks.moving_window_sum(x, p=17, k=3)) == [1, 3, 6, 9]
-    assert list(tasks.moving_window_product(x, p=17, k=3)) == [1, 2, 6, 24 % 17]
+@pytest.mark.moving_window_sum
+def test_window_three_sum():
+    assert list(tasks.moving_window_sum(np.array([1, 2, 3, 4]), p=17, k=3)) == [1, 3, 6, 9]
+    assert list(tasks.moving_window_sum(np.array([[16, 16]]), p=17, k=2)[0]) == [16, 15]
+
+
+def test_window_three_product():
+    assert list(tasks.moving_window_product(np.array([1, 2, 3, 4]), p=17, k=3)) == [1, 2, 6, 24 % 17]
 
 
 def test_sequence_layout_and_separators():

@@ -1,0 +1,86 @@
+"""Write a student copy of the repository: every exercise's solution replaced.
+
+In the source, each exercise is a region
+
+    # EXERCISE <name>: <one-line hint>
+    ...solution...
+    # END EXERCISE
+
+The copy keeps the two marker lines and puts in between, at the same indent,
+    raise NotImplementedError("Exercise <name>: <hint>")
+so everything else still imports and runs. Grade one exercise with
+`pytest -m <name with _ for ->` (e.g. `pytest -m gelu_backward`); the tests
+marked `integration` are skipped until no exercise is left unsolved.
+
+Usage: python tests/make_student_copy.py DEST   (DEST must not exist yet)
+"""
+import os
+import re
+import shutil
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SOURCES = ("autograd.py", "tasks.py", "plateau.py")
+START = re.compile(r"^(\s*)# EXERCISE ([a-z0-9-]+): (.*)$")
+END = re.compile(r"^\s*# END EXERCISE\s*$")
+SKIP = {".git", "runs", "__pycache__", ".pytest_cache", "build", "dist", "results"}
+
+
+def find_exercises(text):
+    """[(name, hint, first line, last line)] of the marked regions of one source file."""
+    found, open_at = [], None
+    for i, line in enumerate(text.splitlines()):
+        start = START.match(line)
+        if start:
+            if open_at:
+                raise ValueError(f"exercise {start.group(2)} starts inside {open_at[1]}")
+            open_at = (i, start.group(2), start.group(3), start.group(1))
+        elif END.match(line):
+            if not open_at:
+                raise ValueError(f"line {i + 1}: END EXERCISE without a start")
+            found.append((open_at[1], open_at[2], open_at[0], i, open_at[3]))
+            open_at = None
+    if open_at:
+        raise ValueError(f"exercise {open_at[1]} is never closed")
+    return found
+
+
+def strip_solutions(text):
+    """The text with each exercise's body replaced by raise NotImplementedError."""
+    lines = text.splitlines()
+    for name, hint, first, last, indent in reversed(find_exercises(text)):
+        message = f"Exercise {name}: {hint}".replace("\\", "\\\\").replace('"', '\\"')
+        lines[first + 1:last] = [f'{indent}raise NotImplementedError("{message}")']
+    return "\n".join(lines) + "\n"
+
+
+def all_exercises(root=ROOT):
+    return [e[0] for f in SOURCES for e in find_exercises(open(os.path.join(root, f)).read())]
+
+
+def unsolved(root=ROOT):
+    """Names of the exercises whose region still raises NotImplementedError."""
+    pattern = re.compile(r'raise NotImplementedError\("Exercise ([a-z0-9-]+):')
+    return [m.group(1) for f in SOURCES for m in pattern.finditer(open(os.path.join(root, f)).read())]
+
+
+def make_student_copy(dest, root=ROOT):
+    if os.path.exists(dest):
+        raise SystemExit(f"error: {dest} already exists; choose a new folder")
+    shutil.copytree(root, dest, ignore=lambda folder, names: [n for n in names if n in SKIP
+                                                              or n.endswith(".egg-info")])
+    for name in SOURCES:
+        path = os.path.join(dest, name)
+        with open(path) as f:
+            text = strip_solutions(f.read())
+        with open(path, "w") as f:
+            f.write(text)
+    return all_exercises(root)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        sys.exit(0 if len(sys.argv) == 2 else 2)
+    names = make_student_copy(sys.argv[1])
+    print(f"wrote {sys.argv[1]} with {len(names)} exercises: {', '.join(names)}")

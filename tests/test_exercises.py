@@ -1,0 +1,61 @@
+"""The autograder's own check: a student copy fails exactly the exercise tests."""
+import configparser
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+import make_student_copy as msc
+
+ROOT = msc.ROOT
+MARKERS = [name.replace("-", "_") for name in msc.all_exercises()]
+
+
+def test_every_exercise_is_a_declared_marker_with_tests():
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(ROOT, "setup.cfg"))
+    declared = {line.split(":")[0].strip() for line in cfg["tool:pytest"]["markers"].strip().splitlines()}
+    tests = "".join(open(os.path.join(ROOT, "tests", f)).read() for f in os.listdir(os.path.join(ROOT, "tests"))
+                    if f.startswith("test_") and f.endswith(".py"))
+    assert 8 <= len(MARKERS) <= 12
+    for marker in MARKERS:
+        assert marker in declared, f"{marker} is not declared in setup.cfg"
+        assert f"mark.{marker}" in tests or f"'{marker}'" in tests or f'"{marker}"' in tests, f"no test for {marker}"
+
+
+def test_stripping_keeps_the_markers_and_raises():
+    text = "def f(x):\n    # EXERCISE demo: add one\n    return x + 1\n    # END EXERCISE\n"
+    out = msc.strip_solutions(text)
+    assert 'raise NotImplementedError("Exercise demo: add one")' in out and "return x + 1" not in out
+    namespace = {}
+    exec(out, namespace)
+    with pytest.raises(NotImplementedError, match="demo"):
+        namespace["f"](1)
+
+
+def _pytest(copy, *args):
+    env = dict(os.environ, PYTHONPATH=copy)
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+                          cwd=copy, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.integration
+def test_student_copy_fails_exactly_the_exercise_markers(tmp_path):
+    copy = str(tmp_path / "student")
+    msc.make_student_copy(copy)
+    assert sorted(msc.unsolved(copy)) == sorted(msc.all_exercises())
+    any_exercise = " or ".join(MARKERS)
+    rest = _pytest(copy, "-m", f"not ({any_exercise})")
+    assert rest.returncode == 0, rest.stdout[-3000:]
+    report = str(tmp_path / "exercises.xml")
+    graded = _pytest(copy, "-m", any_exercise, f"--junitxml={report}")
+    cases = ET.parse(report).getroot().iter("testcase")
+    outcomes = {c.get("classname") + "::" + c.get("name"):
+                ("failed" if c.find("failure") is not None or c.find("error") is not None
+                 else "skipped" if c.find("skipped") is not None else "passed") for c in cases}
+    assert outcomes and graded.returncode == 1
+    passed = [name for name, outcome in outcomes.items() if outcome == "passed"]
+    assert not passed, f"exercise tests that pass without the solution: {passed}"
+    assert sum(o == "failed" for o in outcomes.values()) >= len(MARKERS)
