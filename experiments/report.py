@@ -221,7 +221,8 @@ def copy_figures(root, folder):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[1:]),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", default="runs", help="the folder the scripts wrote into")
     p.add_argument("--out", default="RESULTS.md")
     args = p.parse_args(argv)
