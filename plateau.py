@@ -318,6 +318,14 @@ def rows_of(history, member, task, split):
     return [r for r in history if r["member"] == member and r["task"] == task and r["split"] == split]
 
 
+def goal_held(history, cfg, task_names, split):
+    """Whether every member's last `patience` evaluations of every task reached the threshold."""
+    need = cfg.patience
+    return all(len(rows := rows_of(history, e, task, split)) >= need and
+               all(r["acc"] >= cfg.threshold for r in rows[-need:])
+               for e in range(len(cfg.seeds)) for task in task_names)
+
+
 class ArithmeticProblem:
     """Grokking: a op b = c (mod p), full-table train/val splits, one per member."""
     fields = ("step", "member", "seed", "task", "split", "loss", "acc")
@@ -370,10 +378,7 @@ class ArithmeticProblem:
 
     def finished(self, history):
         """Every member has grokked every op and held it for `patience` evaluations."""
-        need = self.cfg.patience
-        return all(len(r := rows_of(history, e, op, "val")) >= need and
-                   all(x["acc"] >= self.cfg.threshold for x in r[-need:])
-                   for e in range(len(self.cfg.seeds)) for op in self.tasks)
+        return goal_held(history, self.cfg, self.tasks, "val")
 
     def member_summary(self, history, e, op):
         reach = lambda split: first_step(history, e, op, split, lambda r: r["acc"] >= self.cfg.threshold)
@@ -451,10 +456,8 @@ class SequenceProblem:
         return rows
 
     def finished(self, history):
-        need = self.cfg.patience
-        return all(len(r := rows_of(history, e, t, "heldout")) >= need and
-                   all(x["acc"] >= self.cfg.threshold for x in r[-need:])
-                   for e in range(len(self.cfg.seeds)) for t in self.tasks)
+        """Every member has converged on every task and held it for `patience` evaluations."""
+        return goal_held(history, self.cfg, self.tasks, "heldout")
 
     def member_summary(self, history, e, task):
         rows = rows_of(history, e, task, "heldout")
@@ -768,7 +771,13 @@ def plot_history(history, cfg, path):
         if grok:
             ax.set_xscale("log")
     axes[0][0].legend(fontsize=7)
+    return save_figure(fig, path, dpi=90)
+
+
+def save_figure(fig, path, dpi=80):
+    """Write a figure as a small PNG and free it."""
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    fig.savefig(path, dpi=dpi)
+    fig.clf()
+    pyplot().close(fig)
     return path

@@ -57,10 +57,7 @@ def plot(maps, path):
         ax.set_title(f"{task.upper()}: mean |A| (seed 0)")
         ax.set_xlabel("key position (separator at 16)")
         ax.set_ylabel("query position")
-    fig.tight_layout()
-    fig.savefig(path, dpi=70)
-    plt.close(fig)
-    return path
+    return plateau.save_figure(fig, path, dpi=70)
 
 
 def main(argv=None):

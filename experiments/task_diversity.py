@@ -74,10 +74,7 @@ def plot_losses(results, arms, path):
         ax.set_xlabel(f"{task.upper()} sequences seen (seed {arms[task].seeds[0]})")
         ax.set_ylabel("held-out loss")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return plateau.save_figure(fig, path, dpi=80)
 
 
 def main(argv=None):

@@ -61,10 +61,7 @@ def plot_curves(results, path):
         ax.set_xlabel("step")
         ax.set_ylabel("held-out loss")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return plateau.save_figure(fig, path, dpi=80)
 
 
 def main(argv=None):
