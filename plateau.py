@@ -299,11 +299,11 @@ def sequence_forward(p, tokens, cfg):
 # init_params, loss, evaluate, finished, summarize and describe; nothing else.
 
 def median_range(values):
-    """(median, min, max) of the values that are not None; Nones when there are none."""
-    values = [v for v in values if v is not None]
-    if not values:
-        return None, None, None
-    return float(np.median(values)), float(min(values)), float(max(values))
+    """(median, min, max) over members, where None (never reached) counts as later than
+    any step: a median or max that falls on such a member is None too."""
+    steps = np.array([np.inf if v is None else v for v in values], dtype=float)
+    finite = lambda x: None if not np.isfinite(x) else float(x)
+    return finite(np.median(steps)), finite(steps.min()), finite(steps.max())
 
 
 def first_step(history, member, task, split, test):
@@ -550,11 +550,18 @@ def train(cfg, out=None, resume=False, callback=None, init_params=None, log=say)
     """
     ag.set_backend(cfg.backend, cfg.dtype)
     problem = make_problem(cfg)
+    run = RunFolder(out, problem.fields) if out else None
+    if run and resume and run.finished_with(cfg):  # nothing left to do: reuse the finished run
+        history = read_history(run.file("history.csv"))
+        with np.load(run.file("params.npz"), allow_pickle=False) as z:
+            params = {k: z[k] for k in z.files}
+        steps = read_json(run.file("summary.json"))["steps"]
+        log(f"{out}: already finished at step {steps}; reusing it")
+        return Result(params, history, problem.summarize(history), steps, out)
     params = problem.init_params()
     if init_params is not None:
         load_params(params, init_params)
     optimizer = make_optimizer(cfg, list(params.values()))
-    run = RunFolder(out, problem.fields) if out else None
     start, history = run.begin(cfg, params, optimizer, resume) if run else (0, [])
     clock, step = Clock(start, cfg.steps), start
     with StopOnSignal() as stop:
@@ -652,6 +659,15 @@ class RunFolder:
 
     def file(self, name):
         return os.path.join(self.path, name)
+
+    def finished_with(self, cfg):
+        """Whether this folder holds a finished run of exactly this config."""
+        if not os.path.exists(self.file("summary.json")):
+            return False
+        saved = read_json(self.file("summary.json"))["config"]
+        ignore = ("backend", "checkpoint_every")
+        return {k: v for k, v in saved.items() if k not in ignore} == \
+            {k: v for k, v in config_to_dict(cfg).items() if k not in ignore}
 
     def begin(self, cfg, params, optimizer, resume):
         """Start fresh, or load the last checkpoint; returns (start step, history)."""

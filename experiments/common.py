@@ -71,10 +71,11 @@ def run_arms(arms, out, resume=False, log=plateau.say, **train_kwargs):
 
 
 def fmt(stat, digits=0):
-    """'median [min-max]' from a {'median','min','max'} dict; '—' when nothing reached it."""
-    if stat is None or stat.get("median") is None:
+    """'median [min–max]' from a {'median','min','max'} dict; 'never' for a member (or
+    a median) that never reached the goal within the budget."""
+    f = (lambda v: "never" if v is None else f"{v:.{digits}f}")
+    if stat is None or stat.get("min") is None:
         return "never"
-    f = (lambda v: f"{v:.{digits}f}")
     if stat["min"] == stat["max"]:
         return f(stat["median"])
     return f"{f(stat['median'])} [{f(stat['min'])}–{f(stat['max'])}]"

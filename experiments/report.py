@@ -119,7 +119,7 @@ def plateau_claims(root):
     td = load(root, "task_diversity")
     if td:
         t1 = {int(k): v for k, v in td["table1"].items()}
-        single = "/".join(_n(t1[1][t]["samples"]) for t in ("mws", "mwp", "mwd"))
+        single = "/".join(_n(t1[1][t]["median"]) for t in ("mws", "mwp", "mwd"))
         seeds = len(next(iter(td["arms"].values()))["config"]["seeds"])
         cfg = next(iter(td["arms"].values()))["config"]
         setting = (f"D={cfg['d_model']}, Adam lr {cfg['lr']:g}, batch {cfg['batch_size']}, converged = held-out "
@@ -138,14 +138,14 @@ def plateau_claims(root):
                      "no verdict: absolute numbers are setting-dependent"])
         for size in (2, 3):
             ours = t1[size].get("speedup")
-            each = [t1[size][t]["samples"] is not None and t1[1][t]["samples"] is not None
-                    and t1[size][t]["samples"] < t1[1][t]["samples"] for t in ("mws", "mwp", "mwd")]
+            each = [t1[size][t]["median"] is not None and t1[1][t]["median"] is not None
+                    and t1[size][t]["median"] < t1[1][t]["median"] for t in ("mws", "mwp", "mwd")]
             rows.append([f"table1-{size}", f"Mixing {size} tasks cuts the samples each task needs",
                          f"avg speed-up {td['poster_speedup'][str(size)]}% "
                          f"({'/'.join(str(td['poster'][str(size)][t]) for t in ('mws', 'mwp', 'mwd'))} sequences)",
                          setting,
                          f"avg speed-up {'n/a' if ours is None else f'{ours:.1f}%'} "
-                         f"({'/'.join(_n(t1[size][t]['samples']) for t in ('mws', 'mwp', 'mwd'))} sequences)",
+                         f"({'/'.join(_n(t1[size][t]['median']) for t in ('mws', 'mwp', 'mwd'))} sequences)",
                          verdict(all(each), partly=ours is not None and ours > 0),
                          "rule: every task needs fewer samples mixed; partly if only on average"])
     att = load(root, "attention_map")

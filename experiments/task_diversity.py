@@ -38,20 +38,21 @@ def arms_for(args, shared):
 
 def table_one(results):
     """Samples to converge per task and number of tasks: medians over seeds, then the
-    mean over the arms with that many tasks that contain the task (the poster's rule)."""
+    mean over the arms with that many tasks that contain the task (the poster's rule).
+    min/max span every seed of those arms; None where a seed never converged."""
     table = {}
     for size in (1, 2, 3):
         for task in TASKS:
             stats = [r.summary[task]["samples_to_converge"] for name, r in results.items()
                      if task in name.split("+") and len(name.split("+")) == size]
-            medians = [s["median"] for s in stats]
+            medians, maxes = [s["median"] for s in stats], [s["max"] for s in stats]
             table.setdefault(size, {})[task] = {
-                "samples": None if None in medians else float(np.mean(medians)),
-                "min": None if None in medians else min(s["min"] for s in stats),
-                "max": None if None in medians else max(s["max"] for s in stats)}
+                "median": None if None in medians else float(np.mean(medians)),
+                "min": None if None in [s["min"] for s in stats] else min(s["min"] for s in stats),
+                "max": None if None in maxes else max(maxes)}
     for size in (2, 3):
-        gains = [1 - table[size][t]["samples"] / table[1][t]["samples"] for t in TASKS
-                 if table[size][t]["samples"] and table[1][t]["samples"]]
+        gains = [1 - table[size][t]["median"] / table[1][t]["median"] for t in TASKS
+                 if table[size][t]["median"] and table[1][t]["median"]]
         table[size]["speedup"] = 100 * float(np.mean(gains)) if len(gains) == len(TASKS) else None
     return table
 
@@ -83,12 +84,10 @@ def main(argv=None):
     arms = arms_for(args, shared)
     results = common.run_arms(arms, out, resume=args.resume)
     table = table_one(results)
-    cell = lambda c: "never" if c["samples"] is None else (
-        f"{c['samples']:.0f} [{c['min']:.0f}–{c['max']:.0f}]" if c["min"] != c["max"] else f"{c['samples']:.0f}")
     rows = []
     for size in (1, 2, 3):
         speed = table[size].get("speedup")
-        rows.append([f"{size} ours"] + [cell(table[size][t]) for t in TASKS]
+        rows.append([f"{size} ours"] + [common.fmt(table[size][t]) for t in TASKS]
                     + ["N/A" if size == 1 else ("—" if speed is None else f"{speed:.1f}%")])
         rows.append([f"{size} poster"] + [str(POSTER[size][t]) for t in TASKS]
                     + ["N/A" if size == 1 else f"{POSTER_SPEEDUP[size]}%"])
