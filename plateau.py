@@ -463,9 +463,10 @@ class SequenceProblem:
         rows = rows_of(history, e, task, "heldout")
         converged = first_step(history, e, task, "heldout", lambda r: r["acc"] >= self.cfg.threshold)
         start, final = rows[0]["loss"], min(r["loss"] for r in rows)
-        # Plateau length: steps until the loss first falls below halfway from start to best.
+        # Plateau length: steps until the loss first falls below halfway from start to best
+        # (None, like converged, for a member that never left the plateau).
         level = final + 0.5 * (start - final)
-        plateau = first_step(history, e, task, "heldout", lambda r: r["loss"] < level)
+        plateau = converged and first_step(history, e, task, "heldout", lambda r: r["loss"] < level)
         return dict(seed=self.cfg.seeds[e], converged_step=converged,
                     samples_to_converge=None if converged is None else converged * self.counts[task],
                     plateau_step=plateau, final_loss=rows[-1]["loss"], final_acc=rows[-1]["acc"])
