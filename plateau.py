@@ -466,7 +466,8 @@ class SequenceProblem:
         # Plateau length: steps until the loss first falls below halfway from start to best
         # (None, like converged, for a member that never left the plateau).
         level = final + 0.5 * (start - final)
-        plateau = converged and first_step(history, e, task, "heldout", lambda r: r["loss"] < level)
+        plateau = None if converged is None else first_step(history, e, task, "heldout",
+                                                            lambda r: r["loss"] < level)
         return dict(seed=self.cfg.seeds[e], converged_step=converged,
                     samples_to_converge=None if converged is None else converged * self.counts[task],
                     plateau_step=plateau, final_loss=rows[-1]["loss"], final_acc=rows[-1]["acc"])
