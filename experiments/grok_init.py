@@ -9,7 +9,8 @@ init ended at only 73.75% val accuracy in the poster).
 Arms: default (PyTorch) init vs small vs sparse, all with the same weight
 decay (--weight-decay; small/sparse touch the poster's scope, the nn.Linear
 layers, unless --init-scope all). Also small and sparse with weight decay
---alt-weight-decay, since a shrunk model under strong decay may not learn at all.
+--alt-weight-decay, since a shrunk model under strong decay may not learn at all,
+and small init on every weight and embedding (scope "all") with that decay.
 
 What we ran and saw: see RESULTS.md.
 Defaults: 3 seeds, at most 3,500 steps per arm.
@@ -33,7 +34,8 @@ def main(argv=None):
             "small": dataclasses.replace(base, init="small"),
             "sparse": dataclasses.replace(base, init="sparse"),
             f"small wd={alt:g}": dataclasses.replace(base, init="small", weight_decay=alt),
-            f"sparse wd={alt:g}": dataclasses.replace(base, init="sparse", weight_decay=alt)}
+            f"sparse wd={alt:g}": dataclasses.replace(base, init="sparse", weight_decay=alt),
+            f"small all wd={alt:g}": dataclasses.replace(base, init="small", init_scope="all", weight_decay=alt)}
     if alt == wd:
         arms = {k: v for k, v in arms.items() if "wd=" not in k}
     return grok.run_claim("grok_init", arms, out, args, baseline="default")
