@@ -10,8 +10,9 @@ over a held-out batch of each task. For each output position i we report the
 separator's share of attention mass |A[i, sep]| / sum_j |A[i, j]|, against
 the share 1/(i+1) that uniform attention would give it.
 
-What we ran and saw: see RESULTS.md.
-Run time: about 8 minutes on 2 CPU cores with 3 seeds.
+What we ran and saw (defaults, 3 seeds): the separator gets 16-22% of each
+output query's |attention|, 4-5x the 4.2% that uniform attention would give.
+Run time: about 1 minute on 2 CPU cores with 3 seeds.
 """
 import os
 

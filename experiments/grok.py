@@ -10,8 +10,9 @@ steps: `--weight-decay 1e-3 --steps 400000`, a GPU job), batch 512, post-LN,
 3 seeds trained together as one ensemble, at most 6,000 steps; the run stops
 once every seed has held >= 95% validation accuracy for 3 evaluations.
 
-What we ran and saw: see RESULTS.md (`python experiments/report.py`).
-Run time: about 4 minutes on 2 CPU cores (3 seeds); `--backend cupy` on a GPU.
+What we ran and saw (defaults, 3 seeds, numpy): every seed memorized by step 500
+and grokked at 2,900 [2,900-3,300] steps, a delay of 2,400 steps; see RESULTS.md.
+Run time: about 7 minutes on 2 CPU cores (3 seeds); `--backend cupy` on a GPU.
 """
 import common
 import plateau

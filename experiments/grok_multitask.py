@@ -11,8 +11,10 @@ We report division's grokked step three ways: raw steps, division examples
 seen (steps x batch x division's share of the pool), and the poster's unit,
 % of a budget of --steps per task. Every knob of grok.py is a flag here too.
 
-What we ran and saw: see RESULTS.md.
-Defaults: 2 seeds, at most 4,000 steps per arm.
+What we ran and saw (defaults: 2 seeds, at most 4,000 steps per arm): division
+alone grokked at 3,100 steps; div+mul at 1,100 (2.8x in steps, 5.7x per division
+example); div+add and div+sub never; all four: one seed of two, division at 70%
+val accuracy at step 4,000 (train and val rising together). See RESULTS.md.
 Run time: about 20 minutes on 2 CPU cores.
 """
 import dataclasses

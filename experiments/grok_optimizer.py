@@ -11,8 +11,9 @@ Each SGD point is its own run, so one that diverges (NaN) is reported as
 such without stopping the others. "stability" = the lowest val accuracy over
 the last 3 evaluations after grokking.
 
-What we ran and saw: see RESULTS.md.
-Run time: about 10 minutes on 2 CPU cores with the default grid and 1 seed.
+What we ran and saw (defaults, 1 seed): AdamW grokked at 2,900 steps; no SGD point
+fitted even the training set in 3,000 steps, and lr 1 with momentum 0.9 diverged.
+Run time: about 7 minutes on 2 CPU cores with the default grid and 1 seed.
 """
 import dataclasses
 

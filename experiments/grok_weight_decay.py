@@ -7,8 +7,9 @@ Arms: the reduced-scale baseline (division mod 97, AdamW, weight decay 1.0, or
 --weight-decay) against the same run with weight decay 0; 3 seeds each, 4,000
 steps at most. Every other knob of grok.py is a flag here too.
 
-What we ran and saw: see RESULTS.md.
-Run time: about 10 minutes on 2 CPU cores (the no-decay arm runs all its steps).
+What we ran and saw (defaults, 3 seeds): wd=1 grokked at 2,900 [2,900-3,300]
+steps; wd=0 memorized by step 400 and ended at 1.4% val accuracy: never.
+Run time: about 13 minutes on 2 CPU cores (the no-decay arm runs all its steps).
 """
 import dataclasses
 

@@ -16,12 +16,28 @@ import plateau
 
 # Hand-written context for rows whose verdict needs a sentence (keyed by claim id).
 NOTES = {
-    "table1-single": "Absolute numbers depend on width, learning rate and the convergence criterion "
-                     "(we use D=64, Adam lr 1e-3, 100% held-out token accuracy); compare orderings.",
-    "multitask": "The unit decides the verdict: with the batch split across tasks, division sees "
-                 "fewer of its own examples per step.",
-    "sgd": "Plain SGD on this post-LN transformer barely moves at the learning rates swept here "
-           "within the step budget; the poster's 41,500 steps are beyond our budget.",
+    "table1-single": "Absolute numbers depend on width, learning rate and the convergence criterion (we use "
+                     "D=64, Adam lr 1e-3, 100% held-out token accuracy, evaluated every 10 steps); the "
+                     "ordering MWS < MWD < MWP is the poster's.",
+    "table1-2": "Pairs help MWS and MWD a little but MWS+MWP slows MWP (one seed of three never converged "
+                "within 4,000 steps), so the mean speed-up is small; the three-task mix helps every task.",
+    "transfer": "The plateau does vanish (the fine-tuned loss is halfway down within 10 steps), but the last "
+                "errors take longer to remove than from scratch; MWS -> MWP converges 5x sooner than scratch.",
+    "finetune-biases": "Relative change flatters biases, whose norms are small; the output-projection and "
+                       "Q/K/V biases move most, the Q/K/V weights about a third of their norm.",
+    "multitask": "Division alone grokked at 3,100 steps. With all four operations train and val accuracy rise "
+                 "together (no memorize-first phase) but only one seed of two passed 95% on division within "
+                 "4,000 steps. Division + multiplication alone grokked at 1,100 steps (2.8x sooner in steps, "
+                 "5.7x per division example); division + addition or subtraction never did.",
+    "sgd": "SGD with coupled L2 1e-2 at lr 0.1 and 1, with and without momentum 0.9, did not even fit the "
+           "training set in 3,000 steps (accuracy at chance), and lr 1 with momentum diverged; the poster's "
+           "lr 0.005 is smaller still and its 41,500 steps are 14x our budget, so this is untested, not refuted.",
+    "init-small all wd=0": "Small init on every weight and embedding (scope all) with no weight decay is the "
+                           "reference implementation's positive case; see its row.",
+    "init-small": "With weight decay 1.0, small init delays memorization (~1,500 steps instead of 500) and "
+                  "shortens the delay, but not the time to generalize, and one seed never grokked.",
+    "init-sparse": "Sparse init on the linear layers, survivors rescaled, behaves like the default init.",
+    "init-small wd=0": "Without weight decay small init memorizes and never generalizes, like the default.",
 }
 
 
@@ -168,9 +184,11 @@ def plateau_claims(root):
                      f"MWS from scratch: plateau {common.fmt(scratch['plateau_step'])}, converged "
                      f"{common.fmt(scratch['converged_step'])} steps; fine-tuned: plateau {common.fmt(tuned['plateau_step'])}, "
                      f"converged {common.fmt(tuned['converged_step'])} steps",
-                     verdict(tuned["converged_step"]["median"] is not None and scratch["plateau_step"]["median"] is not None
-                             and tuned["converged_step"]["median"] < scratch["plateau_step"]["median"]),
-                     "rule: fine-tuned MWS converges before scratch MWS even leaves its plateau"])
+                     verdict(_le(tuned["plateau_step"], scratch["plateau_step"], 0.2)
+                             and _le(tuned["converged_step"], scratch["converged_step"], 1.0),
+                             partly=_le(tuned["plateau_step"], scratch["plateau_step"], 0.2)),
+                     "rule: the fine-tuned plateau is <= 1/5 of scratch's and it converges sooner; "
+                     "partly if only the plateau goes"])
         change = {row[0]: float(row[1]) for row in tr["change_rows"]}
         top = max(change, key=change.get)
         rows.append(["finetune-biases", "Fine-tuning mostly moves the attention biases",
@@ -181,6 +199,11 @@ def plateau_claims(root):
                              partly=change["attention Q/K/V biases"] > change["attention Q/K/V weights"]),
                      "rule: an attention-bias group moves most; partly if Q/K/V biases move more than Q/K/V weights"])
     return rows
+
+
+def _le(ours, theirs, factor):
+    """Whether the median `ours` is at most factor x the median `theirs` (both reached)."""
+    return ours["median"] is not None and theirs["median"] is not None and ours["median"] <= factor * theirs["median"]
 
 
 def _n(x):

@@ -12,8 +12,11 @@ samples to converge, and report for each fine-tuning, per parameter, the
 relative change |W_after - W_before| / |W_before| (median over seeds),
 weights and biases separately.
 
-What we ran and saw: see RESULTS.md.
-Run time: about 10 minutes on 2 CPU cores with 3 seeds.
+What we ran and saw (defaults, 3 seeds): after prefix-sum pretraining the MWS
+loss falls at once (halfway down by step 10, vs 190 from scratch), yet 100%
+held-out accuracy took 320 steps (scratch: 210); MWS -> MWP converged in 160
+steps (scratch: 810). The attention output and Q/K/V biases moved most.
+Run time: about 3 minutes on 2 CPU cores with 3 seeds.
 """
 import dataclasses
 import os
