@@ -62,8 +62,7 @@ def plot(maps, path):
 
 
 def main(argv=None):
-    args = common.add_sequence_flags(common.parser(__doc__, steps=4000), steps=4000).parse_args(argv)
-    out, shared = common.shared(args, "attention_map")
+    args, out, shared = common.sequence_args(__doc__, "attention_map", argv)
     cfg = common.sequence_config(args, TASKS, **shared)
     result = common.run_arms({"mws+mwp+mwd": cfg}, out, resume=args.resume)["mws+mwp+mwd"]
     maps = attention_maps(result, cfg)

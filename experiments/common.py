@@ -143,6 +143,12 @@ def add_sequence_flags(p, steps):
     return p
 
 
+def sequence_args(doc, script, argv, steps=4000):
+    """Parse the shared and sequence flags of a loss-plateau script: (args, out folder, shared fields)."""
+    args = add_sequence_flags(parser(doc, steps=steps), steps=steps).parse_args(argv)
+    return (args,) + shared(args, script)
+
+
 def sequence_config(args, tasks, **shared):
     fields = dict(d_model=args.d_model, lr=args.lr, batch_size=args.batch_size, attention=args.attention,
                   threshold=args.threshold, eval_size=args.eval_size, n=args.n, k=args.k, p=args.p,

@@ -82,8 +82,7 @@ def plot_losses(results, arms, path):
 
 
 def main(argv=None):
-    args = common.add_sequence_flags(common.parser(__doc__, steps=4000), steps=4000).parse_args(argv)
-    out, shared = common.shared(args, "task_diversity")
+    args, out, shared = common.sequence_args(__doc__, "task_diversity", argv)
     arms = arms_for(args, shared)
     results = common.run_arms(arms, out, resume=args.resume)
     table = table_one(results)

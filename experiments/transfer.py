@@ -68,8 +68,7 @@ def plot_curves(results, path):
 
 
 def main(argv=None):
-    args = common.add_sequence_flags(common.parser(__doc__, steps=4000), steps=4000).parse_args(argv)
-    out, shared = common.shared(args, "transfer")
+    args, out, shared = common.sequence_args(__doc__, "transfer", argv)
     task = lambda *t: common.sequence_config(args, t, **shared)
     run = lambda name, cfg, start=None: common.run_arms({name: cfg}, out, resume=args.resume,
                                                         init_params=start)[name]
