@@ -394,7 +394,6 @@ def matmul(a, b):
 
     def backward(g):
         # EXERCISE matmul-backward: dL/dA = G Bᵀ, dL/dB = Aᵀ G, then unbroadcast each to its input's shape
-        # dL/dA = G Bᵀ and dL/dB = Aᵀ G, each summed over the batch axes it was broadcast along.
         grad_a = unbroadcast(_mm(g, b.data.swapaxes(-1, -2)), a.shape) if a.requires_grad else None
         grad_b = None
         if b.requires_grad:

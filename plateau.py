@@ -16,9 +16,8 @@ import json
 import math
 import os
 import signal
-import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -314,6 +313,11 @@ def first_step(history, member, task, split, test):
     return None
 
 
+def member_stats(members, keys):
+    """{key: {"median", "min", "max"}} over the members' summaries."""
+    return {key: dict(zip(("median", "min", "max"), median_range([m[key] for m in members]))) for key in keys}
+
+
 def rows_of(history, member, task, split):
     return [r for r in history if r["member"] == member and r["task"] == task and r["split"] == split]
 
@@ -383,8 +387,9 @@ class ArithmeticProblem:
     def member_summary(self, history, e, op):
         reach = lambda split: first_step(history, e, op, split, lambda r: r["acc"] >= self.cfg.threshold)
         memorized, grokked = reach("train"), reach("val")
-        val = [r["acc"] for r in rows_of(history, e, op, "val")]
-        after = [r["acc"] for r in rows_of(history, e, op, "val") if grokked is not None and r["step"] >= grokked]
+        val_rows = rows_of(history, e, op, "val")
+        val = [r["acc"] for r in val_rows]
+        after = [r["acc"] for r in val_rows if grokked is not None and r["step"] >= grokked]
         return dict(seed=self.cfg.seeds[e], memorized_step=memorized, grokked_step=grokked,
                     delay=None if memorized is None or grokked is None else grokked - memorized,
                     final_val_acc=val[-1], best_val_acc=max(val),
@@ -394,9 +399,8 @@ class ArithmeticProblem:
         out = {}
         for op in self.tasks:
             members = [self.member_summary(history, e, op) for e in range(len(self.cfg.seeds))]
-            out[op] = {"members": members, "n_grokked": sum(m["grokked_step"] is not None for m in members)}
-            for key in ("memorized_step", "grokked_step", "delay", "final_val_acc"):
-                out[op][key] = dict(zip(("median", "min", "max"), median_range([m[key] for m in members])))
+            out[op] = {"members": members, "n_grokked": sum(m["grokked_step"] is not None for m in members),
+                       **member_stats(members, ("memorized_step", "grokked_step", "delay", "final_val_acc"))}
         return out
 
     def describe(self, rows):
@@ -477,9 +481,8 @@ class SequenceProblem:
         for task in self.tasks:
             members = [self.member_summary(history, e, task) for e in range(len(self.cfg.seeds))]
             out[task] = {"members": members, "sequences_per_step": self.counts[task],
-                         "n_converged": sum(m["converged_step"] is not None for m in members)}
-            for key in ("converged_step", "samples_to_converge", "plateau_step", "final_acc"):
-                out[task][key] = dict(zip(("median", "min", "max"), median_range([m[key] for m in members])))
+                         "n_converged": sum(m["converged_step"] is not None for m in members),
+                         **member_stats(members, ("converged_step", "samples_to_converge", "plateau_step", "final_acc"))}
         return out
 
     def describe(self, rows):
@@ -572,7 +575,7 @@ def train(cfg, out=None, resume=False, callback=None, init_params=None, log=say)
                 run.save_checkpoint(step, params, optimizer, history)
             if stop.requested:
                 run and run.save_checkpoint(step, params, optimizer, history)
-                log(f"interrupted at step {step}; checkpoint saved" + (f", resume with --resume" if run else ""))
+                log(f"interrupted at step {step}; checkpoint saved" + (", resume with --resume" if run else ""))
                 break
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 rows = problem.evaluate(params, step)

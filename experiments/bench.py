@@ -11,8 +11,6 @@ Cases: a matmul-heavy MLP; the grokking model at its default size (E=1 and
 E=4 seeds in lockstep); the loss-plateau model at its default width (E=1, E=4).
 Run time: about a minute on 2 CPU cores. `--backend cupy` times the GPU.
 """
-import argparse
-import dataclasses
 import os
 import platform
 import time
@@ -93,8 +91,7 @@ def bench(name, E, repeats, quick):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[1:]),
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = common.help_parser(__doc__)
     p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--repeats", type=int, default=15, help="timed steps per case (median reported)")

@@ -5,7 +5,6 @@ calls `run_arms`; each arm trains an ensemble (one member per seed) into its
 own run folder under --out, and the script prints and saves one table.
 """
 import argparse
-import json
 import os
 import sys
 
@@ -16,11 +15,16 @@ import autograd as ag  # noqa: E402
 import plateau  # noqa: E402
 
 
-def parser(doc, steps, seeds=3, eval_every=None):
-    """The shared flags; `doc` (the script's docstring) becomes its --help text."""
+def help_parser(doc):
+    """An ArgumentParser whose --help prints `doc` (a script's docstring) as written."""
     first, _, rest = doc.strip().partition("\n")
-    p = argparse.ArgumentParser(description=first, epilog=rest,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    return argparse.ArgumentParser(description=first, epilog=rest,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def parser(doc, steps, seeds=3, eval_every=None):
+    """The shared flags of every claim script; `doc` becomes its --help text."""
+    p = help_parser(doc)
     p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"],
                    help="array backend: numpy (CPU) or cupy (GPU) (default: numpy)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
@@ -79,6 +83,17 @@ def fmt(stat, digits=0):
     if stat["min"] == stat["max"]:
         return f(stat["median"])
     return f"{f(stat['median'])} [{f(stat['min'])}–{f(stat['max'])}]"
+
+
+def number(x, digits=0):
+    """x with thousands separators, or 'never' for a goal never reached."""
+    return "never" if x is None else f"{x:,.{digits}f}"
+
+
+def arm_records(arms, results):
+    """What table.json keeps of each arm: its config, summary and steps done."""
+    return {k: {"config": plateau.config_to_dict(arms[k]), "summary": r.summary, "steps": r.steps}
+            for k, r in results.items()}
 
 
 def print_table(title, headers, rows, log=plateau.say):

@@ -73,8 +73,7 @@ def report_claim(script, arms, results, out, baseline=None, ops=None, extra=None
         tables[op] = {"headers": headers, "rows": rows}
     common.save_table(out, "table.json", {
         "script": script, "tables": tables, "extra": extra(results) if extra else None,
-        "arms": {k: {"config": plateau.config_to_dict(arms[k]), "summary": r.summary, "steps": r.steps}
-                 for k, r in results.items()}})
+        "arms": common.arm_records(arms, results)})
 
 
 def main(argv=None):

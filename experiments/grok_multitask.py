@@ -58,13 +58,9 @@ def main(argv=None):
     rows = units(arms, base.steps)(results)
     common.print_table("division in three units (median over seeds)",
                        ["arm", "tasks", "grokked step", "division examples seen", "% of budget (steps x tasks)"],
-                       [[r["arm"], r["tasks"], _f(r["grokked_step"]), _f(r["division_examples_seen"]),
-                         _f(r["percent_of_budget"], 1)] for r in rows])
+                       [[r["arm"], r["tasks"], common.number(r["grokked_step"]), common.number(r["division_examples_seen"]),
+                         common.number(r["percent_of_budget"], 1)] for r in rows])
     return results
-
-
-def _f(x, digits=0):
-    return "never" if x is None else f"{x:,.{digits}f}"
 
 
 if __name__ == "__main__":

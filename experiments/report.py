@@ -7,12 +7,11 @@ typed by hand; every number comes from runs/<script>/table.json and the run
 folders, so re-running the report on the same runs gives the same file.
 Figures are copied next to RESULTS.md, into results/.
 """
-import argparse
 import os
 import shutil
 import statistics
 
-import common  # noqa: F401 (puts the repository root on sys.path)
+import common  # first: it puts the repository root on sys.path
 import plateau
 
 # Hand-written context for rows whose verdict needs a sentence (keyed by claim id).
@@ -94,7 +93,7 @@ def grok_claims(root):
         rows.append(["multitask", "All four operations together grok division sooner",
                      "18x in % of a task-scaled budget (83.5% -> 4.7%); 4.4x in raw steps (334,000 -> 75,750)",
                      f"{len(mt['arms']['div']['config']['seeds'])} seeds, budget {mt['arms']['div']['config']['steps']} steps per task",
-                     f"division alone {_n(one and one['grokked_step'])} steps, all four {_n(four and four['grokked_step'])} steps: "
+                     f"division alone {common.number(one and one['grokked_step'])} steps, all four {common.number(four and four['grokked_step'])} steps: "
                      f"{f(steps_x)} in raw steps, {f(examples_x)} in division examples seen, {f(budget_x)} in % of budget",
                      verdict(steps_x is not None and steps_x > 1, partly=budget_x is not None and budget_x > 1),
                      "rule: reproduced if sooner in raw steps; partly if only in the poster's budget unit"])
@@ -126,7 +125,7 @@ def grok_claims(root):
         rows.append(["sgd", "SGD groks sooner than AdamW and stays stable",
                      "SGD lr 0.005: ~41,500 steps (also given as 44,900) vs AdamW 334,000",
                      f"grid {', '.join(sgd)}; diverged: {', '.join((opt.get('extra') or {}).get('diverged', {})) or 'none'}",
-                     f"AdamW {_n(adamw)} steps; best SGD: " + ("none grokked" if best is None else f"{best[1]} at {_n(best[0])} steps"),
+                     f"AdamW {common.number(adamw)} steps; best SGD: " + ("none grokked" if best is None else f"{best[1]} at {common.number(best[0])} steps"),
                      verdict(best is not None and adamw is not None and best[0] < adamw),
                      "rule: some SGD setting groks in fewer steps than AdamW"])
     return rows
@@ -137,7 +136,7 @@ def plateau_claims(root):
     td = load(root, "task_diversity")
     if td:
         t1 = {int(k): v for k, v in td["table1"].items()}
-        single = "/".join(_n(t1[1][t]["median"]) for t in ("mws", "mwp", "mwd"))
+        single = "/".join(common.number(t1[1][t]["median"]) for t in ("mws", "mwp", "mwd"))
         seeds = len(next(iter(td["arms"].values()))["config"]["seeds"])
         cfg = next(iter(td["arms"].values()))["config"]
         setting = (f"D={cfg['d_model']}, Adam lr {cfg['lr']:g}, batch {cfg['batch_size']}, converged = held-out "
@@ -163,7 +162,7 @@ def plateau_claims(root):
                          f"({'/'.join(str(td['poster'][str(size)][t]) for t in ('mws', 'mwp', 'mwd'))} sequences)",
                          setting,
                          f"avg speed-up {'n/a' if ours is None else f'{ours:.1f}%'} "
-                         f"({'/'.join(_n(t1[size][t]['median']) for t in ('mws', 'mwp', 'mwd'))} sequences)",
+                         f"({'/'.join(common.number(t1[size][t]['median']) for t in ('mws', 'mwp', 'mwd'))} sequences)",
                          verdict(all(each), partly=ours is not None and ours > 0),
                          "rule: every task needs fewer samples mixed; partly if only on average"])
     att = load(root, "attention_map")
@@ -208,10 +207,6 @@ def _le(ours, theirs, factor):
     return ours["median"] is not None and theirs["median"] is not None and ours["median"] <= factor * theirs["median"]
 
 
-def _n(x):
-    return "never" if x is None else f"{x:,.0f}"
-
-
 def section(title, table):
     if not table:
         return [f"\n### {title}\n\nnot run\n"]
@@ -251,8 +246,7 @@ def copy_figures(root, folder):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[1:]),
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = common.help_parser(__doc__)
     p.add_argument("--root", default="runs", help="the folder the scripts wrote into")
     p.add_argument("--out", default="RESULTS.md")
     args = p.parse_args(argv)

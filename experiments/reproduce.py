@@ -10,11 +10,10 @@ Expected wall time: about 1 h 45 min on 2 CPU cores (numpy), measured stage by s
 experiments/bench.py are the guide. `--quick` runs the whole chain in
 seconds as a smoke test (the results are meaningless).
 """
-import argparse
 import importlib
 import time
 
-import common  # noqa: F401 (puts the repository root on sys.path)
+import common  # first: it puts the repository root on sys.path
 import plateau
 
 ORDER = ["grok", "task_diversity", "grok_init", "grok_weight_decay", "transfer", "attention_map",
@@ -22,9 +21,7 @@ ORDER = ["grok", "task_diversity", "grok_init", "grok_weight_decay", "transfer",
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                epilog="\n".join(__doc__.splitlines()[1:]),
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = common.help_parser(__doc__)
     p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
     p.add_argument("--root", default="runs", help="where the scripts write (default: runs)")
     p.add_argument("--only", default=",".join(ORDER), help="comma-separated scripts to run, in order")

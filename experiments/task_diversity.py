@@ -104,8 +104,7 @@ def main(argv=None):
     common.save_table(out, "table.json", {
         "script": "task_diversity", "table1": table, "poster": POSTER, "poster_speedup": POSTER_SPEEDUP,
         "rows": rows, "plateau_rows": plat, "figure": figure,
-        "arms": {k: {"config": plateau.config_to_dict(arms[k]), "summary": r.summary, "steps": r.steps}
-                 for k, r in results.items()}})
+        "arms": common.arm_records(arms, results)})
     return results
 
 

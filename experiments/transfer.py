@@ -18,7 +18,6 @@ held-out accuracy took 320 steps (scratch: 210); MWS -> MWP converged in 160
 steps (scratch: 810). The attention output and Q/K/V biases moved most.
 Run time: about 3 minutes on 2 CPU cores with 3 seeds.
 """
-import dataclasses
 import os
 
 import numpy as np
