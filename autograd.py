@@ -12,7 +12,9 @@ Gradients are plain arrays: the backward pass builds no graph of its own, and
 once `backward()` has run, the graph it walked is freed.
 """
 import contextlib
+import ctypes
 import math
+import os
 
 import numpy
 
@@ -37,12 +39,34 @@ def set_backend(name="numpy", dtype="float32"):
         raise ValueError(f"unknown dtype {dtype!r}; choose 'float32' or 'float64'")
     if name == "numpy":
         module = numpy
+        _keep_freed_memory()
     elif name == "cupy":
         module = _import_cupy()
     else:
         raise ValueError(f"unknown backend {name!r}; choose 'numpy' or 'cupy'")
     xp = module
     globals()["dtype"] = numpy.dtype(dtype).type
+
+
+def _keep_freed_memory():
+    """Ask glibc's malloc to keep freed memory for reuse instead of returning it.
+
+    Every NumPy array is a malloc. By default glibc gives big freed blocks back
+    to the operating system, so each training step gets its ~10 MB of
+    activations as fresh pages and pays a page fault per 4 KB (measured: ~2,200
+    faults, 4.5 ms of a 30 ms grokking step). Frameworks keep a memory pool for
+    this reason (CuPy has one on the GPU); here we get one by asking malloc to
+    serve blocks up to 32 MB (its maximum) from its heap and never to trim it.
+    Elsewhere than glibc (macOS, musl) this does nothing.
+    """
+    try:
+        os.confstr("CS_GNU_LIBC_VERSION")  # "glibc 2.36" on glibc, an error elsewhere
+    except (AttributeError, ValueError, OSError):
+        return
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from glibc's <malloc.h>
+    libc = ctypes.CDLL(None)
+    libc.mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024)
+    libc.mallopt(M_TRIM_THRESHOLD, 2 ** 30)
 
 
 def _import_cupy():
@@ -278,7 +302,7 @@ def tanh(a):
 
 
 def relu(a):
-    positive = a.data > 0
+    positive = (a.data > 0).astype(a.data.dtype)  # 1.0 or 0.0: multiplies faster than a bool mask
     return _result(a.data * positive, (a,), lambda g: (g * positive,))
 
 
@@ -433,14 +457,25 @@ def linear(x, weight, bias=None):
 # 4. Fused neural-net ops: one node each, with the backward worked out by hand
 # (cheaper and more stable than composing the primitives above).
 
+def _sum_along(x, axis=-1, times=None):
+    """Σ of x (or of x·times) over one axis, kept as a size-1 axis.
+
+    Over the last axis this is einsum: on NumPy it runs ~4x faster than
+    ndarray.sum over many short rows (2,048 rows of 128: 0.016 vs 0.06 ms)
+    and never builds the product x·times in memory."""
+    if axis in (-1, x.ndim - 1):
+        total = xp.einsum("...i->...", x) if times is None else xp.einsum("...i,...i->...", x, times)
+        return total[..., None]
+    return (x if times is None else x * times).sum(axis=axis, keepdims=True)
+
+
 def softmax(a, axis=-1):
-    shifted = a.data - a.data.max(axis=axis, keepdims=True)  # max-subtracted: no overflow
-    e = xp.exp(shifted)
-    out = e / e.sum(axis=axis, keepdims=True)
+    out = xp.exp(a.data - a.data.max(axis=axis, keepdims=True))  # max-subtracted: no overflow
+    out /= _sum_along(out, axis)
 
     def backward(g):
         # EXERCISE softmax-backward: with y = softmax(x), dL/dx = y * (g - sum(g * y)) along the axis
-        return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
+        return (out * (g - _sum_along(g, axis, times=out)),)
         # END EXERCISE
     return _result(out, (a,), backward)
 
@@ -489,17 +524,20 @@ def cross_entropy(logits, targets, per_member=False):
 
 def layer_norm(x, weight, bias, eps=1e-5):
     """Normalise the last axis to mean 0, variance 1, then scale and shift."""
-    mu = x.data.mean(axis=-1, keepdims=True)
-    centered = x.data - mu
-    rstd = 1.0 / xp.sqrt((centered * centered).mean(axis=-1, keepdims=True) + eps)
-    x_hat = centered * rstd
-    out = x_hat * weight.data + bias.data
+    D = x.shape[-1]
+    x_hat = x.data - _sum_along(x.data) / D                     # centred
+    rstd = 1.0 / xp.sqrt(_sum_along(x_hat, times=x_hat) / D + eps)
+    x_hat *= rstd                                               # x̂ = (x - μ)/σ
+    out = x_hat * weight.data
+    out += bias.data
 
     def backward(g):
         # EXERCISE layer-norm-backward: with x̂ = (x - μ)/σ and ĝ = g·w, dL/dx = (ĝ - mean(ĝ) - x̂·mean(ĝ·x̂)) / σ
         g_hat = g * weight.data
-        grad_x = rstd * (g_hat - g_hat.mean(axis=-1, keepdims=True)
-                         - x_hat * (g_hat * x_hat).mean(axis=-1, keepdims=True))
+        grad_x = x_hat * (_sum_along(g_hat, times=x_hat) / D)
+        grad_x -= g_hat
+        grad_x += _sum_along(g_hat) / D
+        grad_x *= -rstd                                         # (ĝ - mean(ĝ) - x̂·mean(ĝ·x̂)) / σ
         return (grad_x,
                 unbroadcast(g * x_hat, weight.shape) if weight.requires_grad else None,
                 unbroadcast(g, bias.shape) if bias.requires_grad else None)
@@ -567,15 +605,43 @@ Tensor.T = property(lambda self: transpose(self))
 # models in lockstep can use E learning rates or weight decays.
 
 class Optimizer:
-    hyper_names = ()
+    """The parameters, their state and their updates, as flat vectors.
+
+    All parameters are copied into one flat vector, `self.flat`, and each
+    `p.data` becomes a view into it. `_update` then runs once per step on whole
+    vectors (parameters, gradients, state) rather than once per parameter: for
+    the grokking model's 36 parameters that is ~13 array ops a step instead of
+    36 × 13, which halves the optimizer's time (PyTorch's `foreach` path does
+    the same). Parameters whose gradient is None are skipped, as in PyTorch.
+    """
+    state_names = ()  # the flat state vectors a subclass keeps
 
     def __init__(self, params, **hyper):
         self.params = list(params)
         if not self.params:
             raise ValueError("optimizer got an empty parameter list")
+        if len({id(p) for p in self.params}) != len(self.params):
+            raise ValueError("a parameter appears twice in the optimizer's list")
+        dtypes = sorted({str(p.data.dtype) for p in self.params})
+        if len(dtypes) > 1:
+            raise TypeError(f"optimizer parameters must share one dtype, got {dtypes}")
+        self.flat = xp.concatenate([p.data.ravel() for p in self.params])
+        ends = numpy.cumsum([p.data.size for p in self.params]).tolist()
+        self.slices = [slice(end - p.data.size, end) for p, end in zip(self.params, ends)]
+        self.views = [self.flat[s].reshape(p.shape) for s, p in zip(self.slices, self.params)]
+        self._attach()
         self.hyper = {name: self._check_hyper(name, value) for name, value in hyper.items()}
+        self.flat_hyper = self._flatten_hyper()
         self.steps = [0] * len(self.params)
-        self.state = [{} for _ in self.params]
+        self.state = {name: xp.zeros_like(self.flat) for name in self.state_names}
+
+    def _attach(self):
+        """Point every p.data at its view of self.flat again, first copying in the
+        values of any parameter whose data was replaced (e.g. loaded from a checkpoint)."""
+        for p, view in zip(self.params, self.views):
+            if p.data is not view:
+                view[...] = p.data
+                p.data = view
 
     def _check_hyper(self, name, value):
         if isinstance(value, (int, float)):
@@ -583,14 +649,24 @@ class Optimizer:
         value = from_numpy(to_numpy(value))
         if value.ndim != 1:
             raise ValueError(f"hyperparameter {name} must be a number or a 1-D array (one per member)")
+        for i, p in enumerate(self.params):
+            if p.ndim == 0 or p.shape[0] != value.shape[0]:
+                raise ValueError(f"hyperparameter {name} has {value.shape[0]} values (one per member) "
+                                 f"but parameter {i} has shape {p.shape}: the leading axis must match")
         return value
 
-    def _for(self, name, p):
-        """The hyperparameter `name`, shaped to broadcast against parameter p."""
-        value = self.hyper[name]
-        if isinstance(value, float):
-            return value
-        return value.reshape(value.shape + (1,) * (p.ndim - 1))
+    def _flatten_hyper(self):
+        """Each hyperparameter as a number, or as a vector as long as self.flat
+        holding member e's value wherever member e's parameters are."""
+        flat = {}
+        for name, value in self.hyper.items():
+            if isinstance(value, float):
+                flat[name] = value
+            else:
+                per_param = [xp.broadcast_to(value.reshape(value.shape + (1,) * (p.ndim - 1)), p.shape)
+                             for p in self.params]
+                flat[name] = xp.concatenate([v.ravel() for v in per_param])
+        return flat
 
     def zero_grad(self):
         for p in self.params:
@@ -598,17 +674,33 @@ class Optimizer:
 
     def step(self):
         with no_grad():
-            for i, p in enumerate(self.params):
-                if p.grad is not None:
-                    self.steps[i] += 1
-                    self._update(p, self.state[i], self.steps[i])
+            self._attach()
+            live = [i for i, p in enumerate(self.params) if p.grad is not None]
+            for i in live:
+                self.steps[i] += 1
+            if len(live) == len(self.params) and len(set(self.steps)) == 1:
+                grad = xp.concatenate([p.grad.ravel() for p in self.params])
+                self._update(self.flat, grad, self.state, self.steps[0], self.flat_hyper)
+                return
+            for i in live:  # some parameters are skipped: update the others one at a time
+                s = self.slices[i]
+                self._update(self.flat[s], self.params[i].grad.ravel(),
+                             {name: v[s] for name, v in self.state.items()}, self.steps[i],
+                             {name: v if isinstance(v, float) else v[s] for name, v in self.flat_hyper.items()})
+
+    def _update(self, p, g, state, step, h):
+        """Update the flat vector p in place, given its gradient g, its state
+        vectors, the step count and the hyperparameters h (numbers or vectors)."""
+        raise NotImplementedError
 
     def state_dict(self):
-        """Flat dict of NumPy arrays (saves with numpy.savez, allow_pickle=False)."""
+        """Flat dict of NumPy arrays (saves with numpy.savez, allow_pickle=False);
+        the state is stored per parameter: state.<i>.<name>."""
         out = {"steps": numpy.array(self.steps, dtype=numpy.int64)}
         out.update({f"hyper.{k}": numpy.asarray(to_numpy(v)) for k, v in self.hyper.items()})
-        for i, state in enumerate(self.state):
-            out.update({f"state.{i}.{k}": to_numpy(v) for k, v in state.items()})
+        for name, vector in self.state.items():
+            for i, (s, p) in enumerate(zip(self.slices, self.params)):
+                out[f"state.{i}.{name}"] = to_numpy(vector[s].reshape(p.shape))
         return out
 
     def load_state_dict(self, saved):
@@ -616,11 +708,11 @@ class Optimizer:
         for name in self.hyper:
             value = saved[f"hyper.{name}"]
             self.hyper[name] = float(value) if numpy.ndim(value) == 0 else from_numpy(value)
-        self.state = [{} for _ in self.params]
-        for key, value in saved.items():
-            if key.startswith("state."):
-                _, i, name = key.split(".", 2)
-                self.state[int(i)][name] = from_numpy(value)
+        self.flat_hyper = self._flatten_hyper()
+        for name, vector in self.state.items():
+            for i, s in enumerate(self.slices):
+                key = f"state.{i}.{name}"
+                vector[s] = from_numpy(saved[key]).ravel() if key in saved else 0
 
 
 class SGD(Optimizer):
@@ -630,54 +722,54 @@ class SGD(Optimizer):
     def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, dampening=0.0, nesterov=False):
         if nesterov and (not isinstance(momentum, (int, float)) or momentum <= 0 or dampening != 0):
             raise ValueError("nesterov needs a positive scalar momentum and zero dampening")
+        self.state_names = ("momentum_buffer",) if numpy.any(to_numpy(momentum) != 0) else ()
         super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay,
                          dampening=dampening)
         self.nesterov = nesterov
 
-    def _update(self, p, state, step):
+    def _update(self, p, g, state, step, h):
         # EXERCISE sgd-update: add wd·p to the gradient, keep a momentum buffer (= g on the first step), p -= lr·g
-        h = {name: self._for(name, p) for name in self.hyper}
-        g = p.grad
         if not _is_zero(h["weight_decay"]):
-            g = g + h["weight_decay"] * p.data
-        if not _is_zero(h["momentum"]):
-            if "momentum_buffer" not in state:
-                state["momentum_buffer"] = g.copy()
+            g = g + h["weight_decay"] * p
+        if "momentum_buffer" in state:
+            buf = state["momentum_buffer"]
+            if step == 1:
+                buf[...] = g
             else:
-                buf = state["momentum_buffer"]
                 buf *= h["momentum"]
                 buf += (1 - h["dampening"]) * g
-            buf = state["momentum_buffer"]
             g = g + h["momentum"] * buf if self.nesterov else buf
-        p.data -= h["lr"] * g
+        p -= h["lr"] * g
         # END EXERCISE
 
 
 class AdamW(Optimizer):
     """p ← p·(1 - lr·wd) (decoupled decay); m ← β₁m + (1-β₁)g; v ← β₂v + (1-β₂)g²;
     p ← p - lr·m̂/(√v̂ + ε) with m̂ = m/(1-β₁ᵗ), v̂ = v/(1-β₂ᵗ)."""
+    state_names = ("exp_avg", "exp_avg_sq")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
         super().__init__(params, lr=lr, beta1=betas[0], beta2=betas[1], eps=eps,
                          weight_decay=weight_decay)
 
-    def _update(self, p, state, step):
+    def _update(self, p, g, state, step, h):
         # EXERCISE adamw-update: decay p by lr·wd first, then the bias-corrected Adam step (see the docstring)
-        h = {name: self._for(name, p) for name in self.hyper}
-        g = p.grad
-        if "exp_avg" not in state:
-            state["exp_avg"] = xp.zeros_like(p.data)
-            state["exp_avg_sq"] = xp.zeros_like(p.data)
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        p.data *= 1 - h["lr"] * h["weight_decay"]
+        p *= 1 - h["lr"] * h["weight_decay"]
         m *= h["beta1"]
         m += (1 - h["beta1"]) * g
         v *= h["beta2"]
         v += (1 - h["beta2"]) * (g * g)
         bias_correction1 = 1 - h["beta1"] ** step
         bias_correction2 = 1 - h["beta2"] ** step
-        denom = xp.sqrt(v) / xp.sqrt(bias_correction2) + h["eps"]
-        p.data -= (h["lr"] / bias_correction1) * m / denom
+        # p -= lr/bc1 · m / (√v/√bc2 + ε), computed in place in one buffer
+        # (as PyTorch does): fresh temporaries for each term cost a third more time.
+        update = xp.sqrt(v)
+        update /= xp.sqrt(bias_correction2)
+        update += h["eps"]
+        xp.divide(m, update, out=update)
+        update *= h["lr"] / bias_correction1
+        p -= update
         # END EXERCISE
 
 

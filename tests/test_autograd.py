@@ -317,6 +317,58 @@ def test_optimizer_state_dict_resumes_exactly(backend, cls, kwargs):
     np.testing.assert_allclose(ag.to_numpy(p.data), full, rtol=1e-12)
 
 
+@pytest.mark.adamw_update
+def test_flat_update_matches_one_optimizer_per_parameter(backend):
+    """The optimizer updates all parameters as one flat vector: the result must be
+    what separate optimizers, one per parameter, give."""
+    shapes, grads = [(2, 3), (4,), (2, 1, 5)], [randn(2, 3), randn(4), randn(2, 1, 5)]
+    starts = [randn(*s) for s in shapes]
+    together = [ag.Tensor(ag.from_numpy(x), requires_grad=True) for x in starts]
+    opt = ag.AdamW(together, lr=0.1, weight_decay=0.5)
+    alone = [ag.Tensor(ag.from_numpy(x), requires_grad=True) for x in starts]
+    singles = [ag.AdamW([q], lr=0.1, weight_decay=0.5) for q in alone]
+    for _ in range(3):
+        for p, q, g in zip(together, alone, grads):
+            p.grad, q.grad = ag.from_numpy(g), ag.from_numpy(g)
+        opt.step()
+        for single in singles:
+            single.step()
+    for p, q in zip(together, alone):
+        np.testing.assert_allclose(ag.to_numpy(p.data), ag.to_numpy(q.data), rtol=1e-12)
+
+
+@pytest.mark.adamw_update
+def test_parameter_without_gradient_is_skipped(backend):
+    """As in PyTorch: no decay and no step count for a parameter whose grad is None."""
+    a, b = (ag.Tensor(np.array([1.0, -2.0]), requires_grad=True) for _ in range(2))
+    opt = ag.AdamW([a, b], lr=0.1, weight_decay=0.5)
+    a.grad = ag.from_numpy(GRADS[0])
+    opt.step()
+    np.testing.assert_array_equal(ag.to_numpy(b.data), [1.0, -2.0])
+    assert opt.steps == [1, 0]
+    a.grad, b.grad = ag.from_numpy(GRADS[1]), ag.from_numpy(GRADS[0])
+    opt.step()  # b's first step: the same as a's first step was
+    alone, _ = _run(ag.AdamW, steps=1, lr=0.1, weight_decay=0.5)
+    np.testing.assert_allclose(ag.to_numpy(b.data), alone, rtol=1e-12)
+
+
+@pytest.mark.sgd_update
+def test_replaced_parameter_data_is_picked_up(backend):
+    """Loading a checkpoint assigns p.data; the next step must update the new values."""
+    p = ag.Tensor(np.array([1.0, -2.0]), requires_grad=True)
+    opt = ag.SGD([p], lr=0.5)
+    p.data = ag.from_numpy(np.array([3.0, 4.0]))
+    p.grad = ag.from_numpy(np.array([1.0, 1.0]))
+    opt.step()
+    np.testing.assert_allclose(ag.to_numpy(p.data), [2.5, 3.5])
+
+
+def test_per_member_hyperparameter_must_fit_the_leading_axis():
+    p = ag.Tensor(np.ones((3, 2)), requires_grad=True)
+    with pytest.raises(ValueError, match="leading axis"):
+        ag.AdamW([p], lr=np.array([0.1, 0.2]))
+
+
 def test_zero_grad_clears():
     p = ag.Tensor(np.ones(2), requires_grad=True)
     (p * 2).sum().backward()
