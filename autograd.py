@@ -180,18 +180,28 @@ class Tensor:
                                    "needs a seed gradient: call .backward(grad) or reduce it first")
             grad = xp.ones_like(self.data)
         grads = {id(self): xp.asarray(grad, dtype=self.data.dtype)}
+        owned = set()  # keys whose gradient is a sum we allocated, safe to add into
         for node in reversed(_topological_order(self)):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
-            if node._backward is None:  # a leaf: keep its gradient
-                node.grad = g.copy() if node.grad is None else node.grad + g
+            if node._backward is None:  # a leaf: keep its gradient (a copy, unless it is our own sum)
+                if node.grad is not None:
+                    node.grad = node.grad + g
+                else:
+                    node.grad = g if id(node) in owned else g.copy()
                 continue
             for parent, parent_grad in zip(node._parents, node._backward(g)):
                 if parent_grad is None or not parent.requires_grad:
                     continue
                 key = id(parent)  # a tensor used twice sums its gradients
-                grads[key] = parent_grad if key not in grads else grads[key] + parent_grad
+                if key not in grads:
+                    grads[key] = parent_grad   # may be shared with another node: never write into it
+                elif key in owned:
+                    grads[key] += parent_grad
+                else:
+                    grads[key] = grads[key] + parent_grad
+                    owned.add(key)
             node._parents, node._backward = (), _released  # free the activations
 
 
@@ -302,7 +312,7 @@ def tanh(a):
 
 
 def relu(a):
-    positive = (a.data > 0).astype(a.data.dtype)  # 1.0 or 0.0: multiplies faster than a bool mask
+    positive = a.data > 0
     return _result(a.data * positive, (a,), lambda g: (g * positive,))
 
 
@@ -350,7 +360,7 @@ def transpose(a, *axes):
     """Permute axes (all reversed when none are given), like numpy.transpose."""
     axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
     axes = tuple(axes) if axes else tuple(reversed(range(a.ndim)))
-    inverse = tuple(numpy.argsort(axes))
+    inverse = tuple(sorted(range(len(axes)), key=axes.__getitem__))  # undoes the permutation
     return _result(a.data.transpose(axes), (a,), lambda g: (g.transpose(inverse),))
 
 
