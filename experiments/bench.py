@@ -5,7 +5,9 @@ warm-up), then replay the very matrix products that step performed (shapes
 recorded by autograd.matmul_log) on their own: no engine can be faster than
 that on this machine (each product is timed on its own, hot in cache, and the
 medians summed). `engine / matmul-bound` says how much the rest (the
-elementwise work, the per-op Python) costs on top.
+elementwise work, the per-op Python) costs on top. The Python overhead is the
+same step, same ops, on tiny arrays (batch 1, width 4-8): what is left when the
+arrays cost nothing.
 
 Cases: a matmul-heavy MLP; the grokking model at its default size (E=1 and
 E=4 seeds in lockstep); the loss-plateau model at its default width (E=1, E=4).
@@ -56,16 +58,29 @@ class MLPCase:
         return ag.cross_entropy(ag.linear(h, params["W_out"], params["b_out"]), self.y, per_member=True)
 
 
-def make_case(name, E, quick):
+TINY = {"mlp": dict(N=1, D=4), "grok": dict(batch_size=1, d_model=8), "sequence": dict(batch_size=1, d_model=4)}
+
+
+def make_case(name, E, quick, tiny=False):
+    """The case at its real size, its --quick size, or tiny: the same graph of ops
+    on arrays so small that the time left is the per-op Python overhead."""
+    sizes = TINY[name] if tiny else {}
     if name == "mlp":
-        case = MLPCase(E, N=256 if quick else 2048, D=32 if quick else 256)
+        case = MLPCase(E, **(sizes or dict(N=256 if quick else 2048, D=32 if quick else 256)))
         return case, case.params
     if name == "grok":
-        cfg = plateau.GrokConfig(seeds=tuple(range(E)), **(common.QUICK_GROK if quick else {}))
+        cfg = plateau.GrokConfig(seeds=tuple(range(E)), **{**(common.QUICK_GROK if quick else {}), **sizes})
     else:
-        cfg = plateau.SequenceConfig(seeds=tuple(range(E)), **(common.QUICK_SEQUENCE if quick else {}))
+        cfg = plateau.SequenceConfig(seeds=tuple(range(E)), **{**(common.QUICK_SEQUENCE if quick else {}), **sizes})
     problem = plateau.make_problem(cfg)
     return problem, problem.init_params()
+
+
+def step_time(name, E, repeats, quick, tiny=False):
+    problem, params = make_case(name, E, quick, tiny)
+    optimizer = ag.AdamW(list(params.values()), lr=1e-4, betas=(0.9, 0.98))
+    step = lambda: plateau.train_step(problem, params, optimizer, 0)
+    return median_time(step, repeats), step
 
 
 def matmul_time(shape_a, shape_b, repeats):
@@ -76,17 +91,15 @@ def matmul_time(shape_a, shape_b, repeats):
 
 
 def bench(name, E, repeats, quick):
-    problem, params = make_case(name, E, quick)
-    optimizer = ag.AdamW(list(params.values()), lr=1e-4, betas=(0.9, 0.98))
-    step = lambda: plateau.train_step(problem, params, optimizer, 0)
-    engine = median_time(step, repeats)
+    engine, step = step_time(name, E, repeats, quick)
+    overhead, _ = step_time(name, E, 5 * repeats, quick, tiny=True)
     ag.matmul_log = []
     step()
     shapes, ag.matmul_log = ag.matmul_log, None
     bound = sum(matmul_time(a, b, repeats) for a, b in shapes)
     flops = sum(2 * np.prod(np.broadcast_shapes(a[:-2], b[:-2])) * a[-2] * a[-1] * b[-1] for a, b in shapes)
     return {"case": name, "E": E, "engine_ms": 1e3 * engine, "matmul_bound_ms": 1e3 * bound,
-            "ratio": engine / bound, "matmuls": len(shapes), "gflop": flops / 1e9,
+            "ratio": engine / bound, "overhead_ms": 1e3 * overhead, "matmuls": len(shapes), "gflop": flops / 1e9,
             "matmul_gflops": flops / bound / 1e9}
 
 
@@ -112,7 +125,7 @@ def main(argv=None):
         r = rows[-1]
         plateau.say(f"{name:<9} E={r['E']}  engine {r['engine_ms']:8.2f} ms/step  matmuls alone "
                     f"{r['matmul_bound_ms']:8.2f} ms ({r['matmuls']} products, {r['matmul_gflops']:.0f} GFLOP/s)"
-                    f"  engine / matmul-bound {r['ratio']:.2f}")
+                    f"  engine / matmul-bound {r['ratio']:.2f}  (Python overhead {r['overhead_ms']:.2f} ms)")
     machine = {"backend": args.backend, "dtype": args.dtype, "cpu_count": os.cpu_count(),
                "processor": platform.processor() or platform.machine(), "numpy": np.__version__}
     common.save_table(args.out, "bench.json", {"machine": machine, "repeats": repeats, "rows": rows})

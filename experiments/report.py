@@ -282,10 +282,12 @@ def main(argv=None):
     if bench:
         lines += ["\n### Speed (experiments/bench.py)\n",
                   f"{bench['machine']['backend']}, {bench['machine']['dtype']}, {bench['machine']['cpu_count']} cores; "
-                  "median over repeats; the bound is the same step's matrix products timed alone.\n"]
-        lines += _markdown(["case", "E", "engine ms/step", "matmul-bound ms", "engine / bound"],
+                  "median over repeats; the bound is the same step's matrix products timed alone; "
+                  "the Python overhead is the same step on tiny arrays.\n"]
+        lines += _markdown(["case", "E", "engine ms/step", "matmul-bound ms", "engine / bound", "Python overhead ms"],
                            [[r["case"], r["E"], f"{r['engine_ms']:.1f}", f"{r['matmul_bound_ms']:.1f}",
-                             f"{r['ratio']:.2f}"] for r in bench["rows"]])
+                             f"{r['ratio']:.2f}", f"{r['overhead_ms']:.2f}" if "overhead_ms" in r else "—"]
+                            for r in bench["rows"]])
     for name, caption in copy_figures(args.root, figure_dir):
         lines += [f"\n![{caption}](results/{name})\n", f"*{caption}*"]
     with open(args.out, "w") as f:

@@ -318,9 +318,8 @@ def test_optimizer_state_dict_resumes_exactly(backend, cls, kwargs):
 
 
 @pytest.mark.adamw_update
-def test_flat_update_matches_one_optimizer_per_parameter(backend):
-    """The optimizer updates all parameters as one flat vector: the result must be
-    what separate optimizers, one per parameter, give."""
+def test_one_optimizer_over_many_parameters_matches_one_per_parameter(backend):
+    """Parameters of different shapes in one optimizer do not interact."""
     shapes, grads = [(2, 3), (4,), (2, 1, 5)], [randn(2, 3), randn(4), randn(2, 1, 5)]
     starts = [randn(*s) for s in shapes]
     together = [ag.Tensor(ag.from_numpy(x), requires_grad=True) for x in starts]
@@ -354,7 +353,7 @@ def test_parameter_without_gradient_is_skipped(backend):
 
 @pytest.mark.sgd_update
 def test_replaced_parameter_data_is_picked_up(backend):
-    """Loading a checkpoint assigns p.data; the next step must update the new values."""
+    """Loading a checkpoint assigns p.data; the next step updates the new values."""
     p = ag.Tensor(np.array([1.0, -2.0]), requires_grad=True)
     opt = ag.SGD([p], lr=0.5)
     p.data = ag.from_numpy(np.array([3.0, 4.0]))

@@ -29,6 +29,7 @@ def test_quick_mode_runs_and_writes_its_table(script, tmp_path):
 def test_bench_quick(tmp_path):
     rows = importlib.import_module("bench").main(["--quick", "--out", str(tmp_path), "--cases", "mlp:1,grok:2"])
     assert [r["case"] for r in rows] == ["mlp", "grok"] and all(r["ratio"] > 0 for r in rows)
+    assert all(0 < r["overhead_ms"] for r in rows)
 
 
 @pytest.mark.integration
