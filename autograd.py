@@ -591,7 +591,9 @@ def one_hot(ids, num_classes):
     ids = ids.data if isinstance(ids, Tensor) else xp.asarray(ids)
     if ids.dtype.kind not in "iu":
         raise TypeError(f"one_hot needs integer ids, got dtype {ids.dtype}")
-    return Tensor((ids[..., None] == xp.arange(num_classes)).astype(dtype))
+    if bool(((ids < 0) | (ids >= num_classes)).any()):
+        raise ValueError(f"one_hot: ids must lie in [0, {num_classes}), got {int(ids.min())}..{int(ids.max())}")
+    return Tensor(xp.eye(num_classes, dtype=dtype)[ids])  # row i of the identity is one_hot(i)
 
 
 # -- operators and methods on Tensor ------------------------------------------------

@@ -368,6 +368,14 @@ def test_per_member_hyperparameter_must_fit_the_leading_axis():
         ag.AdamW([p], lr=np.array([0.1, 0.2]))
 
 
+def test_one_hot_rows_and_range():
+    np.testing.assert_array_equal(ag.to_numpy(ag.one_hot(np.array([2, 0]), 3).data), [[0, 0, 1], [1, 0, 0]])
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        ag.one_hot(np.array([0, 3]), 3)
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        ag.one_hot(np.array([-1]), 3)
+
+
 def test_zero_grad_clears():
     p = ag.Tensor(np.ones(2), requires_grad=True)
     (p * 2).sum().backward()
