@@ -6,9 +6,9 @@ recorded by autograd.matmul_log) on their own: no engine can be faster than
 that on this machine (each product is timed on its own, hot in cache, and the
 times summed). The two are timed in alternating rounds, and `engine /
 matmul-bound` (the median of the per-round ratios) says how much the rest (the
-elementwise work, the per-op Python) costs on top. The Python overhead is the
-same step, same ops, on tiny arrays (batch 1, width 4-8): what is left when the
-arrays cost nothing.
+elementwise work, the per-op Python) costs on top. To split that, the products
+are also timed inside the step, and the Python overhead is the same step, same
+ops, on tiny arrays (batch 1, width 4-8): what is left when arrays cost nothing.
 
 Cases: a matmul-heavy MLP; the grokking model at its default size (E=1 and
 E=4 seeds in lockstep); the loss-plateau model at its default width (E=1, E=4).
@@ -100,6 +100,28 @@ def hot_product(shape_a, shape_b):
     return lambda: min(timed(lambda: x @ y) for _ in range(3))
 
 
+def products_in_step(step, repeats):
+    """Median time a step spends inside its own products, operands as the step
+    leaves them (often cold in cache): the engine's time minus this is the rest."""
+    plain, spent, totals = ag._mm, [0.0], []
+
+    def timed_mm(x, y):
+        start = time.perf_counter()
+        out = plain(x, y)
+        sync()
+        spent[0] += time.perf_counter() - start
+        return out
+    ag._mm = timed_mm
+    try:
+        for _ in range(repeats):
+            spent[0] = 0.0
+            step()
+            totals.append(spent[0])
+    finally:
+        ag._mm = plain
+    return float(np.median(totals))
+
+
 def bench(name, E, repeats, quick):
     """Engine step and matmul bound, timed in alternating rounds so that both see the
     same state of the machine (a shared machine drifts by 10% from minute to minute)."""
@@ -112,11 +134,13 @@ def bench(name, E, repeats, quick):
     for _ in range(repeats):
         engine.append(timed(step))
         bound.append(sum(product() for product in products))
+    in_step = products_in_step(step, repeats)
     overhead = median_time(make_step(name, E, quick, tiny=True), 5 * repeats)
     engine_ms, bound_ms = 1e3 * float(np.median(engine)), 1e3 * float(np.median(bound))
     flops = sum(2 * np.prod(np.broadcast_shapes(a[:-2], b[:-2])) * a[-2] * a[-1] * b[-1] for a, b in shapes)
     return {"case": name, "E": E, "engine_ms": engine_ms, "matmul_bound_ms": bound_ms,
             "ratio": float(np.median(np.array(engine) / np.array(bound))), "overhead_ms": 1e3 * overhead,
+            "matmuls_in_step_ms": 1e3 * in_step,
             "matmuls": len(shapes), "gflop": flops / 1e9, "matmul_gflops": flops / bound_ms / 1e6}
 
 
@@ -140,9 +164,11 @@ def main(argv=None):
         ag.set_backend(args.backend, args.dtype)
         rows.append(bench(name, int(E), repeats, args.quick))
         r = rows[-1]
-        plateau.say(f"{name:<9} E={r['E']}  engine {r['engine_ms']:8.2f} ms/step  matmuls alone "
-                    f"{r['matmul_bound_ms']:8.2f} ms ({r['matmuls']} products, {r['matmul_gflops']:.0f} GFLOP/s)"
-                    f"  engine / matmul-bound {r['ratio']:.2f}  (Python overhead {r['overhead_ms']:.2f} ms)")
+        plateau.say(f"{name:<9} E={r['E']}  engine {r['engine_ms']:7.2f} ms/step  matmuls alone "
+                    f"{r['matmul_bound_ms']:7.2f} ms ({r['matmuls']} products, {r['matmul_gflops']:.0f} GFLOP/s)"
+                    f"  engine / matmul-bound {r['ratio']:.2f}\n{'':<14}of the step: products "
+                    f"{r['matmuls_in_step_ms']:.2f} ms, the rest {r['engine_ms'] - r['matmuls_in_step_ms']:.2f} ms "
+                    f"(per-op Python overhead {r['overhead_ms']:.2f} ms, elementwise work the remainder)")
     machine = {"backend": args.backend, "dtype": args.dtype, "cpu_count": os.cpu_count(),
                "processor": platform.processor() or platform.machine(), "numpy": np.__version__}
     common.save_table(args.out, "bench.json", {"machine": machine, "repeats": repeats, "rows": rows})
