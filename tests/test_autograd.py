@@ -57,6 +57,7 @@ OPS = [
     ("linear-no-bias", [], lambda x, w: ag.linear(x, w), [randn(2, 3, 4), randn(2, 4, 5)]),
     ("softmax", ['softmax_backward'], lambda a: ag.softmax(a, axis=-1), [randn(3, 5)]),
     ("softmax-axis0", ['softmax_backward'], lambda a: ag.softmax(a, axis=0), [randn(3, 5)]),
+    ("softmax-long-rows", ['softmax_backward'], lambda a: ag.softmax(a, axis=-1), [randn(3, 40)]),
     ("log_softmax", [], lambda a: ag.log_softmax(a, axis=-1), [randn(3, 5)]),
     ("cross_entropy", ['cross_entropy_backward'], lambda a, t: ag.cross_entropy(a, t),
      [randn(4, 5), np.array([0, 3, -1, 4])]),
