@@ -484,9 +484,11 @@ def _max_along(x, axis=-1):
 
     NumPy reduces a short last axis one row at a time: the attention scores'
     8,192 rows of 4 take 0.25 ms. Moved to the front and made contiguous, the
-    same max is 3 elementwise maxima of whole slices: 0.013 ms. Over long rows
-    (logits over a vocabulary), and on CuPy, the plain reduction is the one to use."""
-    if xp is not numpy or x.shape[axis] > 16:
+    same max is 3 elementwise maxima of whole slices: 0.015 ms (4,096 rows of
+    21 logits: 0.14 -> 0.035 ms). When the rows are fewer than their length,
+    and on CuPy, the plain reduction is the one to use."""
+    n = x.shape[axis]
+    if xp is not numpy or n * n > x.size:
         return x.max(axis=axis, keepdims=True)
     front = xp.ascontiguousarray(xp.moveaxis(x, axis, 0))
     return xp.expand_dims(front.max(axis=0), axis)
@@ -531,10 +533,10 @@ def cross_entropy(logits, targets, per_member=False):
     count = valid.sum(axis=reduce_axes).astype(logits.dtype)
     if int(count.min()) == 0:
         raise ValueError("cross_entropy: every target is ignored (< 0); nothing to average")
-    shifted = logits.data - logits.data.max(axis=-1, keepdims=True)
-    log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
+    log_probs = logits.data - _max_along(logits.data)              # max-subtracted: no overflow
+    log_probs -= xp.log(_sum_along(xp.exp(log_probs)))
     target_hot = xp.arange(logits.shape[-1]) == targets[..., None]  # (..., V); all False if ignored
-    picked = (log_probs * target_hot).sum(axis=-1)                  # (...)
+    picked = _sum_along(log_probs, times=target_hot)[..., 0]        # (...)
     out = -picked.sum(axis=reduce_axes) / count
 
     def backward(g):
@@ -572,16 +574,36 @@ GELU_C = math.sqrt(2.0 / math.pi)
 
 
 def gelu(a):
-    """GELU, tanh approximation (GPT-2; PyTorch's gelu(approximate="tanh"))."""
+    """GELU, tanh approximation (GPT-2; PyTorch's gelu(approximate="tanh")):
+    x·(1 + t)/2 with t = tanh(u), u = c·(x + 0.044715·x³), c = √(2/π).
+
+    Both directions work in place in one or two buffers: on the (E, B, T, 4D)
+    activations that is 3x faster than a fresh temporary for every term."""
     x = a.data
-    t = xp.tanh(GELU_C * (x + 0.044715 * x * x * x))
-    out = 0.5 * x * (1 + t)
+    t = x * x
+    t *= GELU_C * 0.044715
+    t += GELU_C
+    t *= x                                  # u = c·(x + 0.044715·x³)
+    xp.tanh(t, out=t)                       # t = tanh(u), kept for backward
+    out = t * 0.5
+    out += 0.5
+    out *= x                                # x·(1 + t)/2
 
     def backward(g):
         # EXERCISE gelu-backward: differentiate x(1+t)/2 with t = tanh(c(x + 0.044715x³)); t is saved
-        # d/dx [x(1+t)/2] = (1+t)/2 + x(1-t²)/2 · c(1 + 3·0.044715 x²)
-        inner = GELU_C * (1 + 3 * 0.044715 * x * x)
-        return (g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * inner),)
+        # d/dx [x(1+t)/2] = (1 + t + x·(1 - t²)·du/dx) / 2, with du/dx = c(1 + 3·0.044715 x²)
+        sech2 = t * t
+        xp.subtract(1, sech2, out=sech2)    # 1 - t² = tanh'(u)
+        grad = x * x
+        grad *= 3 * 0.044715 * GELU_C
+        grad += GELU_C                      # du/dx
+        grad *= sech2
+        grad *= x
+        grad += t
+        grad += 1
+        grad *= g
+        grad *= 0.5
+        return (grad,)
         # END EXERCISE
     return _result(out, (a,), backward)
 
