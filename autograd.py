@@ -13,6 +13,7 @@ once `backward()` has run, the graph it walked is freed.
 """
 import contextlib
 import ctypes
+import functools
 import math
 import os
 
@@ -48,6 +49,7 @@ def set_backend(name="numpy", dtype="float32"):
     globals()["dtype"] = numpy.dtype(dtype).type
 
 
+@functools.cache  # once per process
 def _keep_freed_memory():
     """Ask glibc's malloc to keep freed memory for reuse instead of returning it.
 
@@ -505,9 +507,15 @@ def softmax(a, axis=-1):
     return _result(out, (a,), backward)
 
 
+def _log_softmax(x, axis=-1):
+    """x - logsumexp(x) along an axis, max-subtracted so nothing overflows (an array)."""
+    out = x - _max_along(x, axis)
+    out -= xp.log(_sum_along(xp.exp(out), axis))
+    return out
+
+
 def log_softmax(a, axis=-1):
-    shifted = a.data - a.data.max(axis=axis, keepdims=True)
-    out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+    out = _log_softmax(a.data, axis)
 
     def backward(g):
         # y = x - logsumexp(x): dL/dx = g - softmax(x) * sum(g)
@@ -533,8 +541,7 @@ def cross_entropy(logits, targets, per_member=False):
     count = valid.sum(axis=reduce_axes).astype(logits.dtype)
     if int(count.min()) == 0:
         raise ValueError("cross_entropy: every target is ignored (< 0); nothing to average")
-    log_probs = logits.data - _max_along(logits.data)              # max-subtracted: no overflow
-    log_probs -= xp.log(_sum_along(xp.exp(log_probs)))
+    log_probs = _log_softmax(logits.data)                          # (..., V)
     target_hot = xp.arange(logits.shape[-1]) == targets[..., None]  # (..., V); all False if ignored
     picked = _sum_along(log_probs, times=target_hot)[..., 0]        # (...)
     out = -picked.sum(axis=reduce_axes) / count
