@@ -305,21 +305,18 @@ def median_range(values):
     return finite(np.median(steps)), finite(steps.min()), finite(steps.max())
 
 
+def rows_of(history, member, task, split):
+    return [r for r in history if r["member"] == member and r["task"] == task and r["split"] == split]
+
+
 def first_step(history, member, task, split, test):
     """The first evaluated step at which `test(row)` holds, or None."""
-    for row in history:
-        if row["member"] == member and row["task"] == task and row["split"] == split and test(row):
-            return row["step"]
-    return None
+    return next((r["step"] for r in rows_of(history, member, task, split) if test(r)), None)
 
 
 def member_stats(members, keys):
     """{key: {"median", "min", "max"}} over the members' summaries."""
     return {key: dict(zip(("median", "min", "max"), median_range([m[key] for m in members]))) for key in keys}
-
-
-def rows_of(history, member, task, split):
-    return [r for r in history if r["member"] == member and r["task"] == task and r["split"] == split]
 
 
 def goal_held(history, cfg, task_names, split):
