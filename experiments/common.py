@@ -140,20 +140,21 @@ def main_guard(main):
 # The loss-plateau arm's knobs, shared by task_diversity.py, transfer.py and attention_map.py.
 
 def add_sequence_flags(p, steps):
+    d = plateau.SequenceConfig()  # the flags' defaults are the config's
     g = p.add_argument_group("model, data and optimizer")
-    g.add_argument("--d-model", type=int, default=64, help="width D (the paper: 256)")
-    g.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (the poster's code: 1e-4)")
-    g.add_argument("--batch-size", type=int, default=128,
+    g.add_argument("--d-model", type=int, default=d.d_model, help="width D (the paper: 256)")
+    g.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (the poster's code: 1e-4)")
+    g.add_argument("--batch-size", type=int, default=d.batch_size,
                    help="sequences per step, split across the tasks (the poster's Table 1 runs: 128)")
-    g.add_argument("--attention", default="linear", choices=["linear", "softmax"])
-    g.add_argument("--threshold", type=float, default=1.0,
-                   help="held-out token accuracy that counts as converged (default: 1.0)")
-    g.add_argument("--eval-size", type=int, default=256, help="held-out sequences per task")
-    g.add_argument("--n", type=int, default=16, help="inputs per sequence")
-    g.add_argument("--k", type=int, default=2, help="window")
-    g.add_argument("--p", type=int, default=17, help="modulus")
-    g.add_argument("--patience", type=int, default=3, help="evaluations at the threshold before stopping")
-    g.add_argument("--checkpoint-every", type=int, default=1000)
+    g.add_argument("--attention", default=d.attention, choices=["linear", "softmax"])
+    g.add_argument("--threshold", type=float, default=d.threshold,
+                   help=f"held-out token accuracy that counts as converged (default: {d.threshold:g})")
+    g.add_argument("--eval-size", type=int, default=d.eval_size, help="held-out sequences per task")
+    g.add_argument("--n", type=int, default=d.n, help="inputs per sequence")
+    g.add_argument("--k", type=int, default=d.k, help="window")
+    g.add_argument("--p", type=int, default=d.p, help="modulus")
+    g.add_argument("--patience", type=int, default=d.patience, help="evaluations at the threshold before stopping")
+    g.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     p.set_defaults(steps=steps)
     return p
 

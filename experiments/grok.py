@@ -21,34 +21,36 @@ import plateau
 def build_parser(doc=__doc__, steps=6000, seeds=3):
     """The shared flags plus every knob of the grokking config (the claim scripts reuse it)."""
     p = common.parser(doc, steps=steps, seeds=seeds)
+    d = plateau.GrokConfig()  # the flags' defaults are the config's
     g = p.add_argument_group("model, data and optimizer")
-    g.add_argument("--ops", default="div", help="comma-separated operations: add,sub,mul,div (default: div)")
-    g.add_argument("--p", type=int, default=97, help="the modulus (prime when div is used)")
-    g.add_argument("--frac-train", type=float, default=0.5, help="share of each table used for training")
-    g.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd"])
-    g.add_argument("--lr", type=float, default=1e-3)
-    g.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
-    g.add_argument("--beta2", type=float, default=0.98, help="AdamW's beta2 (beta1 is 0.9)")
-    g.add_argument("--weight-decay", type=float, default=1.0)
-    g.add_argument("--batch-size", type=int, default=512)
-    g.add_argument("--init", default="default", choices=["default", "small", "sparse"])
-    g.add_argument("--init-scale", type=float, default=0.01, help="small init: Xavier-normal times this")
-    g.add_argument("--sparsity", type=float, default=0.9, help="sparse init: share of weights zeroed")
-    g.add_argument("--init-scope", default="linear", choices=["linear", "all"],
+    g.add_argument("--ops", default=",".join(d.ops),
+                   help=f"comma-separated operations: add,sub,mul,div (default: {','.join(d.ops)})")
+    g.add_argument("--p", type=int, default=d.p, help="the modulus (prime when div is used)")
+    g.add_argument("--frac-train", type=float, default=d.frac_train, help="share of each table used for training")
+    g.add_argument("--optimizer", default=d.optimizer, choices=["adamw", "sgd"])
+    g.add_argument("--lr", type=float, default=d.lr)
+    g.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum")
+    g.add_argument("--beta2", type=float, default=d.betas[1], help=f"AdamW's beta2 (beta1 is {d.betas[0]:g})")
+    g.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    g.add_argument("--batch-size", type=int, default=d.batch_size)
+    g.add_argument("--init", default=d.init, choices=["default", "small", "sparse"])
+    g.add_argument("--init-scale", type=float, default=d.init_scale, help="small init: Xavier-normal times this")
+    g.add_argument("--sparsity", type=float, default=d.sparsity, help="sparse init: share of weights zeroed")
+    g.add_argument("--init-scope", default=d.init_scope, choices=["linear", "all"],
                    help="linear: MLP, attention output, read-out (the poster's code); all: every weight")
-    g.add_argument("--norm", default="post", choices=["post", "pre"])
-    g.add_argument("--d-model", type=int, default=128)
-    g.add_argument("--heads", type=int, default=4)
-    g.add_argument("--layers", type=int, default=2)
-    g.add_argument("--patience", type=int, default=3, help="evaluations at >= 95%% before stopping")
-    g.add_argument("--checkpoint-every", type=int, default=1000)
+    g.add_argument("--norm", default=d.norm, choices=["post", "pre"])
+    g.add_argument("--d-model", type=int, default=d.d_model)
+    g.add_argument("--heads", type=int, default=d.n_heads)
+    g.add_argument("--layers", type=int, default=d.n_layers)
+    g.add_argument("--patience", type=int, default=d.patience, help="evaluations at >= 95%% before stopping")
+    g.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     return p
 
 
 def config(args, **shared):
     cfg = plateau.GrokConfig(
         ops=tuple(args.ops.split(",")), p=args.p, frac_train=args.frac_train, optimizer=args.optimizer,
-        lr=args.lr, momentum=args.momentum, betas=(0.9, args.beta2), weight_decay=args.weight_decay,
+        lr=args.lr, momentum=args.momentum, betas=(plateau.GrokConfig.betas[0], args.beta2), weight_decay=args.weight_decay,
         batch_size=args.batch_size, init=args.init, init_scale=args.init_scale, sparsity=args.sparsity,
         init_scope=args.init_scope, norm=args.norm, d_model=args.d_model, n_heads=args.heads,
         n_layers=args.layers, patience=args.patience, checkpoint_every=args.checkpoint_every, **shared)
