@@ -48,7 +48,7 @@ def separator_share(maps, n):
     return out
 
 
-def plot(maps, path):
+def plot(maps, n, path):
     plt = plateau.pyplot()
     if plt is None:
         return None
@@ -56,7 +56,7 @@ def plot(maps, path):
     for ax, (task, m) in zip(np.atleast_1d(axes), maps.items()):
         ax.imshow(m[0], cmap="viridis")
         ax.set_title(f"{task.upper()}: mean |A| (seed 0)")
-        ax.set_xlabel("key position (separator at 16)")
+        ax.set_xlabel(f"key position (separator at {n})")
         ax.set_ylabel("query position")
     return plateau.save_figure(fig, path, dpi=70)
 
@@ -72,7 +72,7 @@ def main(argv=None):
              f"{np.median(s[:, 0]):.3f}", f"{np.median(s[:, -1]):.3f}"] for t, s in shares.items()]
     common.print_table("separator's share of |attention| over output queries (median over seeds)",
                        ["task", "mean share", "uniform would be", "at SEP itself", "at the last output"], rows)
-    figure = plot(maps, os.path.join(out, "attention_maps.png"))
+    figure = plot(maps, cfg.n, os.path.join(out, "attention_maps.png"))
     common.save_table(out, "table.json", {
         "script": "attention_map", "rows": rows, "figure": figure,
         "shares": {t: s.tolist() for t, s in shares.items()}, "uniform": uniform.tolist(),

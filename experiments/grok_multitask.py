@@ -30,19 +30,16 @@ def division_share(ops, p):
     return sizes["div"] / sum(sizes.values())
 
 
-def units(arms, steps_budget):
+def units(arms, results, steps_budget):
     """Division's grokked step in raw steps, examples seen and % of the task-scaled budget."""
-    def table(results):
-        rows = []
-        for name, r in results.items():
-            cfg, g = arms[name], r.summary["div"]["grokked_step"]
-            med = g["median"]
-            share = division_share(cfg.ops, cfg.p)
-            rows.append({"arm": name, "tasks": len(cfg.ops), "grokked_step": med,
-                         "division_examples_seen": None if med is None else med * cfg.batch_size * share,
-                         "percent_of_budget": None if med is None else 100 * med / (steps_budget * len(cfg.ops))})
-        return rows
-    return table
+    rows = []
+    for name, r in results.items():
+        cfg, med = arms[name], r.summary["div"]["grokked_step"]["median"]
+        share = division_share(cfg.ops, cfg.p)
+        rows.append({"arm": name, "tasks": len(cfg.ops), "grokked_step": med,
+                     "division_examples_seen": None if med is None else med * cfg.batch_size * share,
+                     "percent_of_budget": None if med is None else 100 * med / (steps_budget * len(cfg.ops))})
+    return rows
 
 
 def main(argv=None):
@@ -53,9 +50,9 @@ def main(argv=None):
     for other in ("add", "sub", "mul"):
         arms[f"div+{other}"] = dataclasses.replace(base, ops=("div", other))
     arms["all four"] = dataclasses.replace(base, ops=("div", "add", "sub", "mul"))
-    results = grok.run_claim("grok_multitask", arms, out, args, baseline="div", ops=["div"],
-                             extra=units(arms, base.steps))
-    rows = units(arms, base.steps)(results)
+    results = common.run_arms(arms, out, resume=args.resume)
+    rows = units(arms, results, base.steps)
+    grok.report_claim("grok_multitask", arms, results, out, baseline="div", ops=["div"], extra=lambda _: rows)
     common.print_table("division in three units (median over seeds)",
                        ["arm", "tasks", "grokked step", "division examples seen", "% of budget (steps x tasks)"],
                        [[r["arm"], r["tasks"], common.number(r["grokked_step"]), common.number(r["division_examples_seen"]),

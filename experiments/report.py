@@ -42,8 +42,8 @@ NOTES = {
 }
 
 
-def load(root, script):
-    path = os.path.join(root, script, "table.json")
+def load(root, script, name="table.json"):
+    path = os.path.join(root, script, name)
     return plateau.read_json(path) if os.path.exists(path) else None
 
 
@@ -72,8 +72,8 @@ def grok_claims(root):
     wd = load(root, "grok_weight_decay")
     if wd:
         arms = wd["arms"]
-        none_name = [k for k in arms if k == "wd=0"][0]
-        with_name = [k for k in arms if k != "wd=0"][0]
+        none_name = "wd=0"
+        with_name = next(k for k in arms if k != none_name)
         n_none = arms[none_name]["summary"]["div"]["n_grokked"]
         n_with = arms[with_name]["summary"]["div"]["n_grokked"]
         seeds = len(arms[none_name]["config"]["seeds"])
@@ -277,8 +277,7 @@ def main(argv=None):
     if att:
         lines += ["\n### Attention on the separator\n"] + _markdown(
             ["task", "mean share", "uniform would be", "at SEP itself", "at the last output"], att["rows"])
-    bench = load(args.root, "bench") or (plateau.read_json(os.path.join(args.root, "bench", "bench.json"))
-                                        if os.path.exists(os.path.join(args.root, "bench", "bench.json")) else None)
+    bench = load(args.root, "bench", "bench.json")
     if bench:
         lines += ["\n### Speed (experiments/bench.py)\n",
                   f"{bench['machine']['backend']}, {bench['machine']['dtype']}, {bench['machine']['cpu_count']} cores; "
