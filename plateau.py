@@ -226,10 +226,9 @@ def future_mask(T_query, T):
 # Model 1, grokking: a decoder-only transformer (PyTorch's TransformerEncoderLayer
 # with a causal mask, no dropout) that reads `a op b =` and predicts c.
 
-def causal_self_attention(p, x, pre, H, last_only):
-    """Multi-head softmax attention; with last_only, queries from the last position only."""
+def causal_self_attention(p, x, queries, pre, H):
+    """Multi-head softmax attention of `queries` (x itself, or its last positions) over x."""
     T = x.shape[2]
-    queries = x[:, :, -1:] if last_only else x                         # (E, B, Tq, D)
     q = split_heads(ag.linear(queries, p[pre + "W_Q"], p[pre + "b_Q"]), H)  # (E, B, H, Tq, Dh)
     k = split_heads(ag.linear(x, p[pre + "W_K"], p[pre + "b_K"]), H)        # (E, B, H, T, Dh)
     v = split_heads(ag.linear(x, p[pre + "W_V"], p[pre + "b_V"]), H)        # (E, B, H, T, Dh)
@@ -244,12 +243,13 @@ def grok_block(p, x, layer, cfg, last_only):
     The read-out looks at the last position only, so the final block computes
     only that position (keys and values still come from every position)."""
     pre = f"blocks.{layer}."
-    keep = x[:, :, -1:] if last_only else x
+    keep = x[:, :, -1:] if last_only else x                            # (E, B, Tq, D)
     relu = ag.relu
     if cfg.norm == "post":
-        x = layer_norm(p, keep + causal_self_attention(p, x, pre, cfg.n_heads, last_only), pre + "ln1")
+        x = layer_norm(p, keep + causal_self_attention(p, x, keep, pre, cfg.n_heads), pre + "ln1")
         return layer_norm(p, x + mlp(p, x, pre, relu), pre + "ln2")
-    x = keep + causal_self_attention(p, layer_norm(p, x, pre + "ln1"), pre, cfg.n_heads, last_only)
+    h = layer_norm(p, x, pre + "ln1")
+    x = keep + causal_self_attention(p, h, h[:, :, -1:] if last_only else h, pre, cfg.n_heads)
     return x + mlp(p, layer_norm(p, x, pre + "ln2"), pre, relu)
 
 
