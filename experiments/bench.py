@@ -105,9 +105,9 @@ def products_in_step(step, repeats):
     leaves them (often cold in cache): the engine's time minus this is the rest."""
     plain, spent, totals = ag._mm, [0.0], []
 
-    def timed_mm(x, y):
+    def timed_mm(x, y, like=None):
         start = time.perf_counter()
-        out = plain(x, y)
+        out = plain(x, y, like)
         sync()
         spent[0] += time.perf_counter() - start
         return out
