@@ -143,3 +143,36 @@ def test_linear_attention_against_a_loop():
             np.testing.assert_allclose(weights.data[0, b, i], expect, rtol=1e-10, atol=1e-12)
             out = sum(expect[j] * v[b, j] for j in range(5)) @ raw["W_O"] + raw["b_O"][0]
             np.testing.assert_allclose(y.data[0, b, i], out, rtol=1e-10)
+
+
+class Float64Trap(np.ndarray):
+    """An ndarray that records every ufunc that has a float64 operand or result
+    (a NumPy float64 scalar against a float32 array makes the whole pass float64)."""
+    seen = []
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        plain = lambda a: a.view(np.ndarray) if isinstance(a, Float64Trap) else a
+        inputs = [plain(a) for a in inputs]
+        if "out" in kwargs:
+            kwargs["out"] = tuple(plain(o) for o in kwargs["out"])
+        result = getattr(ufunc, method)(*inputs, **kwargs)
+        if any(getattr(a, "dtype", None) == np.float64 for a in inputs + [result]):
+            Float64Trap.seen.append(ufunc.__name__)
+        return result.view(Float64Trap) if isinstance(result, np.ndarray) and result.ndim else result
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("cfg", [TINY_GROK, TINY_SEQ], ids=["grok", "sequence"])
+def test_float32_training_computes_nothing_in_float64(cfg):
+    """Speed: a float32 step stays float32 all the way, optimizer included (with per-member lr)."""
+    ag.set_backend("numpy", "float32")
+    problem = plateau.make_problem(dataclasses.replace(cfg, dtype="float32", seeds=(0, 1)))
+    params = problem.init_params()
+    for p in params.values():
+        p.data = p.data.view(Float64Trap)
+    optimizer = ag.AdamW(list(params.values()), lr=np.array([1e-3, 1e-2]), weight_decay=1.0)
+    Float64Trap.seen = []
+    for step in range(2):
+        plateau.train_step(problem, params, optimizer, step)
+    assert all(isinstance(p.data, Float64Trap) for p in params.values())  # the trap stayed on
+    assert Float64Trap.seen == []
