@@ -134,6 +134,9 @@ def main_guard(main):
     except (ValueError, ag.BackendError, plateau.TrainingDiverged) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except BrokenPipeError:  # output piped into a reader that stopped early (| head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
 
 
 # ---------------------------------------------------------------------------
