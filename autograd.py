@@ -807,7 +807,7 @@ class AdamW(Optimizer):
         bias_correction1 = 1 - h["beta1"] ** step
         bias_correction2 = 1 - h["beta2"] ** step
         update = xp.sqrt(v, out=scratch)            # p -= lr/bc1 · m / (√v/√bc2 + ε)
-        update /= bias_correction2 ** 0.5            # (a Python float stays float32 here; np.sqrt would be float64)
+        update /= bias_correction2 ** 0.5           # a Python float: np.sqrt's float64 scalar made this pass float64
         update += h["eps"]
         xp.divide(m, update, out=update)
         update *= h["lr"] / bias_correction1
