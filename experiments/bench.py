@@ -9,6 +9,9 @@ matmul-bound` (the median of the per-round ratios) says how much the rest (the
 elementwise work, the per-op Python) costs on top. To split that, the products
 are also timed inside the step, and the Python overhead is the same step, same
 ops, on tiny arrays (batch 1, width 4-8): what is left when arrays cost nothing.
+The engine also hands some sums to BLAS as a product with a vector of ones
+(autograd._sum_over); those are sums, not the model's products, and stay out
+of the bound.
 
 Cases: a matmul-heavy MLP; the grokking model at its default size (E=1 and
 E=4 seeds in lockstep); the loss-plateau model at its default width (E=1, E=4).

@@ -12,7 +12,7 @@ once every seed has held >= 95% validation accuracy for 3 evaluations.
 
 What we ran and saw (defaults, 3 seeds, numpy): every seed memorized by step 500
 and grokked at 2,900 [2,900-3,300] steps, a delay of 2,400 steps; see RESULTS.md.
-Run time: about 5-6 minutes on 2 CPU cores (3 seeds); `--backend cupy` on a GPU.
+Run time: about 4.5-5 minutes on 2 CPU cores (3 seeds); `--backend cupy` on a GPU.
 """
 import common
 import plateau

@@ -6,7 +6,7 @@ Each script writes its run folders and table.json under --root/<script>;
 experiments/report.py turns those into RESULTS.md and its figures.
 
 Expected wall time: about 1 h 45 min on 2 CPU cores (numpy), measured stage by stage before the
-engine got about a fifth faster (Nov 2026), so now probably less. On a GPU
+engine got about a quarter faster (Nov 2026), so now probably less. On a GPU
 (`--backend cupy`) it has not been measured here; the per-step figures of
 experiments/bench.py are the guide. `--quick` runs the whole chain in
 seconds as a smoke test (the results are meaningless).
