@@ -250,9 +250,10 @@ def _sum_over(x, axes):
     vector of ones: BLAS streams it on every core, 2-3x faster than
     ndarray.sum, which uses one (a bias gradient over 2,048 rows of 128: 0.012
     against 0.037 ms). It is a sum, not one of the model's products, so it
-    bypasses _mm and experiments/bench.py leaves it out of the matmul bound."""
+    bypasses _mm and experiments/bench.py leaves it out of the matmul bound.
+    CuPy keeps its own sum (a GPU reduction already uses the whole card)."""
     runs = axes and axes == tuple(range(axes[0], axes[-1] + 1))
-    if not runs or x.dtype.kind != "f" or not x.flags.c_contiguous:
+    if xp is not numpy or not runs or x.dtype.kind != "f" or not x.flags.c_contiguous:
         return x.sum(axis=axes)
     before, after = x.shape[:axes[0]], x.shape[axes[-1] + 1:]
     B, A = math.prod(before), math.prod(after)
@@ -433,10 +434,11 @@ matmul_log = None  # a list to record (shape, shape) pairs into, or None
 def _mm(x, y, like=None):
     """x @ y. Given `like`, an array of the same shape as the product, the product
     takes like's memory layout: a gradient laid out as the value it belongs to
-    (e.g. a head-split view) keeps the reshapes after it views instead of copies."""
+    (e.g. a head-split view) keeps the reshapes after it views instead of copies.
+    NumPy only: on CuPy a copy costs little and the plain product is the tested path."""
     if matmul_log is not None:
         matmul_log.append((x.shape, y.shape))
-    if like is None or like.flags.c_contiguous or x.shape[:-2] != y.shape[:-2] \
+    if like is None or xp is not numpy or like.flags.c_contiguous or x.shape[:-2] != y.shape[:-2] \
             or like.shape != x.shape[:-1] + y.shape[-1:]:
         return x @ y
     return xp.matmul(x, y, out=xp.empty_like(like))
