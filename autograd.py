@@ -253,7 +253,7 @@ def _sum_over(x, axes):
     bypasses _mm and experiments/bench.py leaves it out of the matmul bound.
     CuPy keeps its own sum (a GPU reduction already uses the whole card)."""
     runs = axes and axes == tuple(range(axes[0], axes[-1] + 1))
-    if xp is not numpy or not runs or x.dtype.kind != "f" or not x.flags.c_contiguous:
+    if xp is not numpy or not runs or x.dtype.kind != "f" or not x.flags.c_contiguous or not x.size:
         return x.sum(axis=axes)
     before, after = x.shape[:axes[0]], x.shape[axes[-1] + 1:]
     B, A = math.prod(before), math.prod(after)

@@ -93,7 +93,8 @@ def test_gradient_matches_finite_differences(backend, fn, inputs):
 
 @pytest.mark.parametrize("shape, axes", [
     ((4, 5, 6), (1,)), ((4, 5, 6), (0, 1)), ((4, 5, 6), (1, 2)), ((4, 5, 6), (0,)), ((4, 5, 6), (2,)),
-    ((3, 4, 5, 6), (1, 2)), ((50, 3, 2), (1,)), ((4, 5, 6), (0, 2)), ((4, 5, 6), ())])
+    ((3, 4, 5, 6), (1, 2)), ((50, 3, 2), (1,)), ((4, 5, 6), (0, 2)), ((4, 5, 6), ()), ((0, 5, 6), (1,)),
+    ((4, 5, 6), (0, 1, 2))])
 @pytest.mark.parametrize("layout", ["contiguous", "transposed"])
 def test_sum_over_axes_matches_numpy(backend, shape, axes, layout):
     """_sum_over (a product with ones over a run of axes) is ndarray.sum, whatever the case."""
