@@ -713,7 +713,6 @@ class RunFolder:
     def finish(self, result, cfg):
         write_json(self.file("summary.json"), {"steps": result.steps, "config": config_to_dict(cfg),
                                                "tasks": result.summary})
-        self.write_history(result.history)
         np.savez(self.file("params.npz"), **result.params)
         plot_history(result.history, cfg, self.file("curves.png"))
 
