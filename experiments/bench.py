@@ -164,7 +164,6 @@ def main(argv=None):
         name, E = item.split(":")
         if name not in ("mlp", "grok", "sequence"):
             raise ValueError(f"unknown bench case {name!r}; choose mlp, grok or sequence")
-        ag.set_backend(args.backend, args.dtype)
         rows.append(bench(name, int(E), repeats, args.quick))
         r = rows[-1]
         plateau.say(f"{name:<9} E={r['E']}  engine {r['engine_ms']:7.2f} ms/step  matmuls alone "

@@ -142,7 +142,7 @@ def main_guard(main):
 # ---------------------------------------------------------------------------
 # The loss-plateau arm's knobs, shared by task_diversity.py, transfer.py and attention_map.py.
 
-def add_sequence_flags(p, steps):
+def add_sequence_flags(p):
     d = plateau.SequenceConfig()  # the flags' defaults are the config's
     g = p.add_argument_group("model, data and optimizer")
     g.add_argument("--d-model", type=int, default=d.d_model, help="width D (the paper: 256)")
@@ -158,13 +158,12 @@ def add_sequence_flags(p, steps):
     g.add_argument("--p", type=int, default=d.p, help="modulus")
     g.add_argument("--patience", type=int, default=d.patience, help="evaluations at the threshold before stopping")
     g.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
-    p.set_defaults(steps=steps)
     return p
 
 
 def sequence_args(doc, script, argv, steps=4000):
     """Parse the shared and sequence flags of a loss-plateau script: (args, out folder, shared fields)."""
-    args = add_sequence_flags(parser(doc, steps=steps), steps=steps).parse_args(argv)
+    args = add_sequence_flags(parser(doc, steps=steps)).parse_args(argv)
     return (args,) + shared(args, script)
 
 

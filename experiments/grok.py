@@ -14,6 +14,8 @@ What we ran and saw (defaults, 3 seeds, numpy): every seed memorized by step 500
 and grokked at 2,900 [2,900-3,300] steps, a delay of 2,400 steps; see RESULTS.md.
 Run time: about 4.5-5 minutes on 2 CPU cores (3 seeds); `--backend cupy` on a GPU.
 """
+import dataclasses
+
 import common
 import plateau
 
@@ -54,18 +56,18 @@ def config(args, **shared):
         batch_size=args.batch_size, init=args.init, init_scale=args.init_scale, sparsity=args.sparsity,
         init_scope=args.init_scope, norm=args.norm, d_model=args.d_model, n_heads=args.heads,
         n_layers=args.layers, patience=args.patience, checkpoint_every=args.checkpoint_every, **shared)
-    return plateau.dataclasses.replace(cfg, **common.QUICK_GROK) if args.quick else cfg
+    return dataclasses.replace(cfg, **common.QUICK_GROK) if args.quick else cfg
 
 
-def run_claim(script, arms, out, args, baseline=None, ops=None, extra=None):
+def run_claim(script, arms, out, args, baseline=None):
     """Train the arms, print and save one grokking table per op; returns the results."""
     results = common.run_arms(arms, out, resume=args.resume)
-    report_claim(script, arms, results, out, baseline, ops, extra)
+    report_claim(script, arms, results, out, baseline)
     return results
 
 
 def report_claim(script, arms, results, out, baseline=None, ops=None, extra=None):
-    """Print and save (out/table.json) one grokking table per op."""
+    """Print and save (out/table.json) one grokking table per op, and `extra` (a script's own figures)."""
     first = next(iter(arms.values()))
     tables = {}
     for op in ops or first.ops:
@@ -74,7 +76,7 @@ def report_claim(script, arms, results, out, baseline=None, ops=None, extra=None
                            f"grokked = val acc >= {first.threshold:.0%}", headers, rows)
         tables[op] = {"headers": headers, "rows": rows}
     common.save_table(out, "table.json", {
-        "script": script, "tables": tables, "extra": extra(results) if extra else None,
+        "script": script, "tables": tables, "extra": extra,
         "arms": common.arm_records(arms, results)})
 
 

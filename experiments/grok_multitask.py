@@ -52,7 +52,7 @@ def main(argv=None):
     arms["all four"] = dataclasses.replace(base, ops=("div", "add", "sub", "mul"))
     results = common.run_arms(arms, out, resume=args.resume)
     rows = units(arms, results, base.steps)
-    grok.report_claim("grok_multitask", arms, results, out, baseline="div", ops=["div"], extra=lambda _: rows)
+    grok.report_claim("grok_multitask", arms, results, out, baseline="div", ops=["div"], extra=rows)
     common.print_table("division in three units (median over seeds)",
                        ["arm", "tasks", "grokked step", "division examples seen", "% of budget (steps x tasks)"],
                        [[r["arm"], r["tasks"], common.number(r["grokked_step"]), common.number(r["division_examples_seen"]),

@@ -44,7 +44,7 @@ def main(argv=None):
             diverged[name] = str(error)
             del arms[name]
     grok.report_claim("grok_optimizer", arms, results, out, baseline="adamw",
-                      extra=lambda _: {"diverged": diverged})
+                      extra={"diverged": diverged})
     for name, why in diverged.items():
         plateau.say(f"{name}: diverged ({why})")
     return results

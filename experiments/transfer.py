@@ -86,7 +86,8 @@ def main(argv=None):
                      common.fmt(s["converged_step"]), common.fmt(s["samples_to_converge"])])
     common.print_table("plateau and convergence (median [min–max] over seeds)",
                        ["arm", "task", "converged", "plateau step", "converged step", "samples"], rows)
-    change_rows = [[g] + [f"{grouped(changes[k])[g]:.3f}" for k in changes] for g, _ in GROUPS]
+    by_group = {k: grouped(v) for k, v in changes.items()}
+    change_rows = [[g] + [f"{by_group[k][g]:.3f}" for k in changes] for g, _ in GROUPS]
     common.print_table("relative change |ΔW|/|W| during fine-tuning (median over seeds, mean over a group)",
                        ["parameter group"] + list(changes), change_rows)
     figure = plot_curves(results, os.path.join(out, "finetune_vs_scratch.png"))
