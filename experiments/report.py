@@ -42,6 +42,10 @@ NOTES = {
 }
 
 
+SCRIPTS = ("grok", "grok_weight_decay", "grok_multitask", "grok_init", "grok_optimizer",
+           "task_diversity", "transfer", "attention_map")
+
+
 def load(root, script, name="table.json"):
     path = os.path.join(root, script, name)
     return plateau.read_json(path) if os.path.exists(path) else None
@@ -55,9 +59,9 @@ def verdict(condition, partly=False):
     return "reproduced" if condition else ("partly" if partly else "not reproduced")
 
 
-def grok_claims(root):
+def grok_claims(tables):
     rows = []
-    base = load(root, "grok")
+    base = tables["grok"]
     if base:
         s = base["arms"]["grok"]["summary"]["div"]
         cfg = base["arms"]["grok"]["config"]
@@ -65,11 +69,11 @@ def grok_claims(root):
         rows.append(["grok-baseline", "Memorize early, generalize late (division mod 97)",
                      "train ~100% at 0.2% of 400,000 steps (~800 steps); val >= 95% at 83.5% (334,000 steps)",
                      f"AdamW lr 1e-3, wd {cfg['weight_decay']:g}, {len(cfg['seeds'])} seeds, post-LN",
-                     f"memorized at {stat(base['arms']['grok']['summary'], 'div', 'memorized_step')} steps, "
-                     f"grokked at {stat(base['arms']['grok']['summary'], 'div', 'grokked_step')} steps",
+                     f"memorized at {common.fmt(s['memorized_step'])} steps, "
+                     f"grokked at {common.fmt(s['grokked_step'])} steps",
                      verdict(mem is not None and grok is not None and grok >= 2 * mem),
                      "rule: grokked step >= 2x memorized step"])
-    wd = load(root, "grok_weight_decay")
+    wd = tables["grok_weight_decay"]
     if wd:
         arms = wd["arms"]
         none_name = "wd=0"
@@ -83,7 +87,7 @@ def grok_claims(root):
                      f"wd=0: grokked {n_none}/{seeds}, final val acc {stat(arms[none_name]['summary'], 'div', 'final_val_acc', 3)}; "
                      f"{with_name}: grokked {n_with}/{seeds} at {stat(arms[with_name]['summary'], 'div', 'grokked_step')}",
                      verdict(n_none == 0 and n_with > 0), "rule: no wd=0 seed groks, some decayed seed does"])
-    mt = load(root, "grok_multitask")
+    mt = tables["grok_multitask"]
     if mt:
         units = {r["arm"]: r for r in mt["extra"]}
         one, four = units.get("div"), units.get("all four")
@@ -97,7 +101,7 @@ def grok_claims(root):
                      f"{f(steps_x)} in raw steps, {f(examples_x)} in division examples seen, {f(budget_x)} in % of budget",
                      verdict(steps_x is not None and steps_x > 1, partly=budget_x is not None and budget_x > 1),
                      "rule: reproduced if sooner in raw steps; partly if only in the poster's budget unit"])
-    init = load(root, "grok_init")
+    init = tables["grok_init"]
     if init:
         arms = init["arms"]
         base_delay = arms["default"]["summary"]["div"]["delay"]["median"]
@@ -116,7 +120,7 @@ def grok_claims(root):
                              f"(default init: {common.fmt(arms['default']['summary']['div']['delay'])}), "
                              f"final val acc {stat(arms[name]['summary'], 'div', 'final_val_acc', 3)}",
                              verdict(ok), "rule: most seeds grok and the delay is <= 1/3 of default init's"])
-    opt = load(root, "grok_optimizer")
+    opt = tables["grok_optimizer"]
     if opt:
         arms = opt["arms"]
         adamw = arms["adamw"]["summary"]["div"]["grokked_step"]["median"]
@@ -131,14 +135,14 @@ def grok_claims(root):
     return rows
 
 
-def plateau_claims(root):
+def plateau_claims(tables):
     rows = []
-    td = load(root, "task_diversity")
+    td = tables["task_diversity"]
     if td:
         t1 = {int(k): v for k, v in td["table1"].items()}
         single = "/".join(common.number(t1[1][t]["median"]) for t in ("mws", "mwp", "mwd"))
-        seeds = len(next(iter(td["arms"].values()))["config"]["seeds"])
         cfg = next(iter(td["arms"].values()))["config"]
+        seeds = len(cfg["seeds"])
         setting = (f"D={cfg['d_model']}, Adam lr {cfg['lr']:g}, batch {cfg['batch_size']}, converged = held-out "
                    f"token acc >= {cfg['threshold']:g}, {seeds} seeds")
         mws = td["arms"]["mws"]["summary"]["mws"]
@@ -165,7 +169,7 @@ def plateau_claims(root):
                          f"({'/'.join(common.number(t1[size][t]['median']) for t in ('mws', 'mwp', 'mwd'))} sequences)",
                          verdict(all(each), partly=ours is not None and ours > 0),
                          "rule: every task needs fewer samples mixed; partly if only on average"])
-    att = load(root, "attention_map")
+    att = tables["attention_map"]
     if att:
         uniform = sum(att["uniform"]) / len(att["uniform"])
         means = {t: statistics.median(sum(m) / len(m) for m in s) for t, s in att["shares"].items()}
@@ -176,7 +180,7 @@ def plateau_claims(root):
                      verdict(all(v > 2 * uniform for v in means.values()),
                              partly=all(v > uniform for v in means.values())),
                      "rule: share > 2x uniform for every task; partly if only > uniform"])
-    tr = load(root, "transfer")
+    tr = tables["transfer"]
     if tr:
         arms = tr["arms"]
         scratch, tuned = arms["mws scratch"]["summary"]["mws"], arms["prefix->mws"]["summary"]["mws"]
@@ -256,7 +260,8 @@ def main(argv=None):
              f"`{args.root}/` (made by `python experiments/reproduce.py`). Steps are optimizer updates; "
              "figures are median [min–max] over seeds. Each verdict follows the rule printed beside it.", "",
              "| claim | poster (its unit) | our setting | ours | verdict | rule |", "|---|---|---|---|---|---|"]
-    claims = plateau_claims(args.root) + grok_claims(args.root)
+    tables = {script: load(args.root, script) for script in SCRIPTS}
+    claims = plateau_claims(tables) + grok_claims(tables)
     for cid, claim, poster, setting, ours, v, rule in claims:
         lines.append("| " + " | ".join(_cell(c) for c in (claim, poster, setting, ours, f"**{v}**", rule)) + " |")
     notes = [f"- **{cid}**: {NOTES[cid]}" for cid, *_ in claims if cid in NOTES]
@@ -264,16 +269,16 @@ def main(argv=None):
     for script, title in [("grok", "Grokking baseline"), ("grok_weight_decay", "Weight decay"),
                           ("grok_multitask", "Multi-task (division)"), ("grok_init", "Initialization"),
                           ("grok_optimizer", "Optimizer")]:
-        lines += section(title, load(args.root, script))
-    td = load(args.root, "task_diversity")
+        lines += section(title, tables[script])
+    td = tables["task_diversity"]
     if td:
         lines += ["\n### Task diversity (Table 1)\n"] + _markdown(["tasks", "MWS", "MWP", "MWD", "avg speed-up"], td["rows"])
         lines += _markdown(["arm (plateau step)", "MWS", "MWP", "MWD"], td["plateau_rows"])
-    tr = load(args.root, "transfer")
+    tr = tables["transfer"]
     if tr:
         lines += ["\n### Transfer\n"] + _markdown(["arm", "task", "converged", "plateau step", "converged step", "samples"], tr["rows"])
         lines += _markdown(["parameter group", "prefix->mws", "mws->mwp"], tr["change_rows"])
-    att = load(args.root, "attention_map")
+    att = tables["attention_map"]
     if att:
         lines += ["\n### Attention on the separator\n"] + _markdown(
             ["task", "mean share", "uniform would be", "at SEP itself", "at the last output"], att["rows"])
