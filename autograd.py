@@ -6,7 +6,13 @@ Read this file top to bottom:
   3. the ops, each with its backward written right under its forward,
   4. the fused neural-net ops (softmax, cross-entropy, layer norm, GELU),
   5. the optimizers `SGD` and `AdamW`, following PyTorch's documented rules,
-  6. `check_grad`, which checks every backward above against finite differences.
+  6. `check_grad`, which checks every backward above against finite differences,
+  7. speed: the few helpers that make NumPy faster, each with its plain meaning.
+
+Sections 1-6 are written the way the maths reads. Where they need a sum or a
+max along an axis they call a helper of section 7 by name (`sum_along`,
+`max_along`, `sum_over`); each helper's docstring gives the plain expression it
+computes, and the tests check that they agree.
 
 Gradients are plain arrays: the backward pass builds no graph of its own, and
 once `backward()` has run, the graph it walked is freed.
@@ -40,7 +46,7 @@ def set_backend(name="numpy", dtype="float32"):
         raise ValueError(f"unknown dtype {dtype!r}; choose 'float32' or 'float64'")
     if name == "numpy":
         module = numpy
-        _keep_freed_memory()
+        keep_freed_memory()
     elif name == "cupy":
         module = _import_cupy()
     else:
@@ -49,34 +55,13 @@ def set_backend(name="numpy", dtype="float32"):
     globals()["dtype"] = numpy.dtype(dtype).type
 
 
-@functools.cache  # once per process
-def _keep_freed_memory():
-    """Ask glibc's malloc to keep freed memory for reuse instead of returning it.
-
-    Every NumPy array is a malloc. By default glibc gives big freed blocks back
-    to the operating system, so each training step gets its ~10 MB of
-    activations as fresh pages and pays a page fault per 4 KB (measured: ~2,200
-    faults, 4.5 ms of a 30 ms grokking step). Frameworks keep a memory pool for
-    this reason (CuPy has one on the GPU); here we get one by asking malloc to
-    serve blocks up to 32 MB (its maximum) from its heap and never to trim it.
-    Elsewhere than glibc (macOS, musl) this does nothing.
-    """
-    try:
-        os.confstr("CS_GNU_LIBC_VERSION")  # "glibc 2.36" on glibc, an error elsewhere
-    except (AttributeError, ValueError, OSError):
-        return
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from glibc's <malloc.h>
-    libc = ctypes.CDLL(None)
-    libc.mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024)
-    libc.mallopt(M_TRIM_THRESHOLD, 2 ** 30)
-
-
 def _import_cupy():
+    """CuPy, once it has shown that it can launch a kernel, multiply and copy back."""
     try:
         import cupy
     except ImportError:
-        raise BackendError("backend 'cupy' needs CuPy: pip install -e '.[gpu]' "
-                           "(or cupy-cuda11x / cupy-cuda13x to match your CUDA)") from None
+        raise BackendError("backend 'cupy' needs CuPy: if `python -c \"import cupy\"` fails, install the "
+                           "wheel for your CUDA (pip install -e '.[gpu-cuda12]' or '.[gpu-cuda13]')") from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception:  # CUDA driver missing or broken
@@ -84,6 +69,16 @@ def _import_cupy():
     if count == 0:
         raise BackendError("backend 'cupy': CuPy is installed but no CUDA GPU is visible; "
                            "use --backend numpy")
+    try:  # a broken CUDA install (no NVRTC, no cuBLAS) fails here, not deep inside a training run
+        x = cupy.arange(6, dtype=cupy.float32).reshape(2, 3)
+        product = ((x * 2 + 1) @ x.T).get()  # [[1,3,5],[7,9,11]] @ [[0,3],[1,4],[2,5]]
+        if product[0, 0] != 13 or product[1, 1] != 112:
+            raise RuntimeError(f"a 2x3 test product came out wrong: {product.tolist()}")
+    except Exception as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise BackendError(f"backend 'cupy': CuPy sees a GPU but cannot run on it "
+                           f"({type(error).__name__}: {reason}); check the CUDA install or use "
+                           "--backend numpy") from None
     return cupy
 
 
@@ -129,6 +124,14 @@ def _released(grad):
 
 
 class Tensor:
+    """An array (`.data`, on the current backend) plus what reverse mode needs.
+
+    A leaf made by the user (`Tensor(x, requires_grad=True)`) collects its
+    gradient in `.grad`, a plain array of the same shape, when `backward()` runs.
+    A tensor made by an op also keeps `_parents` (the tensors it was computed
+    from) and `_backward` (a closure: output gradient -> parent gradients).
+    Floating data always takes the backend dtype (`autograd.dtype`).
+    """
     __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward")
     __array_ufunc__ = None    # numpy_array + tensor calls Tensor.__radd__
     __array_priority__ = 100
@@ -243,28 +246,6 @@ def _lift(x):
     return Tensor(x)
 
 
-def _sum_over(x, axes):
-    """x.sum(axis=axes), faster when the axes are one run of a contiguous array.
-
-    Folded to (before, run, after), the sum over the run is a product with a
-    vector of ones: BLAS streams it on every core, 2-3x faster than
-    ndarray.sum, which uses one (a bias gradient over 2,048 rows of 128: 0.012
-    against 0.037 ms). It is a sum, not one of the model's products, so it
-    bypasses _mm and experiments/bench.py leaves it out of the matmul bound.
-    CuPy keeps its own sum (a GPU reduction already uses the whole card)."""
-    runs = axes and axes == tuple(range(axes[0], axes[-1] + 1))
-    if xp is not numpy or not runs or x.dtype.kind != "f" or not x.flags.c_contiguous or not x.size:
-        return x.sum(axis=axes)
-    before, after = x.shape[:axes[0]], x.shape[axes[-1] + 1:]
-    B, A = math.prod(before), math.prod(after)
-    if B > A > 1:  # many small products: numpy would loop over them one by one
-        return x.sum(axis=axes)
-    ones = xp.ones(x.size // (A * B), dtype=x.dtype)
-    if A == 1:
-        return (x.reshape(B, -1) @ ones).reshape(before)
-    return (ones @ x.reshape(B, -1, A)).reshape(before + after)
-
-
 def unbroadcast(grad, shape):
     """Adjoint of broadcasting: sum `grad` back down to `shape`."""
     if grad.shape == shape:
@@ -273,7 +254,7 @@ def unbroadcast(grad, shape):
     extra = grad.ndim - len(shape)
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
-    return _sum_over(grad, axes).reshape(shape)
+    return grad.sum(axis=axes).reshape(shape)
     # END EXERCISE
 
 
@@ -336,8 +317,7 @@ def tanh(a):
 
 
 def relu(a):
-    positive = a.data > 0
-    return _result(a.data * positive, (a,), lambda g: (g * positive,))
+    return _result(xp.maximum(a.data, 0), (a,), lambda g: (g * (a.data > 0),))
 
 
 # -- reductions --------------------------------------------------------------
@@ -369,7 +349,7 @@ def max(a, axis=None, keepdims=False):  # noqa: A001
         # Ties share the gradient equally (the subgradient PyTorch's amax uses).
         winners = a.data == _expand(out, a.shape, axis, keepdims)
         share = winners / winners.sum(axis=axis, keepdims=True)
-        return (_expand(g, a.shape, axis, keepdims) * share,)
+        return (_expand(g, a.shape, axis, keepdims) * share.astype(g.dtype),)
     return _result(out, (a,), backward)
 
 
@@ -407,9 +387,12 @@ def getitem(a, index):
 
 
 def where(condition, a, b):
-    """Elementwise `a` where `condition` is true, else `b` (condition is a constant)."""
+    """Elementwise `a` where `condition` is true, else `b` (condition is a constant,
+    a Tensor or an array on the host or the backend)."""
     a, b = _lift(a), _lift(b)
     condition = condition.data if isinstance(condition, Tensor) else condition
+    if isinstance(condition, numpy.ndarray) and xp is not numpy:
+        condition = xp.asarray(condition)  # a host mask goes to the GPU once, here
 
     def backward(g):
         zero = xp.zeros((), dtype=g.dtype)
@@ -431,17 +414,10 @@ def masked_fill(a, mask, value):
 matmul_log = None  # a list to record (shape, shape) pairs into, or None
 
 
-def _mm(x, y, like=None):
-    """x @ y. Given `like`, an array of the same shape as the product, the product
-    takes like's memory layout: a gradient laid out as the value it belongs to
-    (e.g. a head-split view) keeps the reshapes after it views instead of copies.
-    NumPy only: on CuPy a copy costs little and the plain product is the tested path."""
+def _mm(x, y):
     if matmul_log is not None:
         matmul_log.append((x.shape, y.shape))
-    if like is None or xp is not numpy or like.flags.c_contiguous or x.shape[:-2] != y.shape[:-2] \
-            or like.shape != x.shape[:-1] + y.shape[-1:]:
-        return x @ y
-    return xp.matmul(x, y, out=xp.empty_like(like))
+    return x @ y
 
 
 def matmul(a, b):
@@ -459,13 +435,8 @@ def matmul(a, b):
 
     def backward(g):
         # EXERCISE matmul-backward: dL/dA = G Bᵀ, dL/dB = Aᵀ G, then unbroadcast each to its input's shape
-        grad_a = unbroadcast(_mm(g, b.data.swapaxes(-1, -2), like=a.data), a.shape) if a.requires_grad else None
-        grad_b = None
-        if b.requires_grad:
-            if b.ndim == 2:  # a shared weight: fold every batch row into one product
-                grad_b = _mm(a.data.reshape(-1, a.shape[-1]).T, g.reshape(-1, g.shape[-1]))
-            else:
-                grad_b = unbroadcast(_mm(a.data.swapaxes(-1, -2), g, like=b.data), b.shape)
+        grad_a = unbroadcast(_mm(g, b.data.swapaxes(-1, -2)), a.shape) if a.requires_grad else None
+        grad_b = unbroadcast(_mm(a.data.swapaxes(-1, -2), g), b.shape) if b.requires_grad else None
         return grad_a, grad_b
         # END EXERCISE
     return _result(out, (a, b), backward)
@@ -490,7 +461,9 @@ def linear(x, weight, bias=None):
         g = g.reshape(E, -1, O)                         # (E, N, O)
         grads = (_mm(g, weight.data.swapaxes(1, 2)).reshape(x.shape) if x.requires_grad else None,
                  _mm(rows.swapaxes(1, 2), g) if weight.requires_grad else None)
-        return grads if bias is None else grads + (unbroadcast(g, bias.shape),)
+        if bias is None:
+            return grads
+        return grads + (sum_over(g, (1,)).reshape(bias.shape) if bias.requires_grad else None,)
     return _result(out.reshape(x.shape[:-1] + (O,)), parents, backward)
 
 
@@ -498,49 +471,21 @@ def linear(x, weight, bias=None):
 # 4. Fused neural-net ops: one node each, with the backward worked out by hand
 # (cheaper and more stable than composing the primitives above).
 
-def _sum_along(x, axis=-1, times=None):
-    """Σ of x (or of x·times) over one axis, kept as a size-1 axis.
-
-    Over the last axis on NumPy this is einsum: it runs ~4x faster than
-    ndarray.sum over many short rows (2,048 rows of 128: 0.016 vs 0.06 ms)
-    and never builds the product x·times in memory. CuPy keeps its own sum."""
-    if xp is numpy and axis in (-1, x.ndim - 1):
-        total = xp.einsum("...i->...", x) if times is None else xp.einsum("...i,...i->...", x, times)
-        return total[..., None]
-    return (x if times is None else x * times).sum(axis=axis, keepdims=True)
-
-
-def _max_along(x, axis=-1):
-    """max of x over one axis, kept as a size-1 axis.
-
-    NumPy reduces a short last axis one row at a time: the attention scores'
-    8,192 rows of 4 take 0.25 ms. Moved to the front and made contiguous, the
-    same max is 3 elementwise maxima of whole slices: 0.015 ms (4,096 rows of
-    21 logits: 0.14 -> 0.035 ms). When the rows are fewer than their length,
-    and on CuPy, the plain reduction is the one to use."""
-    n = x.shape[axis]
-    if xp is not numpy or n * n > x.size:
-        return x.max(axis=axis, keepdims=True)
-    front = xp.ascontiguousarray(xp.moveaxis(x, axis, 0))
-    return xp.expand_dims(front.max(axis=0), axis)
-
-
 def softmax(a, axis=-1):
-    out = xp.exp(a.data - _max_along(a.data, axis))  # max-subtracted: no overflow
-    out /= _sum_along(out, axis)
+    e = xp.exp(a.data - max_along(a.data, axis))    # max-subtracted: no overflow
+    out = e / sum_along(e, axis)
 
     def backward(g):
         # EXERCISE softmax-backward: with y = softmax(x), dL/dx = y * (g - sum(g * y)) along the axis
-        return (out * (g - _sum_along(g, axis, times=out)),)
+        return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
         # END EXERCISE
     return _result(out, (a,), backward)
 
 
 def _log_softmax(x, axis=-1):
     """x - logsumexp(x) along an axis, max-subtracted so nothing overflows (an array)."""
-    out = x - _max_along(x, axis)
-    out -= xp.log(_sum_along(xp.exp(out), axis))
-    return out
+    shifted = x - max_along(x, axis)
+    return shifted - xp.log(sum_along(xp.exp(shifted), axis))
 
 
 def log_softmax(a, axis=-1):
@@ -559,7 +504,9 @@ def cross_entropy(logits, targets, per_member=False):
     per_member=True keeps the leading (ensemble) axis: the result has shape (E,),
     each member's own mean. Training sums those E losses before backward, so
     every member receives exactly the gradient of its own mean loss (a mean over
-    members would scale each member's gradient by 1/E).
+    members would scale each member's gradient by 1/E). On NumPy a batch whose
+    every target is ignored is an error; on a GPU that check would stall every
+    step, so the mean comes out NaN there and training's NaN check reports it.
     """
     targets = targets.data if isinstance(targets, Tensor) else targets
     if targets.shape != logits.shape[:-1]:
@@ -568,11 +515,11 @@ def cross_entropy(logits, targets, per_member=False):
     valid = targets >= 0
     reduce_axes = tuple(range(1, targets.ndim)) if per_member else None
     count = valid.sum(axis=reduce_axes).astype(logits.dtype)
-    if int(count.min()) == 0:
+    if xp is numpy and (count == 0).any():
         raise ValueError("cross_entropy: every target is ignored (< 0); nothing to average")
     log_probs = _log_softmax(logits.data)                          # (..., V)
     target_hot = xp.arange(logits.shape[-1]) == targets[..., None]  # (..., V); all False if ignored
-    picked = _sum_along(log_probs, times=target_hot)[..., 0]        # (...)
+    picked = sum_along(log_probs, times=target_hot)[..., 0]         # (...) log p[target]
     out = -picked.sum(axis=reduce_axes) / count
 
     def backward(g):
@@ -584,25 +531,21 @@ def cross_entropy(logits, targets, per_member=False):
 
 
 def layer_norm(x, weight, bias, eps=1e-5):
-    """Normalise the last axis to mean 0, variance 1, then scale and shift."""
-    D = x.shape[-1]
-    x_hat = x.data - _sum_along(x.data) / D                     # centred
-    rstd = 1.0 / xp.sqrt(_sum_along(x_hat, times=x_hat) / D + eps)
-    x_hat *= rstd                                               # x̂ = (x - μ)/σ
-    out = x_hat * weight.data
-    out += bias.data
+    """Normalise the last axis to mean 0 and variance 1, then scale and shift:
+    out = x̂·w + b with x̂ = (x - μ)/σ, σ = √(var + eps)."""
+    x_hat, rstd = normalize(x.data, eps)                        # x̂ and 1/σ, per row
+    out = x_hat * weight.data + bias.data
 
     def backward(g):
-        # EXERCISE layer-norm-backward: with x̂ = (x - μ)/σ and ĝ = g·w, dL/dx = (ĝ - mean(ĝ) - x̂·mean(ĝ·x̂)) / σ
-        g_hat = g * weight.data
-        grad_x = x_hat * (_sum_along(g_hat, times=x_hat) / D)
-        grad_x -= g_hat
-        grad_x += _sum_along(g_hat) / D
-        grad_x *= -rstd                                         # (ĝ - mean(ĝ) - x̂·mean(ĝ·x̂)) / σ
+        grad_x = None
+        if x.requires_grad:
+            # EXERCISE layer-norm-backward: with x̂ = (x - μ)/σ and ĝ = g·w, dL/dx = (ĝ - mean(ĝ) - x̂·mean(ĝ·x̂)) / σ
+            g_hat = g * weight.data
+            grad_x = (g_hat - mean_along(g_hat) - x_hat * mean_along(g_hat, times=x_hat)) * rstd
+            # END EXERCISE
         return (grad_x,
                 unbroadcast(g * x_hat, weight.shape) if weight.requires_grad else None,
                 unbroadcast(g, bias.shape) if bias.requires_grad else None)
-        # END EXERCISE
     return _result(out, (x, weight, bias), backward)
 
 
@@ -611,45 +554,26 @@ GELU_C = math.sqrt(2.0 / math.pi)
 
 def gelu(a):
     """GELU, tanh approximation (GPT-2; PyTorch's gelu(approximate="tanh")):
-    x·(1 + t)/2 with t = tanh(u), u = c·(x + 0.044715·x³), c = √(2/π).
-
-    Both directions work in place in one or two buffers: on the (E, B, T, 4D)
-    activations that is 3x faster than a fresh temporary for every term."""
+    x·(1 + t)/2 with t = tanh(u), u = c·(x + 0.044715·x³), c = √(2/π)."""
     x = a.data
-    t = x * x
-    t *= GELU_C * 0.044715
-    t += GELU_C
-    t *= x                                  # u = c·(x + 0.044715·x³)
-    xp.tanh(t, out=t)                       # t = tanh(u), kept for backward
-    out = t * 0.5
-    out += 0.5
-    out *= x                                # x·(1 + t)/2
+    out, t = gelu_forward(x)
 
     def backward(g):
         # EXERCISE gelu-backward: differentiate x(1+t)/2 with t = tanh(c(x + 0.044715x³)); t is saved
-        # d/dx [x(1+t)/2] = (1 + t + x·(1 - t²)·du/dx) / 2, with du/dx = c(1 + 3·0.044715 x²)
-        sech2 = t * t
-        xp.subtract(1, sech2, out=sech2)    # 1 - t² = tanh'(u)
-        grad = x * x
-        grad *= 3 * 0.044715 * GELU_C
-        grad += GELU_C                      # du/dx
-        grad *= sech2
-        grad *= x
-        grad += t
-        grad += 1
-        grad *= g
-        grad *= 0.5
-        return (grad,)
+        du = GELU_C * (1 + 3 * 0.044715 * x * x)                # du/dx
+        return (g * 0.5 * (1 + t + x * (1 - t * t) * du),)     # d/dx [x(1+t)/2], tanh' = 1 - t²
         # END EXERCISE
     return _result(out, (a,), backward)
 
 
 def one_hot(ids, num_classes):
-    """Constant (..., V) one-hot rows; `one_hot(ids, V) @ W` is an embedding lookup."""
+    """Constant (..., V) one-hot rows; `one_hot(ids, V) @ W` is an embedding lookup.
+    On NumPy the ids are checked; on a GPU that check would stall the step, so
+    the callers check the ids where they make them, on the host."""
     ids = ids.data if isinstance(ids, Tensor) else xp.asarray(ids)
     if ids.dtype.kind not in "iu":
         raise TypeError(f"one_hot needs integer ids, got dtype {ids.dtype}")
-    if bool(((ids < 0) | (ids >= num_classes)).any()):
+    if xp is numpy and ids.size and (ids.min() < 0 or ids.max() >= num_classes):
         raise ValueError(f"one_hot: ids must lie in [0, {num_classes}), got {int(ids.min())}..{int(ids.max())}")
     return Tensor(xp.eye(num_classes, dtype=dtype)[ids])  # row i of the identity is one_hot(i)
 
@@ -683,25 +607,48 @@ Tensor.T = property(lambda self: transpose(self))
 
 # ---------------------------------------------------------------------------
 # 5. Optimizers, as PyTorch documents them (torch.optim.SGD, torch.optim.AdamW).
+#
+# All parameters live in one flat buffer: each parameter's `.data` becomes a
+# view of its stretch of it, and the update is one formula over whole arrays
+# (on a GPU a dozen kernels for the whole model, not a dozen per parameter).
+#
 # A hyperparameter may be a number or a 1-D array of length E: the array is
 # applied per ensemble member (the leading axis of every parameter), so E
-# models in lockstep can use E learning rates or weight decays.
+# models in lockstep can use E learning rates or weight decays. Grokfast
+# (Lee et al. 2024), if asked for, filters the gradient before the update.
 
 class Optimizer:
     hyper_names = ()
+    state_names = ()
 
-    def __init__(self, params, **hyper):
+    def __init__(self, params, grokfast_alpha=0.98, grokfast_lambda=None, **hyper):
         self.params = list(params)
         if not self.params:
             raise ValueError("optimizer got an empty parameter list")
-        self.hyper = {name: self._check_hyper(name, value) for name, value in hyper.items()}
+        sizes = [p.data.size for p in self.params]
+        self.offsets = [0]
+        for n in sizes:
+            self.offsets.append(self.offsets[-1] + n)
+        self.flat = xp.concatenate([p.data.reshape(-1) for p in self.params])   # (N,) every parameter
+        self.views = [self.flat[a:b].reshape(p.shape) for p, a, b in self._stretches()]
+        for p, view in zip(self.params, self.views):
+            p.data = view
+        self.grad = xp.zeros_like(self.flat)                                      # (N,) their gradients
+        if grokfast_lambda is not None:
+            hyper.update(grokfast_alpha=grokfast_alpha, grokfast_lambda=grokfast_lambda)
+        self.values = {name: self._check_hyper(name, value) for name, value in hyper.items()}
+        self.hyper = {name: self._per_element(value) for name, value in self.values.items()}
         self.steps = [0] * len(self.params)
-        self.state = [{} for _ in self.params]
+        names = self.state_names + (("grokfast_ema",) if grokfast_lambda is not None else ())
+        self.state = {name: xp.zeros_like(self.flat) for name in names}
+
+    def _stretches(self):
+        return [(p, self.offsets[i], self.offsets[i + 1]) for i, p in enumerate(self.params)]
 
     def _check_hyper(self, name, value):
         if isinstance(value, (int, float)):
             return float(value)
-        value = from_numpy(to_numpy(value))
+        value = numpy.asarray(to_numpy(value), dtype=float)
         if value.ndim != 1:
             raise ValueError(f"hyperparameter {name} must be a number or a 1-D array (one per member)")
         for i, p in enumerate(self.params):
@@ -710,12 +657,12 @@ class Optimizer:
                                  f"but parameter {i} has shape {p.shape}: the leading axis must match")
         return value
 
-    def _for(self, name, p):
-        """The hyperparameter `name`, shaped to broadcast against parameter p."""
-        value = self.hyper[name]
+    def _per_element(self, value):
+        """A number stays a number; per-member values become one value per element of the buffer."""
         if isinstance(value, float):
             return value
-        return value.reshape(value.shape + (1,) * (p.ndim - 1))
+        return from_numpy(numpy.concatenate([numpy.repeat(value, p.data.size // len(value))
+                                             for p in self.params]))
 
     def zero_grad(self):
         for p in self.params:
@@ -723,97 +670,115 @@ class Optimizer:
 
     def step(self):
         with no_grad():
-            shaped = {}  # the hyperparameters shaped for each parameter rank, once per step
-            for i, p in enumerate(self.params):
-                if p.grad is None:
-                    continue
-                if p.ndim not in shaped:
-                    shaped[p.ndim] = {name: self._for(name, p) for name in self.hyper}
+            self._adopt_replaced_data()
+            ready = [i for i, p in enumerate(self.params) if p.grad is not None]
+            if len(ready) == len(self.params):
+                xp.concatenate([p.grad.reshape(-1) for p in self.params], out=self.grad)
+            for i in ready:
                 self.steps[i] += 1
-                self._update(p, shaped[p.ndim], self.state[i], self.steps[i])
+                if len(ready) < len(self.params):
+                    self.grad[self.offsets[i]:self.offsets[i + 1]] = self.params[i].grad.reshape(-1)
+            for part, step in update_parts(self, ready):
+                h = {name: v if isinstance(v, float) else v[part] for name, v in self.hyper.items()}
+                state = {name: s[part] for name, s in self.state.items()}
+                g = self.grad[part]
+                if "grokfast_ema" in state:
+                    g = self._grokfast(g, state["grokfast_ema"], h, step)
+                self._update(self.flat[part], g, state, h, step)
+
+    def _grokfast(self, g, ema, h, step):
+        """Grokfast-EMA: ema ← α·ema + (1-α)·g (ema = g on the first step); g ← g + λ·ema."""
+        if step == 1:
+            ema[...] = g
+        else:
+            ema *= h["grokfast_alpha"]
+            ema += (1 - h["grokfast_alpha"]) * g
+        return g + h["grokfast_lambda"] * ema
+
+    def _adopt_replaced_data(self):
+        """A parameter whose .data was replaced (a checkpoint loaded) goes back into the buffer."""
+        for i, p in enumerate(self.params):
+            if p.data is not self.views[i]:
+                self.views[i][...] = p.data
+                p.data = self.views[i]
 
     def state_dict(self):
         """Flat dict of NumPy arrays (saves with numpy.savez, allow_pickle=False)."""
         out = {"steps": numpy.array(self.steps, dtype=numpy.int64)}
-        out.update({f"hyper.{k}": numpy.asarray(to_numpy(v)) for k, v in self.hyper.items()})
-        for i, state in enumerate(self.state):
-            out.update({f"state.{i}.{k}": to_numpy(v) for k, v in state.items()})
+        out.update({f"hyper.{k}": numpy.asarray(v) for k, v in self.values.items()})
+        out.update({f"state.{k}": to_numpy(v) for k, v in self.state.items()})
         return out
 
     def load_state_dict(self, saved):
+        expected = {"steps"} | {f"hyper.{k}" for k in self.values} | {f"state.{k}" for k in self.state}
+        if set(saved) != expected:
+            raise ValueError(f"optimizer state has entries {sorted(saved)}, expected {sorted(expected)}")
+        if len(saved["steps"]) != len(self.params):
+            raise ValueError(f"optimizer state is for {len(saved['steps'])} parameters, not {len(self.params)}")
+        for name in self.state:
+            if saved[f"state.{name}"].shape != self.flat.shape:
+                raise ValueError(f"optimizer state {name} holds {saved[f'state.{name}'].size} values, "
+                                 f"this model has {self.flat.size}")
         self.steps = [int(s) for s in saved["steps"]]
-        for name in self.hyper:
+        for name in self.values:
             value = saved[f"hyper.{name}"]
-            self.hyper[name] = float(value) if numpy.ndim(value) == 0 else from_numpy(value)
-        self.state = [{} for _ in self.params]
-        for key, value in saved.items():
-            if key.startswith("state."):
-                _, i, name = key.split(".", 2)
-                self.state[int(i)][name] = from_numpy(value)
+            self.values[name] = float(value) if numpy.ndim(value) == 0 else self._check_hyper(name, value)
+            self.hyper[name] = self._per_element(self.values[name])
+        for name in self.state:
+            self.state[name] = from_numpy(saved[f"state.{name}"])
 
 
 class SGD(Optimizer):
     """g ← ∇ + wd·p (coupled L2); b ← μ·b + (1-τ)·g (b = g on the first step);
     g ← g + μ·b if nesterov else b; p ← p - lr·g."""
+    state_names = ("momentum_buffer",)
 
-    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, dampening=0.0, nesterov=False):
+    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, dampening=0.0, nesterov=False, **options):
         if nesterov and (not isinstance(momentum, (int, float)) or momentum <= 0 or dampening != 0):
             raise ValueError("nesterov needs a positive scalar momentum and zero dampening")
+        if dampening != 0 and not isinstance(momentum, (int, float)):
+            raise ValueError("per-member momentum needs zero dampening (a member with momentum 0 then "
+                             "gets plain SGD, as PyTorch gives it)")
         super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay,
-                         dampening=dampening)
+                         dampening=dampening, **options)
         self.nesterov = nesterov
 
-    def _update(self, p, h, state, step):
+    def _update(self, p, g, state, h, step):
         # EXERCISE sgd-update: add wd·p to the gradient, keep a momentum buffer (= g on the first step), p -= lr·g
-        g = p.grad
         if not _is_zero(h["weight_decay"]):
-            g = g + h["weight_decay"] * p.data
+            g = g + h["weight_decay"] * p
         if not _is_zero(h["momentum"]):
-            if "momentum_buffer" not in state:
-                state["momentum_buffer"] = g.copy()
+            buf = state["momentum_buffer"]
+            if step == 1:
+                buf[...] = g
             else:
-                buf = state["momentum_buffer"]
                 buf *= h["momentum"]
                 buf += (1 - h["dampening"]) * g
-            buf = state["momentum_buffer"]
             g = g + h["momentum"] * buf if self.nesterov else buf
-        p.data -= h["lr"] * g
+        p -= h["lr"] * g
         # END EXERCISE
 
 
 class AdamW(Optimizer):
     """p ← p·(1 - lr·wd) (decoupled decay); m ← β₁m + (1-β₁)g; v ← β₂v + (1-β₂)g²;
     p ← p - lr·m̂/(√v̂ + ε) with m̂ = m/(1-β₁ᵗ), v̂ = v/(1-β₂ᵗ)."""
+    state_names = ("exp_avg", "exp_avg_sq")
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, **options):
         super().__init__(params, lr=lr, beta1=betas[0], beta2=betas[1], eps=eps,
-                         weight_decay=weight_decay)
+                         weight_decay=weight_decay, **options)
 
-    def _update(self, p, h, state, step):
+    def _update(self, p, g, state, h, step):
         # EXERCISE adamw-update: decay p by lr·wd first, then the bias-corrected Adam step (see the docstring)
-        g = p.grad
-        if "exp_avg" not in state:
-            state["exp_avg"] = xp.zeros_like(p.data)
-            state["exp_avg_sq"] = xp.zeros_like(p.data)
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        p.data *= 1 - h["lr"] * h["weight_decay"]
-        # Every term is built in place in one scratch buffer, as PyTorch does: a
-        # fresh temporary per term made the optimizer a fifth slower.
-        scratch = g - m
-        scratch *= 1 - h["beta1"]
-        m += scratch                                # m + (1-β₁)(g - m) = β₁m + (1-β₁)g
-        xp.multiply(g, g, out=scratch)
-        scratch *= 1 - h["beta2"]
+        p *= 1 - h["lr"] * h["weight_decay"]
+        m *= h["beta1"]
+        m += (1 - h["beta1"]) * g
         v *= h["beta2"]
-        v += scratch                                # β₂v + (1-β₂)g²
-        bias_correction1 = 1 - h["beta1"] ** step
-        bias_correction2 = 1 - h["beta2"] ** step
-        update = xp.sqrt(v, out=scratch)            # p -= lr/bc1 · m / (√v/√bc2 + ε)
-        update /= bias_correction2 ** 0.5           # a Python float: np.sqrt's float64 scalar made this pass float64
-        update += h["eps"]
-        xp.divide(m, update, out=update)
-        update *= h["lr"] / bias_correction1
-        p.data -= update
+        v += (1 - h["beta2"]) * g * g
+        m_hat = m / (1 - h["beta1"] ** step)
+        v_hat = v / (1 - h["beta2"] ** step)
+        p -= h["lr"] * m_hat / (xp.sqrt(v_hat) + h["eps"])
         # END EXERCISE
 
 
@@ -826,18 +791,19 @@ def _is_zero(value):
 # projection of the output. (A plain .sum() hides bugs: softmax rows always
 # sum to 1, so its gradient through .sum() is zero whatever backward says.)
 
-def check_grad(f, *inputs, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0):
+def check_grad(f, *inputs, wrt=None, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0):
     """Raise AssertionError if backward of f(*inputs) disagrees with finite differences.
 
-    Floating inputs are differentiated; integer inputs (targets, ids) pass through.
+    Floating inputs are differentiated (or only those whose positions `wrt`
+    lists; the others are constants); integer inputs (targets, ids) pass through.
     Runs in float64 on the current backend whatever the backend dtype is.
     """
     global dtype
     saved_dtype, dtype = dtype, numpy.float64
     try:
         rng = numpy.random.default_rng(seed)
-        tensors = [Tensor(from_numpy(to_numpy(x)), requires_grad=to_numpy(x).dtype.kind == "f")
-                   for x in inputs]
+        tensors = [Tensor(from_numpy(to_numpy(x)), requires_grad=to_numpy(x).dtype.kind == "f"
+                          and (wrt is None or k in wrt)) for k, x in enumerate(inputs)]
         out = f(*tensors)
         projection = from_numpy(rng.standard_normal(out.shape))
         sum(out * projection).backward()
@@ -868,3 +834,125 @@ def _compare(f, tensors, k, projection, eps, rtol, atol):
         worst = numpy.unravel_index(numpy.argmax(error), error.shape)
         raise AssertionError(f"gradient of input {k} wrong at {worst}: backward gave "
                              f"{analytic[worst]:.8g}, finite differences {numeric[worst]:.8g}")
+
+
+# ---------------------------------------------------------------------------
+# 7. Speed. Everything above calls these helpers by name; each says what it
+# computes in plain NumPy and why its way is faster. They change no result
+# beyond float rounding, and tests/test_autograd.py checks each against its
+# plain expression. On CuPy each one is that plain expression: a GPU kernel
+# already uses the whole card, and the plain path is the one tested there.
+# README.md ("Speed") gives the measured gains, with the command that measures them.
+
+def sum_along(x, axis=-1, times=None):
+    """(x * times).sum(axis, keepdims=True), or x.sum(axis, keepdims=True).
+
+    NumPy sums many short rows one row at a time; over the last axis einsum runs
+    through them in one loop, and it never builds the product x·times in memory."""
+    if xp is numpy and axis in (-1, x.ndim - 1):
+        total = xp.einsum("...i->...", x) if times is None else xp.einsum("...i,...i->...", x, times)
+        return total[..., None]
+    return (x if times is None else x * times).sum(axis=axis, keepdims=True)
+
+
+def mean_along(x, times=None):
+    """(x * times).mean(axis=-1, keepdims=True), or x.mean(axis=-1, keepdims=True): sum_along / n."""
+    return sum_along(x, times=times) / x.shape[-1]
+
+
+def normalize(x, eps):
+    """(x̂, 1/σ) with x̂ = (x - μ)/σ, σ = √(var + eps), μ and var over the last axis.
+
+    On NumPy x̂ is built in one buffer (x - μ, then scaled in place)."""
+    centred = x - mean_along(x)
+    rstd = 1 / xp.sqrt(mean_along(centred, times=centred) + eps)
+    if xp is numpy:
+        centred *= rstd
+        return centred, rstd
+    return centred * rstd, rstd
+
+
+def max_along(x, axis=-1):
+    """x.max(axis, keepdims=True).
+
+    NumPy reduces a short last axis one row at a time (attention scores: rows of
+    4 keys). Moved to the front and made contiguous, the max over n keys is n-1
+    elementwise maxima of whole slices. When there are fewer rows than keys the
+    plain reduction is the faster one."""
+    n = x.shape[axis]
+    if xp is not numpy or n * n > x.size:
+        return x.max(axis=axis, keepdims=True)
+    front = xp.ascontiguousarray(xp.moveaxis(x, axis, 0))
+    return xp.expand_dims(front.max(axis=0), axis)
+
+
+def sum_over(x, axes):
+    """x.sum(axis=axes) for a run of neighbouring axes (a bias gradient: the rows).
+
+    Folded to (before, run, after), the sum over the run is a product with a
+    vector of ones, which BLAS streams on every core; ndarray.sum uses one. It
+    is a sum, not one of the model's products, so it bypasses _mm and
+    experiments/bench.py leaves it out of the matmul bound."""
+    runs = axes and axes == tuple(range(axes[0], axes[-1] + 1))
+    if xp is not numpy or not runs or x.dtype.kind != "f" or not x.flags.c_contiguous or not x.size:
+        return x.sum(axis=axes)
+    before, after = x.shape[:axes[0]], x.shape[axes[-1] + 1:]
+    B, A = math.prod(before), math.prod(after)
+    if B > A > 1:  # many small products: numpy would loop over them one by one
+        return x.sum(axis=axes)
+    ones = xp.ones(x.size // (A * B), dtype=x.dtype)
+    if A == 1:
+        return (x.reshape(B, -1) @ ones).reshape(before)
+    return (ones @ x.reshape(B, -1, A)).reshape(before + after)
+
+
+def gelu_forward(x):
+    """(x·(1 + t)/2, t) with t = tanh(c·(x + 0.044715·x³)), as gelu's docstring says.
+
+    On NumPy every term is built in place in two buffers instead of a fresh
+    array per term: on the MLP's activations most of the time is memory traffic."""
+    if xp is not numpy:
+        t = xp.tanh(GELU_C * (x + 0.044715 * x * x * x))
+        return 0.5 * x * (1 + t), t
+    t = x * x
+    t *= GELU_C * 0.044715
+    t += GELU_C
+    t *= x                          # u = c·(x + 0.044715·x³)
+    xp.tanh(t, out=t)               # t = tanh(u)
+    out = t + 1
+    out *= x
+    out *= 0.5                      # x·(1 + t)/2
+    return out, t
+
+
+def update_parts(optimizer, ready):
+    """The stretches of the flat buffer that one optimizer step updates, each with
+    its step count: [(slice, step)].
+
+    On a GPU, the whole buffer at once (a dozen kernels for the whole model) when
+    every parameter has a gradient and the same step count. On a CPU each
+    parameter on its own: one parameter's stretch fits in the cache, so the
+    dozen passes of the update read it from there, not from memory."""
+    if xp is not numpy and len(ready) == len(optimizer.params) and len(set(optimizer.steps)) == 1:
+        return [(slice(0, optimizer.flat.size), optimizer.steps[0])]
+    return [(slice(optimizer.offsets[i], optimizer.offsets[i + 1]), optimizer.steps[i]) for i in ready]
+
+
+@functools.cache  # once per process
+def keep_freed_memory():
+    """Ask glibc's malloc to keep freed memory for reuse instead of returning it.
+
+    Every NumPy array is a malloc. By default glibc gives big freed blocks back
+    to the operating system, so each training step gets its activations as
+    fresh pages and pays a page fault per 4 KB. Frameworks keep a memory pool
+    for this reason (CuPy has one on the GPU); here we get one by asking malloc
+    to serve blocks up to 32 MB (its maximum) from its heap and never to trim
+    it. Elsewhere than glibc (macOS, musl) this does nothing."""
+    try:
+        os.confstr("CS_GNU_LIBC_VERSION")  # "glibc 2.36" on glibc, an error elsewhere
+    except (AttributeError, ValueError, OSError):
+        return
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from glibc's <malloc.h>
+    libc = ctypes.CDLL(None)
+    libc.mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024)
+    libc.mallopt(M_TRIM_THRESHOLD, 2 ** 30)

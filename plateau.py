@@ -12,6 +12,7 @@ Shapes: E members, B batch, T positions, D width, H heads, V vocabulary.
 """
 import csv
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -217,7 +218,13 @@ def merge_heads(x):
 
 
 def future_mask(T_query, T):
-    """True where key position j lies after query position i (queries are the last T_query)."""
+    """True where key position j lies after query position i (queries are the last T_query).
+    Made once per shape and backend, then reused: a GPU would otherwise receive it every step."""
+    return _future_mask(T_query, T, ag.xp.__name__)
+
+
+@functools.lru_cache(maxsize=32)
+def _future_mask(T_query, T, backend):
     i = np.arange(T - T_query, T)[:, None]
     return ag.from_numpy(np.arange(T)[None, :] > i)
 
@@ -267,29 +274,39 @@ def grok_forward(p, tokens, cfg):
 # Model 2, loss plateau: one pre-LayerNorm block with single-head *linear*
 # causal attention (Gopalani & Hu 2025): A = mask ⊙ (Q Kᵀ/√D), y = A V, no softmax.
 
-def single_head_attention(p, h, attention):
-    """Returns the output (E, B, T, D) and the attention map A (E, B, T, T)."""
+def single_head_attention(p, h, attention, queries=None):
+    """The output for the last `queries` positions (all by default), (E, B, Tq, D),
+    and the attention map A of those queries over every position, (E, B, Tq, T)."""
     T = h.shape[2]
-    q = ag.linear(h, p["W_Q"], p["b_Q"])                               # (E, B, T, D)
+    hq = h if queries is None else h[:, :, T - queries:]              # (E, B, Tq, D)
+    q = ag.linear(hq, p["W_Q"], p["b_Q"])                              # (E, B, Tq, D)
     k = ag.linear(h, p["W_K"], p["b_K"])                               # (E, B, T, D)
     v = ag.linear(h, p["W_V"], p["b_V"])                               # (E, B, T, D)
-    scores = (q @ k.transpose(0, 1, 3, 2)) * (1.0 / math.sqrt(q.shape[-1]))  # (E, B, T, T)
+    scores = (q @ k.transpose(0, 1, 3, 2)) * (1.0 / math.sqrt(q.shape[-1]))  # (E, B, Tq, T)
+    future = future_mask(q.shape[2], T)                                # (Tq, T)
     if attention == "linear":
         # EXERCISE linear-attention: keep the scores of positions j <= i, set the future to 0 (no softmax)
-        weights = scores * ~future_mask(T, T)                          # future positions set to 0
+        weights = scores * ~future                                     # future positions set to 0
         # END EXERCISE
     else:
-        weights = ag.softmax(ag.masked_fill(scores, future_mask(T, T), -math.inf), axis=-1)
+        weights = ag.softmax(ag.masked_fill(scores, future, -math.inf), axis=-1)
     return ag.linear(weights @ v, p["W_O"], p["b_O"]), weights
 
 
-def sequence_forward(p, tokens, cfg):
-    """tokens (E, B, T) -> logits (E, B, T, V), final hidden states (E, B, T, D), attention map."""
+def sequence_forward(p, tokens, cfg, outputs_only=False):
+    """tokens (E, B, T) -> logits (E, B, T', V), final hidden states (E, B, T', D), attention map
+    (E, B, T', T), where T' = T, or the last n positions if outputs_only.
+
+    Only the outputs y_1..y_n are scored, and after the attention every layer acts
+    on each position alone, so a training step computes the queries, the MLP and
+    the read-out for those n positions only (keys and values still come from all T):
+    the same loss and gradients for about half the work."""
     x = embed(p, tokens)                                               # (E, B, T, D)
-    y, weights = single_head_attention(p, layer_norm(p, x, "ln1"), cfg.attention)
-    x = x + y
+    queries = cfg.n if outputs_only else None
+    y, weights = single_head_attention(p, layer_norm(p, x, "ln1"), cfg.attention, queries)
+    x = (x[:, :, -cfg.n:] if outputs_only else x) + y                  # (E, B, T', D)
     x = x + mlp(p, layer_norm(p, x, "ln2"), "", ag.gelu)
-    hidden = layer_norm(p, x, "ln_f")                                  # (E, B, T, D)
+    hidden = layer_norm(p, x, "ln_f")                                  # (E, B, T', D)
     return ag.linear(hidden, p["W_U"]), hidden, weights                # read-out has no bias
 
 
@@ -442,8 +459,11 @@ class SequenceProblem:
     def loss(self, params, step):
         inputs, targets = tasks.next_token_pairs(self.batch(step).reshape(-1, 2 * self.cfg.n + 1), self.cfg.n)
         E = len(self.cfg.seeds)
-        logits, _, _ = sequence_forward(params, ag.from_numpy(inputs.reshape(E, -1, 2 * self.cfg.n)), self.cfg)
-        return ag.cross_entropy(logits, ag.from_numpy(targets.reshape(E, -1, 2 * self.cfg.n)), per_member=True)
+        n = self.cfg.n
+        logits, _, _ = sequence_forward(params, ag.from_numpy(inputs.reshape(E, -1, 2 * n)), self.cfg,
+                                        outputs_only=True)                           # (E, B, n, V)
+        targets = targets.reshape(E, -1, 2 * n)[:, :, -n:]             # the outputs y_1..y_n
+        return ag.cross_entropy(logits, ag.from_numpy(targets), per_member=True)
 
     def evaluate(self, params, step):
         rows = []

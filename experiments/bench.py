@@ -10,7 +10,7 @@ elementwise work, the per-op Python) costs on top. To split that, the products
 are also timed inside the step, and the Python overhead is the same step, same
 ops, on tiny arrays (batch 1, width 4-8): what is left when arrays cost nothing.
 The engine also hands some sums to BLAS as a product with a vector of ones
-(autograd._sum_over); those are sums, not the model's products, and stay out
+(autograd.sum_over); those are sums, not the model's products, and stay out
 of the bound.
 
 Cases: a matmul-heavy MLP; the grokking model at its default size (E=1 and
@@ -108,9 +108,9 @@ def products_in_step(step, repeats):
     leaves them (often cold in cache): the engine's time minus this is the rest."""
     plain, spent, totals = ag._mm, [0.0], []
 
-    def timed_mm(x, y, like=None):
+    def timed_mm(x, y):
         start = time.perf_counter()
-        out = plain(x, y, like)
+        out = plain(x, y)
         sync()
         spent[0] += time.perf_counter() - start
         return out

@@ -45,10 +45,12 @@ def find_exercises(text):
     return found
 
 
-def strip_solutions(text):
-    """The text with each exercise's body replaced by raise NotImplementedError."""
+def strip_solutions(text, keep=()):
+    """The text with each exercise's body (but those named in `keep`) replaced by raise NotImplementedError."""
     lines = text.splitlines()
     for name, hint, first, last, indent in reversed(find_exercises(text)):
+        if name in keep:
+            continue
         message = f"Exercise {name}: {hint}".replace("\\", "\\\\").replace('"', '\\"')
         lines[first + 1:last] = [f'{indent}raise NotImplementedError("{message}")']
     return "\n".join(lines) + "\n"
@@ -64,7 +66,8 @@ def unsolved(root=ROOT):
     return [m.group(1) for f in SOURCES for m in pattern.finditer(open(os.path.join(root, f)).read())]
 
 
-def make_student_copy(dest, root=ROOT):
+def make_student_copy(dest, root=ROOT, keep=()):
+    """Copy the repository to `dest` with every exercise unsolved, except those named in `keep`."""
     if os.path.exists(dest):
         raise SystemExit(f"error: {dest} already exists; choose a new folder")
     shutil.copytree(root, dest, ignore=lambda folder, names: [n for n in names if n in SKIP
@@ -72,7 +75,7 @@ def make_student_copy(dest, root=ROOT):
     for name in SOURCES:
         path = os.path.join(dest, name)
         with open(path) as f:
-            text = strip_solutions(f.read())
+            text = strip_solutions(f.read(), keep)
         with open(path, "w") as f:
             f.write(text)
     return all_exercises(root)

@@ -1,5 +1,7 @@
 """The engine: every op's backward against float64 finite differences, forward
 values against plain NumPy, graph mechanics, errors and the optimizers."""
+import json
+import os
 import tracemalloc
 
 import numpy as np
@@ -18,16 +20,20 @@ def positive(*shape):
     return rng.uniform(0.5, 2.0, shape)
 
 
-# -- the op table: (id, exercises it needs, function of Tensors, inputs) ---------------
+# -- the op table: (id, exercises it needs, function of Tensors, inputs, inputs to differentiate) --
 # The exercise names become pytest markers: `pytest -m softmax_backward` grades one.
+# An entry that needs one exercise carries its marker, so that exercise can be
+# graded alone; one that needs several is an integration test, which runs once
+# every exercise is solved.
+W6, B6 = randn(6), randn(6)
 OPS = [
     ("add", [], lambda a, b: a + b, [randn(3, 4), randn(3, 4)]),
-    ("add-broadcast", ['unbroadcast'], lambda a, b: a + b, [randn(3, 1), randn(1, 4)]),
+    ("add-broadcast", ["unbroadcast"], lambda a, b: a + b, [randn(3, 1), randn(1, 4)]),
     ("add-scalar-left", [], lambda a: 2.0 + a, [randn(3)]),
-    ("sub", ['unbroadcast'], lambda a, b: a - b, [randn(2, 3), randn(3)]),
+    ("sub", ["unbroadcast"], lambda a, b: a - b, [randn(2, 3), randn(3)]),
     ("rsub", [], lambda a: 1.0 - a, [randn(4)]),
-    ("mul-broadcast", ['unbroadcast'], lambda a, b: a * b, [randn(3, 1), randn(1, 4)]),
-    ("div", ['unbroadcast'], lambda a, b: a / b, [randn(3, 4), positive(4)]),
+    ("mul-broadcast", ["unbroadcast"], lambda a, b: a * b, [randn(3, 1), randn(1, 4)]),
+    ("div", ["unbroadcast"], lambda a, b: a / b, [randn(3, 4), positive(4)]),
     ("rdiv", [], lambda a: 1.0 / a, [positive(5)]),
     ("neg", [], lambda a: -a, [randn(3)]),
     ("pow-2", [], lambda a: a ** 2, [randn(3, 2)]),
@@ -36,7 +42,7 @@ OPS = [
     ("log", [], lambda a: a.log(), [positive(3, 4)]),
     ("tanh", [], lambda a: a.tanh(), [randn(3, 4)]),
     ("relu", [], lambda a: a.relu(), [randn(3, 4) + 0.01]),
-    ("gelu", ['gelu_backward'], lambda a: ag.gelu(a), [randn(3, 4) * 2]),
+    ("gelu", ["gelu_backward"], lambda a: ag.gelu(a), [randn(3, 4) * 2]),
     ("sum-all", [], lambda a: a.sum(), [randn(3, 4)]),
     ("sum-axis", [], lambda a: a.sum(axis=1), [randn(3, 4, 2)]),
     ("sum-keepdims", [], lambda a: a.sum(axis=(0, 2), keepdims=True), [randn(3, 4, 2)]),
@@ -49,46 +55,59 @@ OPS = [
      [randn(6, 4)]),
     ("slice", [], lambda a: a[:, 1:3], [randn(3, 4)]),
     ("slice-last", [], lambda a: a[..., -1, :], [randn(2, 3, 4)]),
-    ("matmul-2d", ['matmul_backward'], lambda a, b: a @ b, [randn(3, 4), randn(4, 5)]),
-    ("matmul-ensemble", ['matmul_backward'], lambda a, b: a @ b, [randn(2, 3, 4), randn(2, 4, 5)]),
-    ("matmul-shared-weight", ['matmul_backward'], lambda a, b: a @ b, [randn(2, 3, 4), randn(4, 5)]),
-    ("matmul-batch-broadcast", ['matmul_backward', 'unbroadcast'], lambda a, b: a @ b, [randn(2, 1, 3, 4), randn(1, 3, 4, 2)]),
-    ("linear", ['unbroadcast'], lambda x, w, b: ag.linear(x, w, b), [randn(2, 3, 2, 4), randn(2, 4, 5), randn(2, 1, 5)]),
+    ("matmul-2d", ["matmul_backward"], lambda a, b: a @ b, [randn(3, 4), randn(4, 5)]),
+    ("matmul-ensemble", ["matmul_backward"], lambda a, b: a @ b, [randn(2, 3, 4), randn(2, 4, 5)]),
+    ("matmul-shared-weight", ["matmul_backward", "unbroadcast"], lambda a, b: a @ b,
+     [randn(2, 3, 4), randn(4, 5)]),
+    ("matmul-batch-broadcast", ["matmul_backward", "unbroadcast"], lambda a, b: a @ b,
+     [randn(2, 1, 3, 4), randn(1, 3, 4, 2)]),
+    # Both operands are head-split views (not contiguous).
+    ("matmul-head-split", ["matmul_backward"],
+     lambda q, k: q.reshape(2, 3, 2, 4).transpose(0, 2, 1, 3) @ k.reshape(2, 3, 2, 4).transpose(0, 2, 3, 1),
+     [randn(2, 3, 8), randn(2, 3, 8)]),
+    ("linear", [], lambda x, w, b: ag.linear(x, w, b), [randn(2, 3, 2, 4), randn(2, 4, 5), randn(2, 1, 5)]),
     ("linear-no-bias", [], lambda x, w: ag.linear(x, w), [randn(2, 3, 4), randn(2, 4, 5)]),
-    ("softmax", ['softmax_backward'], lambda a: ag.softmax(a, axis=-1), [randn(3, 5)]),
-    ("softmax-axis0", ['softmax_backward'], lambda a: ag.softmax(a, axis=0), [randn(3, 5)]),
-    ("softmax-long-rows", ['softmax_backward'], lambda a: ag.softmax(a, axis=-1), [randn(3, 40)]),
+    ("softmax", ["softmax_backward"], lambda a: ag.softmax(a, axis=-1), [randn(3, 5)]),
+    ("softmax-axis0", ["softmax_backward"], lambda a: ag.softmax(a, axis=0), [randn(3, 5)]),
+    ("softmax-long-rows", ["softmax_backward"], lambda a: ag.softmax(a, axis=-1), [randn(3, 40)]),
     ("log_softmax", [], lambda a: ag.log_softmax(a, axis=-1), [randn(3, 5)]),
-    ("cross_entropy", ['cross_entropy_backward'], lambda a, t: ag.cross_entropy(a, t),
+    ("cross_entropy", ["cross_entropy_backward"], lambda a, t: ag.cross_entropy(a, t),
      [randn(4, 5), np.array([0, 3, -1, 4])]),
-    ("cross_entropy-per-member", ['cross_entropy_backward'], lambda a, t: ag.cross_entropy(a, t, per_member=True),
+    ("cross_entropy-per-member", ["cross_entropy_backward"], lambda a, t: ag.cross_entropy(a, t, per_member=True),
      [randn(2, 3, 5), np.array([[0, 1, 2], [4, -1, -1]])]),
-    ("layer_norm", ['layer_norm_backward', 'unbroadcast'], lambda x, w, b: ag.layer_norm(x, w, b), [randn(3, 6), randn(6), randn(6)]),
-    ("layer_norm-ensemble", ['layer_norm_backward', 'unbroadcast'], lambda x, w, b: ag.layer_norm(x, w, b),
+    # Layer norm's input gradient is the exercise; its weight and bias gradients go through unbroadcast.
+    ("layer_norm-x", ["layer_norm_backward"], lambda x, w, b: ag.layer_norm(x, w, b), [randn(3, 6), W6, B6], (0,)),
+    ("layer_norm-weight-bias", ["unbroadcast"], lambda x, w, b: ag.layer_norm(x, w, b), [randn(3, 6), W6, B6], (1, 2)),
+    ("layer_norm", ["layer_norm_backward", "unbroadcast"], lambda x, w, b: ag.layer_norm(x, w, b), [randn(3, 6), W6, B6]),
+    ("layer_norm-ensemble", ["layer_norm_backward", "unbroadcast"], lambda x, w, b: ag.layer_norm(x, w, b),
      [randn(2, 3, 6), randn(2, 1, 6), randn(2, 1, 6)]),
     ("where", [], lambda a, b: ag.where(np.array([[True, False, True]]), a, b),
      [randn(2, 3), randn(2, 3)]),
     ("masked_fill", [], lambda a: ag.masked_fill(a, np.triu(np.ones((3, 3), bool), 1), -10.0),
      [randn(3, 3)]),
-    ("embedding", ['matmul_backward'], lambda w: ag.one_hot(np.array([[0, 2], [1, 2]]), 3) @ w, [randn(3, 4)]),
+    ("embedding", ["matmul_backward"], lambda w: ag.one_hot(np.array([0, 2, 1, 2]), 3) @ w, [randn(3, 4)]),
     ("used-twice", [], lambda a: a * a + a, [randn(3)]),
-    ("attention-like", ['softmax_backward', 'matmul_backward'], lambda q, k, v: ag.softmax(q @ k.transpose(0, 2, 1) * 0.5, -1) @ v,
+    ("attention-like", ["softmax_backward", "matmul_backward"],
+     lambda q, k, v: ag.softmax(q @ k.transpose(0, 2, 1) * 0.5, -1) @ v,
      [randn(2, 3, 4), randn(2, 3, 4), randn(2, 3, 4)]),
-    # Both operands are head-split views (not contiguous): their gradients take the views' layout.
-    ("matmul-head-split", ['matmul_backward'],
-     lambda q, k: q.reshape(2, 3, 2, 4).transpose(0, 2, 1, 3) @ k.reshape(2, 3, 2, 4).transpose(0, 2, 3, 1),
-     [randn(2, 3, 8), randn(2, 3, 8)]),
 ]
+
+
+def graded(exercises):
+    """Pytest marks for a test that needs these exercises (see the op table's comment)."""
+    if len(exercises) > 1:
+        return [pytest.mark.integration]
+    return [getattr(pytest.mark, name) for name in exercises]
 
 
 def _on_backend(x):
     return ag.from_numpy(x) if isinstance(x, np.ndarray) else x
 
 
-@pytest.mark.parametrize("fn, inputs", [pytest.param(f, i, id=n, marks=[getattr(pytest.mark, m) for m in ex])
-                                        for n, ex, f, i in OPS])
-def test_gradient_matches_finite_differences(backend, fn, inputs):
-    assert ag.check_grad(fn, *[_on_backend(x) for x in inputs])
+@pytest.mark.parametrize("fn, inputs, wrt", [pytest.param(f, i, rest[0] if rest else None, id=n, marks=graded(ex))
+                                             for n, ex, f, i, *rest in OPS])
+def test_gradient_matches_finite_differences(backend, fn, inputs, wrt):
+    assert ag.check_grad(fn, *[_on_backend(x) for x in inputs], wrt=wrt)
 
 
 @pytest.mark.parametrize("shape, axes", [
@@ -97,14 +116,48 @@ def test_gradient_matches_finite_differences(backend, fn, inputs):
     ((4, 5, 6), (0, 1, 2))])
 @pytest.mark.parametrize("layout", ["contiguous", "transposed"])
 def test_sum_over_axes_matches_numpy(backend, shape, axes, layout):
-    """_sum_over (a product with ones over a run of axes) is ndarray.sum, whatever the case."""
+    """sum_over (a product with ones over a run of axes) is ndarray.sum, whatever the case."""
     x = randn(*shape)
     if layout == "transposed":
         x = np.ascontiguousarray(x.swapaxes(0, -1)).swapaxes(0, -1)
     on = ag.from_numpy(x)
     if layout == "transposed":
         on = on.swapaxes(0, -1).copy().swapaxes(0, -1)  # same layout on the backend
-    np.testing.assert_allclose(ag.to_numpy(ag._sum_over(on, axes)), x.sum(axis=axes), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ag.to_numpy(ag.sum_over(on, axes)), x.sum(axis=axes), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape, axis", [((7, 5), -1), ((7, 5), 0), ((3, 4, 6), 1), ((50, 3), -1), ((2, 9), -1)])
+def test_sum_along_and_max_along_match_numpy(backend, shape, axis):
+    """The speed helpers sum_along and max_along are x.sum / x.max(axis, keepdims=True)."""
+    x, times = randn(*shape), randn(*shape)
+    on, on_times = ag.from_numpy(x), ag.from_numpy(times)
+    np.testing.assert_allclose(ag.to_numpy(ag.sum_along(on, axis)), x.sum(axis, keepdims=True), rtol=1e-12)
+    np.testing.assert_allclose(ag.to_numpy(ag.sum_along(on, axis, times=on_times)),
+                               (x * times).sum(axis, keepdims=True), rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(ag.to_numpy(ag.max_along(on, axis)), x.max(axis, keepdims=True))
+
+
+def test_gelu_forward_is_the_plain_formula(backend):
+    """The speed helper gelu_forward computes x·(1 + t)/2 and t = tanh(c·(x + 0.044715·x³))."""
+    x = randn(4, 7) * 3
+    out, t = ag.gelu_forward(ag.from_numpy(x))
+    plain_t = np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3))
+    np.testing.assert_allclose(ag.to_numpy(t), plain_t, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(ag.to_numpy(out), 0.5 * x * (1 + plain_t), rtol=1e-12, atol=1e-15)
+
+
+def test_max_backward_keeps_the_tensor_dtype():
+    x = ag.Tensor(np.array([[1.0, 3.0, 3.0]]), requires_grad=True)
+    x.max(axis=1).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad, [[0.0, 0.5, 0.5]])
+
+
+def test_where_takes_a_host_or_backend_condition(backend):
+    a, b = ag.Tensor(ag.from_numpy(np.ones(3))), ag.Tensor(ag.from_numpy(np.zeros(3)))
+    host = np.array([True, False, True])
+    for condition in (host, ag.from_numpy(host), ag.Tensor(ag.from_numpy(host))):
+        np.testing.assert_array_equal(ag.to_numpy(ag.where(condition, a, b)), [1.0, 0.0, 1.0])
 
 
 def test_check_grad_catches_a_wrong_backward(backend):
@@ -261,49 +314,39 @@ def test_advanced_indexing_is_refused():
         ag.Tensor(np.ones(3))[np.array([0, 1])]
 
 
-# -- optimizers: three steps worked by hand from the documented formulas ---------------
-GRADS = [np.array([0.5, -1.0]), np.array([0.1, 0.2]), np.array([-0.3, 0.4])]
+# -- optimizers: trajectories against PyTorch's -----------------------------------------
+# tests/optimizer_reference.json holds, for each case, the parameter after each of
+# three steps as torch.optim.SGD / AdamW computed it in float64 (and Grokfast as its
+# authors' code applies it); tests/optimizer_reference.py wrote it and says how.
+REFERENCE = json.load(open(os.path.join(os.path.dirname(__file__), "optimizer_reference.json")))
+GRADS = [np.array(g) for g in REFERENCE["grads"]]
+MARK = {"AdamW": pytest.mark.adamw_update, "SGD": pytest.mark.sgd_update}
 
 
 def _run(optimizer_cls, steps=3, **kwargs):
-    p = ag.Tensor(np.array([1.0, -2.0]), requires_grad=True)
+    p = ag.Tensor(ag.from_numpy(np.array(REFERENCE["start"])), requires_grad=True)
     opt = optimizer_cls([p], **kwargs)
+    trajectory = []
     for g in GRADS[:steps]:
         p.grad = ag.from_numpy(g)
         opt.step()
-    return ag.to_numpy(p.data), opt
+        trajectory.append(ag.to_numpy(p.data))
+    return trajectory, opt
 
 
-@pytest.mark.adamw_update
-def test_adamw_three_steps_by_hand(backend):
-    lr, b1, b2, eps, wd = 0.1, 0.9, 0.98, 1e-8, 0.5
-    p, m, v = np.array([1.0, -2.0]), np.zeros(2), np.zeros(2)
-    for t, g in enumerate(GRADS, start=1):
-        p = p - lr * wd * p
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g * g
-        p = p - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
-    got, _ = _run(ag.AdamW, lr=lr, betas=(b1, b2), eps=eps, weight_decay=wd)
-    np.testing.assert_allclose(got, p, rtol=1e-12)
+def _engine_kwargs(case):
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in case["kwargs"].items()}
+    if case["grokfast"]:
+        kwargs.update(grokfast_alpha=case["grokfast"]["alpha"], grokfast_lambda=case["grokfast"]["lamb"])
+    return kwargs
 
 
-@pytest.mark.sgd_update
-@pytest.mark.parametrize("nesterov", [False, True])
-def test_sgd_three_steps_by_hand(backend, nesterov):
-    lr, mu, wd = 0.1, 0.9, 0.01
-    p, buf = np.array([1.0, -2.0]), None
-    for g in GRADS:
-        g = g + wd * p
-        buf = g if buf is None else mu * buf + g
-        p = p - lr * (g + mu * buf if nesterov else buf)
-    got, _ = _run(ag.SGD, lr=lr, momentum=mu, weight_decay=wd, nesterov=nesterov)
-    np.testing.assert_allclose(got, p, rtol=1e-12)
-
-
-@pytest.mark.sgd_update
-def test_plain_sgd_is_gradient_descent(backend):
-    got, _ = _run(ag.SGD, steps=1, lr=0.5)
-    np.testing.assert_allclose(got, [1.0 - 0.25, -2.0 + 0.5])
+@pytest.mark.parametrize("name", [pytest.param(name, marks=MARK[case["optimizer"]])
+                                  for name, case in REFERENCE["cases"].items()])
+def test_optimizer_matches_pytorch(backend, name):
+    case = REFERENCE["cases"][name]
+    got, _ = _run(getattr(ag, case["optimizer"]), **_engine_kwargs(case))
+    np.testing.assert_allclose(got, case["params_after_each_step"], rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.adamw_update
@@ -324,8 +367,31 @@ def test_per_member_hyperparameters_match_separate_optimizers(backend):
         np.testing.assert_allclose(ag.to_numpy(p.data[e]), ag.to_numpy(q.data), rtol=1e-12)
 
 
+@pytest.mark.sgd_update
+def test_per_member_momentum_and_grokfast_match_separate_optimizers(backend):
+    """Momentum 0 and 0.9, Grokfast off (lambda 0) and on, in one ensemble: each member as if alone."""
+    starts, grads = [randn(2, 3), randn(2, 1, 4)], [[randn(2, 3), randn(2, 1, 4)] for _ in range(3)]
+    ps = [ag.Tensor(ag.from_numpy(x), requires_grad=True) for x in starts]
+    opt = ag.SGD(ps, lr=np.array([0.1, 0.05]), momentum=np.array([0.0, 0.9]),
+                 weight_decay=np.array([0.01, 0.0]), grokfast_lambda=np.array([0.0, 2.0]))
+    for step_grads in grads:
+        for p, g in zip(ps, step_grads):
+            p.grad = ag.from_numpy(g)
+        opt.step()
+    for e, (lr, mom, wd, lamb) in enumerate([(0.1, 0.0, 0.01, None), (0.05, 0.9, 0.0, 2.0)]):
+        qs = [ag.Tensor(ag.from_numpy(x[e]), requires_grad=True) for x in starts]
+        single = ag.SGD(qs, lr=lr, momentum=mom, weight_decay=wd, grokfast_lambda=lamb)
+        for step_grads in grads:
+            for q, g in zip(qs, step_grads):
+                q.grad = ag.from_numpy(g[e])
+            single.step()
+        for p, q in zip(ps, qs):
+            np.testing.assert_allclose(ag.to_numpy(p.data[e]), ag.to_numpy(q.data), rtol=1e-12)
+
+
 @pytest.mark.parametrize("cls, kwargs", [
     pytest.param(ag.AdamW, {"lr": 0.1}, id="adamw", marks=pytest.mark.adamw_update),
+    pytest.param(ag.AdamW, {"lr": 0.1, "grokfast_lambda": 2.0}, id="adamw-grokfast", marks=pytest.mark.adamw_update),
     pytest.param(ag.SGD, {"lr": 0.1, "momentum": 0.9}, id="sgd", marks=pytest.mark.sgd_update)])
 def test_optimizer_state_dict_resumes_exactly(backend, cls, kwargs):
     full, _ = _run(cls, **kwargs)
@@ -335,7 +401,26 @@ def test_optimizer_state_dict_resumes_exactly(backend, cls, kwargs):
     resumed.load_state_dict(first.state_dict())
     p.grad = ag.from_numpy(GRADS[2])
     resumed.step()
-    np.testing.assert_allclose(ag.to_numpy(p.data), full, rtol=1e-12)
+    np.testing.assert_allclose(ag.to_numpy(p.data), full[-1], rtol=1e-12)
+
+
+def test_optimizer_state_of_another_model_is_refused():
+    small = ag.AdamW([ag.Tensor(np.ones(3), requires_grad=True)])
+    large = ag.AdamW([ag.Tensor(np.ones(4), requires_grad=True)])
+    with pytest.raises(ValueError, match="holds 3 values, this model has 4"):
+        large.load_state_dict(small.state_dict())
+    sgd = ag.SGD([ag.Tensor(np.ones(3), requires_grad=True)], lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match="entries"):
+        small.load_state_dict(sgd.state_dict())
+
+
+def test_parameters_become_views_of_one_flat_buffer():
+    a, b = ag.Tensor(np.ones((2, 3)), requires_grad=True), ag.Tensor(np.zeros(4), requires_grad=True)
+    opt = ag.AdamW([a, b])
+    assert opt.flat.shape == (10,)
+    opt.flat[...] = np.arange(10)
+    np.testing.assert_array_equal(a.data, [[0, 1, 2], [3, 4, 5]])
+    np.testing.assert_array_equal(b.data, [6, 7, 8, 9])
 
 
 @pytest.mark.adamw_update
@@ -358,29 +443,50 @@ def test_one_optimizer_over_many_parameters_matches_one_per_parameter(backend):
 
 
 @pytest.mark.adamw_update
+def test_whole_buffer_update_equals_the_per_parameter_update(backend, monkeypatch):
+    """update_parts (speed) picks the stretches updated together; the result does not depend on it."""
+    starts, grads = [randn(2, 3), randn(4), randn(2, 1, 5)], [randn(2, 3), randn(4), randn(2, 1, 5)]
+    results = []
+    for whole in (False, True):
+        if whole:
+            monkeypatch.setattr(ag, "update_parts", lambda opt, ready: [(slice(0, opt.flat.size), opt.steps[0])])
+        ps = [ag.Tensor(ag.from_numpy(x), requires_grad=True) for x in starts]
+        opt = ag.AdamW(ps, lr=0.1, weight_decay=0.5, grokfast_lambda=2.0)
+        for _ in range(3):
+            for p, g in zip(ps, grads):
+                p.grad = ag.from_numpy(g)
+            opt.step()
+        results.append([ag.to_numpy(p.data) for p in ps])
+    for split, whole in zip(*results):
+        np.testing.assert_allclose(split, whole, rtol=1e-12)
+
+
+@pytest.mark.adamw_update
 def test_parameter_without_gradient_is_skipped(backend):
     """As in PyTorch: no decay and no step count for a parameter whose grad is None."""
-    a, b = (ag.Tensor(np.array([1.0, -2.0]), requires_grad=True) for _ in range(2))
-    opt = ag.AdamW([a, b], lr=0.1, weight_decay=0.5)
+    a, b = (ag.Tensor(ag.from_numpy(np.array(REFERENCE["start"])), requires_grad=True) for _ in range(2))
+    case = REFERENCE["cases"]["adamw"]
+    opt = ag.AdamW([a, b], **_engine_kwargs(case))
     a.grad = ag.from_numpy(GRADS[0])
     opt.step()
-    np.testing.assert_array_equal(ag.to_numpy(b.data), [1.0, -2.0])
+    np.testing.assert_array_equal(ag.to_numpy(b.data), REFERENCE["start"])
     assert opt.steps == [1, 0]
     a.grad, b.grad = ag.from_numpy(GRADS[1]), ag.from_numpy(GRADS[0])
     opt.step()  # b's first step: the same as a's first step was
-    alone, _ = _run(ag.AdamW, steps=1, lr=0.1, weight_decay=0.5)
-    np.testing.assert_allclose(ag.to_numpy(b.data), alone, rtol=1e-12)
+    np.testing.assert_allclose(ag.to_numpy(b.data), case["params_after_each_step"][0], rtol=1e-12)
+    np.testing.assert_allclose(ag.to_numpy(a.data), case["params_after_each_step"][1], rtol=1e-12)
 
 
 @pytest.mark.sgd_update
 def test_replaced_parameter_data_is_picked_up(backend):
     """Loading a checkpoint assigns p.data; the next step updates the new values."""
-    p = ag.Tensor(np.array([1.0, -2.0]), requires_grad=True)
+    p = ag.Tensor(ag.from_numpy(np.array([1.0, -2.0])), requires_grad=True)
     opt = ag.SGD([p], lr=0.5)
     p.data = ag.from_numpy(np.array([3.0, 4.0]))
     p.grad = ag.from_numpy(np.array([1.0, 1.0]))
     opt.step()
     np.testing.assert_allclose(ag.to_numpy(p.data), [2.5, 3.5])
+    assert p.data is opt.views[0]
 
 
 def test_per_member_hyperparameter_must_fit_the_leading_axis():

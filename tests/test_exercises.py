@@ -59,3 +59,21 @@ def test_student_copy_fails_exactly_the_exercise_markers(tmp_path):
     passed = [name for name, outcome in outcomes.items() if outcome == "passed"]
     assert not passed, f"exercise tests that pass without the solution: {passed}"
     assert sum(o == "failed" for o in outcomes.values()) >= len(MARKERS)
+
+
+@pytest.mark.integration
+def test_each_exercise_passes_alone_once_solved(tmp_path):
+    """A student who solves one exercise, and no other, sees its marker's tests pass."""
+    failures = []
+    for name in msc.all_exercises():
+        copy = str(tmp_path / name)
+        msc.make_student_copy(copy, keep=(name,))
+        assert name not in msc.unsolved(copy) and len(msc.unsolved(copy)) == len(MARKERS) - 1
+        marker = name.replace("-", "_")
+        report = str(tmp_path / f"{name}.xml")
+        out = _pytest(copy, "-m", marker, f"--junitxml={report}", "-x")
+        cases = list(ET.parse(report).getroot().iter("testcase"))
+        ran = [c for c in cases if c.find("skipped") is None]
+        if out.returncode != 0 or not ran:
+            failures.append(f"{name}: exit {out.returncode}, {len(ran)} tests ran\n{out.stdout[-1500:]}")
+    assert not failures, "\n".join(failures)

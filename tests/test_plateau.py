@@ -7,6 +7,7 @@ import pytest
 
 import autograd as ag
 import plateau
+import tasks
 
 TINY_GROK = plateau.GrokConfig(p=7, d_model=8, n_heads=2, batch_size=16, steps=6, eval_every=3,
                                dtype="float64", checkpoint_every=0)
@@ -46,6 +47,30 @@ def test_last_position_shortcut_matches_the_full_forward():
         x = plateau.grok_block(params, x, layer, cfg, last_only=False)
     full = ag.linear(x[:, :, -1], params["W_U"], params["b_U"]).data
     np.testing.assert_allclose(fast, full, rtol=1e-12)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("attention", ["linear", "softmax"])
+def test_outputs_only_forward_gives_the_full_forward_loss_and_gradients(attention):
+    """Training computes queries, MLP and read-out for the n output positions only;
+    the loss and every gradient are those of the full forward pass."""
+    ag.set_backend("numpy", "float64")
+    cfg = dataclasses.replace(TINY_SEQ, seeds=(0, 1), attention=attention)
+    problem = plateau.SequenceProblem(cfg)
+    grads = []
+    for outputs_only in (False, True):
+        params = problem.init_params()
+        inputs, targets = tasks.next_token_pairs(problem.batch(3).reshape(-1, 2 * cfg.n + 1), cfg.n)
+        inputs, targets = inputs.reshape(2, -1, 2 * cfg.n), targets.reshape(2, -1, 2 * cfg.n)
+        logits, hidden, weights = plateau.sequence_forward(params, ag.Tensor(inputs), cfg, outputs_only)
+        if outputs_only:
+            targets = targets[:, :, -cfg.n:]
+        loss = ag.cross_entropy(logits, targets, per_member=True)
+        loss.sum().backward()
+        grads.append((ag.to_numpy(loss), {k: ag.to_numpy(v.grad) for k, v in params.items()}))
+    np.testing.assert_allclose(grads[1][0], grads[0][0], rtol=1e-12)
+    for name, full in grads[0][1].items():
+        np.testing.assert_allclose(grads[1][1][name], full, rtol=1e-9, atol=1e-14, err_msg=name)
 
 
 @pytest.mark.integration
@@ -164,13 +189,19 @@ class Float64Trap(np.ndarray):
 @pytest.mark.integration
 @pytest.mark.parametrize("cfg", [TINY_GROK, TINY_SEQ], ids=["grok", "sequence"])
 def test_float32_training_computes_nothing_in_float64(cfg):
-    """Speed: a float32 step stays float32 all the way, optimizer included (with per-member lr)."""
+    """Speed: a float32 step stays float32 all the way, optimizer included (per-member lr, Grokfast)."""
     ag.set_backend("numpy", "float32")
     problem = plateau.make_problem(dataclasses.replace(cfg, dtype="float32", seeds=(0, 1)))
     params = problem.init_params()
-    for p in params.values():
-        p.data = p.data.view(Float64Trap)
-    optimizer = ag.AdamW(list(params.values()), lr=np.array([1e-3, 1e-2]), weight_decay=1.0)
+    optimizer = ag.AdamW(list(params.values()), lr=np.array([1e-3, 1e-2]), weight_decay=1.0,
+                         grokfast_lambda=np.array([0.0, 2.0]))
+    trap = lambda a: a.view(Float64Trap)
+    optimizer.flat, optimizer.grad = trap(optimizer.flat), trap(optimizer.grad)
+    optimizer.state = {k: trap(v) for k, v in optimizer.state.items()}
+    optimizer.hyper = {k: v if isinstance(v, float) else trap(v) for k, v in optimizer.hyper.items()}
+    optimizer.views = [optimizer.flat[a:b].reshape(p.shape) for p, a, b in optimizer._stretches()]
+    for p, view in zip(params.values(), optimizer.views):
+        p.data = view
     Float64Trap.seen = []
     for step in range(2):
         plateau.train_step(problem, params, optimizer, step)
