@@ -33,6 +33,8 @@ def test_command_names_things_that_exist(command):
     elif words[0] == "pytest":
         if "-m" in words:
             assert words[words.index("-m") + 1] in MARKERS
+    elif words[:2] == ["python", "-c"]:
+        compile(words[2], "<README>", "exec")  # a one-liner: it must at least be valid Python
     elif words[0] == "python":
         script = os.path.join(ROOT, words[1])
         assert os.path.exists(script), words[1]
