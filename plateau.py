@@ -3,30 +3,30 @@
 Start reading at `GrokConfig` and `SequenceConfig` (every knob, with a comment),
 then the two models (`grok_forward`, `sequence_forward`), then the two problems
 that turn data into losses and metrics (`ArithmeticProblem`, `SequenceProblem`),
-then the one training loop `train(...)` with its run folder and checkpoints.
+then the one training loop `train(...)`. Run folders, checkpoints and signals
+live in runs.py.
 
 Ensembles: every parameter carries a leading axis E. E models (one per seed:
 own init, own data split, own batches) train in lockstep as one set of arrays,
-so E seeds cost one Python loop, and on a GPU one set of bigger kernels.
+so E seeds cost one Python loop, and on a GPU one set of bigger kernels. Some
+settings may differ from member to member (PER_MEMBER), so one run can train a
+grid of settings too.
 Shapes: E members, B batch, T positions, D width, H heads, V vocabulary.
 """
-import csv
 import dataclasses
 import functools
-import json
 import math
-import os
-import signal
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
 import autograd as ag
+import runs
 import tasks
 
 # ---------------------------------------------------------------------------
 # Configs. Plain dataclasses, saved as config.json in every run folder.
+# A field named in PER_MEMBER may also be a tuple with one value per member.
 
 
 @dataclass
@@ -35,14 +35,17 @@ class TrainConfig:
     steps: int = 5000              # optimizer updates at most
     eval_every: int = 100          # evaluate every this many steps (and at step 0)
     patience: int = 3              # stop once every member held the goal this many evals
-    threshold: float = 0.95        # accuracy that counts as done (grokked / converged)
+    threshold: float = 0.95        # accuracy that counts as done (grokked / converged / memorised)
     optimizer: str = "adamw"       # "adamw" or "sgd"
-    lr: float = 1e-3               # learning rate (a list: one per member)
+    lr: float = 1e-3               # learning rate
     betas: tuple = (0.9, 0.98)     # AdamW's β₁, β₂
-    weight_decay: float = 1.0      # AdamW decoupled decay, SGD coupled L2 (a list: per member)
+    weight_decay: float = 1.0      # AdamW decoupled decay, SGD coupled L2
     momentum: float = 0.0          # SGD momentum
+    grokfast_lambda: float = 0.0   # Grokfast-EMA gradient amplification λ (0: off)
+    grokfast_alpha: float = 0.98   # Grokfast-EMA decay α
     batch_size: int = 512          # sequences per step, per member
-    checkpoint_every: int = 1000   # steps between checkpoints (0: never)
+    checkpoint_every: int = 1000   # steps between checkpoints (0: only when interrupted)
+    on_divergence: str = "stop"    # NaN loss: "stop" the run, or "continue" (sweeps: the member stays NaN)
     backend: str = "numpy"         # "numpy" (CPU) or "cupy" (GPU)
     dtype: str = "float32"         # "float32" or "float64"
 
@@ -56,8 +59,8 @@ class GrokConfig(TrainConfig):
     n_heads: int = 4               # heads H
     n_layers: int = 2              # blocks L
     norm: str = "post"             # "post" (PyTorch's TransformerEncoderLayer default) or "pre"
-    init: str = "default"          # "default" (PyTorch), "small" or "sparse"
-    init_scale: float = 0.01       # small init: Xavier-normal times this
+    init: str = "default"          # "default" (PyTorch), "small", "sparse" or "scaled"
+    init_scale: float = 0.01       # small: Xavier-normal times this; scaled: PyTorch's init times this
     sparsity: float = 0.9          # sparse init: share of weights set to zero
     init_scope: str = "linear"     # "linear" (the poster's code) or "all" (embeddings, Q/K/V too)
 
@@ -80,6 +83,16 @@ class SequenceConfig(TrainConfig):
     steps: int = 3000
 
 
+PER_MEMBER = ("lr", "weight_decay", "momentum", "grokfast_lambda", "init", "init_scale", "sparsity", "init_scope")
+RESUMABLE = ("steps", "backend", "checkpoint_every")  # may change when a run is resumed
+
+
+def member_config(cfg, e):
+    """Member e's own config: every per-member tuple replaced by member e's value."""
+    return dataclasses.replace(cfg, **{name: getattr(cfg, name)[e] for name in PER_MEMBER
+                                       if isinstance(getattr(cfg, name, None), (tuple, list))})
+
+
 def config_from_dict(values):
     """Rebuild a config from config.json (lists back to tuples)."""
     cls = {"grok": GrokConfig, "sequence": SequenceConfig}[values["kind"]]
@@ -91,6 +104,95 @@ def config_to_dict(cfg):
     kind = "grok" if isinstance(cfg, GrokConfig) else "sequence"
     return {"kind": kind, **{k: list(v) if isinstance(v, tuple) else v
                              for k, v in dataclasses.asdict(cfg).items()}}
+
+
+# ---------------------------------------------------------------------------
+# Checking a config: every field in range before any work, one clear line each.
+
+class ConfigError(ValueError):
+    """A config field out of range; `field` names it (the scripts name its flag)."""
+
+    def __init__(self, field, message):
+        self.field, self.message = field, message
+        super().__init__(f"{field}: {message}")
+
+
+def check_config(cfg):
+    """Raise ConfigError for the first field that is out of range."""
+    E = len(cfg.seeds)
+    _require("seeds", E >= 1 and all(isinstance(s, int) and s >= 0 for s in cfg.seeds),
+             f"needs at least one seed, each a whole number >= 0, got {cfg.seeds}")
+    for name in PER_MEMBER:
+        value = getattr(cfg, name, None)
+        _require(name, not isinstance(value, (tuple, list)) or len(value) == E,
+                 f"has {len(value) if isinstance(value, (tuple, list)) else 0} per-member values for {E} members")
+    members = [member_config(cfg, e) for e in range(E)]
+    for name in ("steps", "eval_every", "patience", "batch_size"):
+        _require(name, getattr(cfg, name) >= 1, f"must be at least 1, got {getattr(cfg, name)}")
+    _require("checkpoint_every", cfg.checkpoint_every >= 0, f"must be >= 0, got {cfg.checkpoint_every}")
+    _require("threshold", 0 < cfg.threshold <= 1, f"must lie in (0, 1], got {cfg.threshold}")
+    _choice("optimizer", cfg.optimizer, ("adamw", "sgd"))
+    _choice("on_divergence", cfg.on_divergence, ("stop", "continue"))
+    _choice("backend", cfg.backend, ("numpy", "cupy"))
+    _choice("dtype", cfg.dtype, ("float32", "float64"))
+    _require("betas", len(cfg.betas) == 2 and all(0 <= b < 1 for b in cfg.betas),
+             f"must be two numbers in [0, 1), got {cfg.betas}")
+    _require("grokfast_alpha", 0 <= cfg.grokfast_alpha < 1, f"must lie in [0, 1), got {cfg.grokfast_alpha}")
+    for m in members:
+        _require("lr", m.lr >= 0, f"must be >= 0, got {m.lr}")
+        _require("weight_decay", m.weight_decay >= 0, f"must be >= 0, got {m.weight_decay}")
+        _require("momentum", 0 <= m.momentum < 1, f"must lie in [0, 1), got {m.momentum}")
+        _require("momentum", m.momentum == 0 or cfg.optimizer == "sgd",
+                 f"has no effect with AdamW (got {m.momentum}); it is SGD's")
+        _require("grokfast_lambda", m.grokfast_lambda >= 0, f"must be >= 0, got {m.grokfast_lambda}")
+    (_check_grok if isinstance(cfg, GrokConfig) else _check_sequence)(cfg, members)
+
+
+def _check_grok(cfg, members):
+    _require("ops", len(cfg.ops) >= 1 and len(set(cfg.ops)) == len(cfg.ops),
+             f"needs one or more different operations, got {','.join(cfg.ops)}")
+    for op in cfg.ops:
+        _require("ops", op in tasks.OPERATIONS, f"unknown operation {op!r}; choose from {', '.join(tasks.OPERATIONS)}")
+    _require("p", 2 <= cfg.p <= 1000, f"must lie in [2, 1000], got {cfg.p}")
+    _require("p", "div" not in cfg.ops or tasks.is_prime(cfg.p),
+             f"division mod {cfg.p} needs a prime modulus (b must have an inverse); try 97")
+    _require("frac_train", 0 < cfg.frac_train < 1, f"must lie strictly between 0 and 1, got {cfg.frac_train}")
+    smallest = min(tasks.table_size(op, cfg.p) for op in cfg.ops)
+    _require("frac_train", 1 <= round(cfg.frac_train * smallest) < smallest,
+             f"{cfg.frac_train} leaves an empty train or validation half of {smallest} examples")
+    for name in ("d_model", "n_heads", "n_layers"):
+        _require(name, getattr(cfg, name) >= 1, f"must be at least 1, got {getattr(cfg, name)}")
+    _require("n_heads", cfg.d_model % cfg.n_heads == 0,
+             f"{cfg.n_heads} heads do not divide the width d_model={cfg.d_model}")
+    _choice("norm", cfg.norm, ("post", "pre"))
+    for m in members:
+        _choice("init", m.init, ("default", "small", "sparse", "scaled"))
+        _choice("init_scope", m.init_scope, ("linear", "all"))
+        _require("init_scale", m.init_scale > 0, f"must be > 0, got {m.init_scale}")
+        _require("sparsity", 0 <= m.sparsity < 1, f"must lie in [0, 1), got {m.sparsity}")
+
+
+def _check_sequence(cfg, members):
+    _require("tasks", len(cfg.tasks) >= 1 and len(set(cfg.tasks)) == len(cfg.tasks),
+             f"needs one or more different tasks, got {','.join(cfg.tasks)}")
+    for task in cfg.tasks:
+        _require("tasks", task in tasks.SEQUENCE_TASKS,
+                 f"unknown sequence task {task!r}; choose from {', '.join(tasks.SEQUENCE_TASK_NAMES)}")
+    for name in ("n", "k", "d_model", "eval_size"):
+        _require(name, getattr(cfg, name) >= 1, f"must be at least 1, got {getattr(cfg, name)}")
+    _require("p", 2 <= cfg.p <= 1000, f"must lie in [2, 1000], got {cfg.p}")
+    _require("batch_size", cfg.batch_size >= len(cfg.tasks),
+             f"{cfg.batch_size} cannot give each of the {len(cfg.tasks)} tasks a sequence")
+    _choice("attention", cfg.attention, ("linear", "softmax"))
+
+
+def _require(field, ok, message):
+    if not ok:
+        raise ConfigError(field, message)
+
+
+def _choice(field, value, choices):
+    _require(field, value in choices, f"unknown value {value!r}; choose from {', '.join(choices)}")
 
 
 # ---------------------------------------------------------------------------
@@ -116,17 +218,20 @@ def constrained(rng, shape, fan_in, fan_out, cfg):
 
 
 def init_grok_member(cfg, rng):
-    """One member's parameters (weights stored (in, out), so x @ W).
+    """One member's parameters (weights stored (in, out), so x @ W); cfg is that
+    member's own config (see member_config).
 
     default = PyTorch's defaults: nn.Embedding N(0, 1); nn.Linear weight and bias
     U(±1/√fan_in); MultiheadAttention's fused Q/K/V weight Xavier-uniform over its
     (3D, D) shape with zero bias, its output projection a Linear with zero bias;
     LayerNorm weight 1, bias 0. small/sparse replace the Linear layers (attention
     output, MLP, read-out; scope "all" adds Q/K/V and the embeddings), biases 0.
+    scaled multiplies PyTorch's init of those layers (weights and biases) by
+    init_scale, as Omnigrok scales the initial weights (Liu et al. 2022).
     """
-    if cfg.init not in ("default", "small", "sparse") or cfg.init_scope not in ("linear", "all"):
-        raise ValueError(f"unknown init {cfg.init!r} / scope {cfg.init_scope!r}; choose "
-                         "init from default, small, sparse and scope from linear, all")
+    if cfg.init == "scaled":
+        out = init_grok_member(dataclasses.replace(cfg, init="default"), rng)
+        return {name: w * cfg.init_scale if in_scope(name, cfg.init_scope) else w for name, w in out.items()}
     D, V, L = cfg.d_model, tasks.arithmetic_vocab_size(cfg.p), cfg.n_layers
     special = cfg.init != "default"
     everywhere = special and cfg.init_scope == "all"
@@ -161,6 +266,13 @@ def init_grok_member(cfg, rng):
         out["ln_f.w"], out["ln_f.b"] = np.ones((1, D)), np.zeros((1, D))
     linear("W_U", D, V)
     return out
+
+
+def in_scope(name, scope):
+    """Whether an init scope covers parameter `name`: "linear" = the nn.Linear layers
+    (attention output, MLP, read-out), "all" = every weight and bias but LayerNorm's."""
+    linear = any(part in name for part in ("W_O", "b_O", "W_in", "b_in", "W_out", "b_out", "W_U", "b_U"))
+    return linear or (scope == "all" and not name.split(".")[-1] in ("w", "b"))
 
 
 def init_sequence_member(cfg, rng):
@@ -336,6 +448,24 @@ def member_stats(members, keys):
     return {key: dict(zip(("median", "min", "max"), median_range([m[key] for m in members]))) for key in keys}
 
 
+def collapses(train_acc, threshold):
+    """How often training accuracy fell below 50% after having reached `threshold`
+    (memorised): one count per fall, however long it stayed down."""
+    count, up = 0, False
+    for acc in train_acc:
+        if acc >= threshold:
+            up = True
+        elif up and acc < 0.5:
+            count, up = count + 1, False
+    return count
+
+
+def check_tokens(ids, vocab_size):
+    """Raise if a token id (host array) lies outside [0, vocab_size)."""
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError(f"token ids must lie in [0, {vocab_size}), got {ids.min()}..{ids.max()}")
+
+
 def goal_held(history, cfg, task_names, split):
     """Whether every member's last `patience` evaluations of every task reached the threshold."""
     need = cfg.patience
@@ -349,20 +479,21 @@ class ArithmeticProblem:
     fields = ("step", "member", "seed", "task", "split", "loss", "acc")
 
     def __init__(self, cfg):
-        tasks.check_operations(cfg.ops, cfg.p)
         self.cfg, self.tasks, self.splits = cfg, tuple(cfg.ops), ("train", "val")
         members = [tasks.arithmetic_split(cfg.ops, cfg.p, cfg.frac_train, seed=[s, 1]) for s in cfg.seeds]
         # Per op and split: inputs (E, N, 4) and targets (E, N), one row per member.
         self.data = {(op, split): tuple(ag.from_numpy(np.stack([m[op][split][i] for m in members]))
                                         for i in (0, 1))
                      for op in cfg.ops for split in self.splits}
+        for op in cfg.ops:  # ids checked here, once, on the host (one_hot on a GPU does not check)
+            check_tokens(np.stack([m[op]["train"][0] for m in members]), tasks.arithmetic_vocab_size(cfg.p))
         # The training pool: every op's training half, concatenated.
         self.pool = tuple(ag.xp.concatenate([self.data[op, "train"][i] for op in cfg.ops], axis=1)
                           for i in (0, 1))
 
     def init_params(self):
-        return stack_members([init_grok_member(self.cfg, np.random.default_rng([s, 0]))
-                              for s in self.cfg.seeds])
+        return stack_members([init_grok_member(member_config(self.cfg, e), np.random.default_rng([s, 0]))
+                              for e, s in enumerate(self.cfg.seeds)])
 
     def loss(self, params, step):
         """Per-member mean cross-entropy on a fresh minibatch from each member's pool: (E,)."""
@@ -406,15 +537,18 @@ class ArithmeticProblem:
         after = [r["acc"] for r in val_rows if grokked is not None and r["step"] >= grokked]
         return dict(seed=self.cfg.seeds[e], memorized_step=memorized, grokked_step=grokked,
                     delay=None if memorized is None or grokked is None else grokked - memorized,
-                    final_val_acc=val[-1], best_val_acc=max(val),
-                    stability=min(after[-self.cfg.patience:]) if after else None)
+                    final_val_acc=val[-1], best_val_acc=max(val), final_train_acc=rows_of(history, e, op, "train")[-1]["acc"],
+                    stability=min(after[-self.cfg.patience:]) if after else None,
+                    collapses=collapses([r["acc"] for r in rows_of(history, e, op, "train")], self.cfg.threshold),
+                    diverged_step=first_step(history, e, op, "train", lambda r: not math.isfinite(r["loss"])))
 
     def summarize(self, history):
         out = {}
         for op in self.tasks:
             members = [self.member_summary(history, e, op) for e in range(len(self.cfg.seeds))]
             out[op] = {"members": members, "n_grokked": sum(m["grokked_step"] is not None for m in members),
-                       **member_stats(members, ("memorized_step", "grokked_step", "delay", "final_val_acc"))}
+                       **member_stats(members, ("memorized_step", "grokked_step", "delay", "final_val_acc",
+                                                "collapses"))}
         return out
 
     def describe(self, rows):
@@ -428,9 +562,6 @@ class SequenceProblem:
     fields = ("step", "member", "seed", "task", "split", "loss", "acc", "repetition", "collapse")
 
     def __init__(self, cfg):
-        tasks.check_sequence_tasks(cfg.tasks)
-        if len(set(cfg.tasks)) != len(cfg.tasks):
-            raise ValueError(f"a task is named twice in {cfg.tasks}")
         self.cfg, self.tasks = cfg, tuple(cfg.tasks)
         self.counts = tasks.split_batch(cfg.batch_size, cfg.tasks)   # sequences per task per step
         E = len(cfg.seeds)
@@ -458,6 +589,7 @@ class SequenceProblem:
 
     def loss(self, params, step):
         inputs, targets = tasks.next_token_pairs(self.batch(step).reshape(-1, 2 * self.cfg.n + 1), self.cfg.n)
+        check_tokens(inputs, tasks.sequence_vocab_size(self.cfg.p))  # on the host, before the upload
         E = len(self.cfg.seeds)
         n = self.cfg.n
         logits, _, _ = sequence_forward(params, ag.from_numpy(inputs.reshape(E, -1, 2 * n)), self.cfg,
@@ -548,53 +680,53 @@ class Result:
 
 
 def make_optimizer(cfg, params):
+    """AdamW or SGD over every parameter; a per-member setting becomes a per-member array."""
     per_member = lambda v: np.asarray(v, dtype=float) if isinstance(v, (list, tuple)) else v
+    grokfast = {} if cfg.grokfast_lambda == 0 else dict(grokfast_lambda=per_member(cfg.grokfast_lambda),
+                                                        grokfast_alpha=cfg.grokfast_alpha)
     lr, wd = per_member(cfg.lr), per_member(cfg.weight_decay)
     if cfg.optimizer == "adamw":
-        return ag.AdamW(params, lr=lr, betas=tuple(cfg.betas), weight_decay=wd)
-    if cfg.optimizer == "sgd":
-        return ag.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=wd)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose 'adamw' or 'sgd'")
+        return ag.AdamW(params, lr=lr, betas=tuple(cfg.betas), weight_decay=wd, **grokfast)
+    return ag.SGD(params, lr=lr, momentum=per_member(cfg.momentum), weight_decay=wd, **grokfast)
 
 
-def say(*text):
-    """print, flushed at once, so progress shows up live in a log file too."""
-    print(*text, flush=True)
-
-
-def train(cfg, out=None, resume=False, callback=None, init_params=None, log=say):
+def train(cfg, out=None, resume=False, overwrite=False, callback=None, init_params=None, log=runs.say):
     """Train E members in lockstep; evaluate every cfg.eval_every steps; return a Result.
 
-    out: a run folder (config.json, history.csv, summary.json, checkpoints, figure).
-    resume: continue from the folder's last checkpoint. init_params: NumPy arrays
-    (E, ...) to start from instead of a fresh init (fine-tuning). callback(step,
-    params, rows) runs after each evaluation.
+    out: a run folder (see runs.py). resume: continue from its checkpoint (or reuse
+    it if the run is finished). overwrite: replace a run the folder already holds.
+    init_params: NumPy arrays (E, ...) to start from instead of a fresh init
+    (fine-tuning). callback(step, params, rows) runs after each evaluation.
+    On SIGINT or SIGTERM the loop finishes its step, saves a checkpoint and raises
+    runs.Interrupted; the run is finished only when it met its goal or its budget.
     """
+    check_config(cfg)
     ag.set_backend(cfg.backend, cfg.dtype)
     problem = make_problem(cfg)
-    run = RunFolder(out, problem.fields) if out else None
-    if run and resume and run.finished_with(cfg):  # nothing left to do: reuse the finished run
-        history = read_history(run.file("history.csv"))
-        with np.load(run.file("params.npz"), allow_pickle=False) as z:
-            params = {k: z[k] for k in z.files}
-        steps = read_json(run.file("summary.json"))["steps"]
+    run = runs.RunFolder(out, problem.fields, config_to_dict(cfg), RESUMABLE) if out else None
+    if run and resume and (done := run.finished_result()):
+        params, history, _, steps = done
         log(f"{out}: already finished at step {steps}; reusing it")
         return Result(params, history, problem.summarize(history), steps, out)
     params = problem.init_params()
     if init_params is not None:
         load_params(params, init_params)
     optimizer = make_optimizer(cfg, list(params.values()))
-    start, history = run.begin(cfg, params, optimizer, resume) if run else (0, [])
-    clock, step = Clock(start, cfg.steps), start
-    with StopOnSignal() as stop:
+    checkpoint = run.begin(resume, overwrite) if run else None
+    start, history = load_checkpoint(checkpoint, params, optimizer) if checkpoint else (0, [])
+    if checkpoint:
+        log(f"{out}: resuming at step {start}")
+    watch, clock, step = NonFiniteWatch(cfg), runs.Clock(start, cfg.steps), start
+    with runs.StopOnSignal() as stop:
         for step in range(start, cfg.steps + 1):
             if run and step > start and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                run.save_checkpoint(step, params, optimizer, history)
-            if stop.requested:
-                run and run.save_checkpoint(step, params, optimizer, history)
-                log(f"interrupted at step {step}; checkpoint saved" + (", resume with --resume" if run else ""))
-                break
+                save_checkpoint(run, step, params, optimizer, history, watch)
+            if stop.signum:
+                if run:
+                    save_checkpoint(run, step, params, optimizer, history, watch)
+                raise runs.Interrupted(stop.signum, step, out)
             if step % cfg.eval_every == 0 or step == cfg.steps:
+                watch.check(step)
                 rows = problem.evaluate(params, step)
                 history += rows
                 run and run.append(rows)
@@ -604,24 +736,63 @@ def train(cfg, out=None, resume=False, callback=None, init_params=None, log=say)
                     break
             if step == cfg.steps:
                 break
-            train_step(problem, params, optimizer, step)
-    summary = problem.summarize(history)
-    result = Result({k: ag.to_numpy(v.data) for k, v in params.items()}, history, summary, step, out)
+            train_step(problem, params, optimizer, step, watch)
+    result = Result({k: ag.to_numpy(v.data) for k, v in params.items()}, history,
+                    problem.summarize(history), step, out)
     if run:
-        run.finish(result, cfg)
+        run.finish({"steps": step, "tasks": result.summary}, result.params)
+        plot_history(history, cfg, run.file("curves.png"))
     return result
 
 
-def train_step(problem, params, optimizer, step):
+def train_step(problem, params, optimizer, step, watch=None):
+    """One optimizer update. Nothing here copies from a GPU to the host: the loss
+    is checked for NaN on the device (watch) and read only at evaluations."""
     losses = problem.loss(params, step)                                # (E,)
-    values = ag.to_numpy(losses.data)
-    if not np.isfinite(values).all():
-        bad = int(np.flatnonzero(~np.isfinite(values))[0])
-        raise TrainingDiverged(f"loss became {values[bad]} at step {step} (member {bad}); "
-                               "lower the learning rate or use float64")
+    if watch is not None:
+        watch.record(losses.data, step)
     optimizer.zero_grad()
     losses.sum().backward()  # a sum: each member gets exactly its own gradient
     optimizer.step()
+
+
+class NonFiniteWatch:
+    """The first step at which each member's loss was NaN or infinite (-1: never),
+    kept on the device and read (one copy to the host) only by check()."""
+
+    def __init__(self, cfg):
+        self.seeds, self.stop = cfg.seeds, cfg.on_divergence == "stop"
+        self.first_bad = ag.xp.full(len(cfg.seeds), -1, dtype=np.int64)
+        self.last_bad_loss = ag.xp.zeros(len(cfg.seeds), dtype=ag.dtype)
+
+    def record(self, losses, step):
+        bad = ~ag.xp.isfinite(losses) & (self.first_bad < 0)
+        self.first_bad = ag.xp.where(bad, step, self.first_bad)
+        self.last_bad_loss = ag.xp.where(bad, losses, self.last_bad_loss)
+
+    def check(self, step):
+        if not self.stop:  # a sweep: a diverged member shows up in its history as a NaN loss
+            return
+        first_bad = ag.to_numpy(self.first_bad)
+        if (first_bad >= 0).any():
+            e = int(np.argmax(first_bad >= 0))
+            raise TrainingDiverged(f"loss became {ag.to_numpy(self.last_bad_loss)[e]} at step {first_bad[e]} "
+                                   f"(member {e}, seed {self.seeds[e]}); lower the learning rate or use float64")
+
+
+def save_checkpoint(run, step, params, optimizer, history, watch):
+    watch.check(step)  # never save a diverged state
+    arrays = {f"param.{k}": ag.to_numpy(v.data) for k, v in params.items()}
+    arrays.update({f"opt.{k}": v for k, v in optimizer.state_dict().items()})
+    run.save_checkpoint(step, arrays, history)
+
+
+def load_checkpoint(checkpoint, params, optimizer):
+    """Put a checkpoint's parameters and optimizer state in place: (step, history)."""
+    arrays = checkpoint["arrays"]
+    load_params(params, {k[6:]: v for k, v in arrays.items() if k.startswith("param.")})
+    optimizer.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})
+    return checkpoint["step"], checkpoint["history"]
 
 
 def load_params(params, arrays):
@@ -632,189 +803,12 @@ def load_params(params, arrays):
         tensor.data = ag.from_numpy(arrays[name])
 
 
-class Clock:
-    """Steps per second and time left, for the progress line."""
-
-    def __init__(self, start, total):
-        self.start, self.total, self.t0 = start, total, time.perf_counter()
-
-    def line(self, step):
-        elapsed = time.perf_counter() - self.t0
-        rate = (step - self.start) / elapsed if elapsed > 0 and step > self.start else 0.0
-        eta = (self.total - step) / rate if rate else float("nan")
-        return f"step {step:>6}/{self.total}  {rate:6.1f} steps/s  ETA {format_seconds(eta)}"
-
-
-def format_seconds(s):
-    if not math.isfinite(s):
-        return "   --"
-    return f"{int(s // 60):>3}m{int(s % 60):02d}s"
-
-
-class StopOnSignal:
-    """Turn Ctrl-C into a request that the loop honours between steps, so a
-    checkpoint is never written halfway through an optimizer update."""
-
-    def __enter__(self):
-        self.requested, self.previous = False, None
-        try:
-            self.previous = signal.signal(signal.SIGINT, self._request)
-        except ValueError:  # not the main thread: leave Ctrl-C alone
-            pass
-        return self
-
-    def _request(self, signum, frame):
-        self.requested = True
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-
-
-# ---------------------------------------------------------------------------
-# Run folders and checkpoints: everything a result needs to be checked.
-
-class RunFolder:
-    def __init__(self, path, fields):
-        self.path, self.fields = path, fields
-        os.makedirs(path, exist_ok=True)
-
-    def file(self, name):
-        return os.path.join(self.path, name)
-
-    def finished_with(self, cfg):
-        """Whether this folder holds a finished run of exactly this config."""
-        if not os.path.exists(self.file("summary.json")):
-            return False
-        saved = read_json(self.file("summary.json"))["config"]
-        ignore = ("backend", "checkpoint_every")
-        return {k: v for k, v in saved.items() if k not in ignore} == \
-            {k: v for k, v in config_to_dict(cfg).items() if k not in ignore}
-
-    def begin(self, cfg, params, optimizer, resume):
-        """Start fresh, or load the last checkpoint; returns (start step, history)."""
-        if resume and os.path.exists(self.file("checkpoint.json")):
-            return self.load_checkpoint(cfg, params, optimizer)
-        write_json(self.file("config.json"), config_to_dict(cfg))
-        self.write_history([])
-        return 0, []
-
-    def append(self, rows):
-        with open(self.file("history.csv"), "a", newline="") as f:
-            csv.DictWriter(f, self.fields, extrasaction="ignore").writerows(rows)
-
-    def write_history(self, history):
-        with open(self.file("history.csv"), "w", newline="") as f:
-            writer = csv.DictWriter(f, self.fields, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(history)
-
-    def save_checkpoint(self, step, params, optimizer, history):
-        arrays = {f"param.{k}": ag.to_numpy(v.data) for k, v in params.items()}
-        arrays.update({f"opt.{k}": v for k, v in optimizer.state_dict().items()})
-        np.savez(self.file("checkpoint.tmp.npz"), **arrays)
-        os.replace(self.file("checkpoint.tmp.npz"), self.file("checkpoint.npz"))
-        write_json(self.file("checkpoint.json"), {"step": step, "history": history})
-
-    def load_checkpoint(self, cfg, params, optimizer):
-        saved = config_from_dict(read_json(self.file("config.json")))
-        for f in dataclasses.fields(cfg):
-            if f.name not in ("steps", "checkpoint_every", "backend") and getattr(saved, f.name) != getattr(cfg, f.name):
-                raise ValueError(f"cannot resume: the checkpoint was made with {f.name}="
-                                 f"{getattr(saved, f.name)!r}, not {getattr(cfg, f.name)!r}; use another --out")
-        meta = read_json(self.file("checkpoint.json"))
-        with np.load(self.file("checkpoint.npz"), allow_pickle=False) as z:
-            load_params(params, {k[6:]: z[k] for k in z.files if k.startswith("param.")})
-            optimizer.load_state_dict({k[4:]: z[k] for k in z.files if k.startswith("opt.")})
-        write_json(self.file("config.json"), config_to_dict(cfg))
-        self.write_history(meta["history"])
-        return meta["step"], meta["history"]
-
-    def finish(self, result, cfg):
-        write_json(self.file("summary.json"), {"steps": result.steps, "config": config_to_dict(cfg),
-                                               "tasks": result.summary})
-        np.savez(self.file("params.npz"), **result.params)
-        plot_history(result.history, cfg, self.file("curves.png"))
-
-
-def write_json(path, value):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(value, f, indent=1, default=_json_default)
-    os.replace(tmp, path)
-
-
-def _json_default(x):
-    if isinstance(x, np.generic):
-        return x.item()
-    raise TypeError(f"cannot write {type(x)} as JSON")
-
-
-def read_json(path):
-    with open(path) as f:
-        return json.load(f)
-
-
-def read_history(path):
-    """history.csv back as a list of dicts with numbers where numbers were."""
-    with open(path) as f:
-        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
-def _number(text):
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-# ---------------------------------------------------------------------------
-# Figures (matplotlib is optional: without it, runs simply skip them).
-
-def pyplot():
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        return plt
-    except ImportError:
-        return None
-
-
 def plot_history(history, cfg, path):
-    """Grokking: train/val accuracy vs step (log x), one line per member.
+    """Grokking: train (dotted) and val accuracy vs step (log x), one line per member.
     Sequence: loss, accuracy, repetition and collapse vs step, per task."""
-    plt = pyplot()
-    if plt is None or not history:
-        return None
-    grok = isinstance(cfg, GrokConfig)
-    panels = [("acc", "accuracy")] if grok else [("loss", "held-out loss"), ("acc", "token accuracy"),
-                                                  ("repetition", "repetition"), ("collapse", "collapse")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
-    task_names = cfg.ops if grok else cfg.tasks
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, (key, label) in zip(axes[0], panels):
-        for t, task in enumerate(task_names):
-            for e in range(len(cfg.seeds)):
-                for split, style in (("train", ":"), ("val", "-")) if grok else (("heldout", "-"),):
-                    rows = rows_of(history, e, task, split)
-                    ax.plot([max(r["step"], 1) for r in rows], [r[key] for r in rows], style,
-                            color=colors[t % len(colors)], lw=1,
-                            label=f"{task} {split}" if e == 0 else None)
-        ax.set_xlabel("step")
-        ax.set_ylabel(label)
-        if grok:
-            ax.set_xscale("log")
-    axes[0][0].legend(fontsize=7)
-    return save_figure(fig, path, dpi=90)
-
-
-def save_figure(fig, path, dpi=80):
-    """Write a figure as a small PNG and free it."""
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    fig.clf()
-    pyplot().close(fig)
-    return path
+    if isinstance(cfg, GrokConfig):
+        return runs.plot_curves(lambda e, t, s: rows_of(history, e, t, s), len(cfg.seeds), cfg.ops,
+                                [("acc", "accuracy")], [("train", ":"), ("val", "-")], path, log_x=True)
+    return runs.plot_curves(lambda e, t, s: rows_of(history, e, t, s), len(cfg.seeds), cfg.tasks,
+                            [("loss", "held-out loss"), ("acc", "token accuracy"), ("repetition", "repetition"),
+                             ("collapse", "collapse")], [("heldout", "-")], path)

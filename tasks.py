@@ -5,8 +5,8 @@
 2. Sequence tasks for the loss plateau: moving-window sum, product and
    difference, and prefix sum, each a fresh random batch on every call.
 
-Every task function's docstring works one small example by hand; the tests
-check those examples.
+Every task function's docstring works one small example by hand, as a doctest
+that tests/test_tasks.py runs.
 """
 import numpy as np
 
@@ -60,12 +60,25 @@ def modular_table(op, p):
     return a, b, c
 
 
+def table_size(op, p):
+    """How many rows modular_table(op, p) has: every (a, b), b != 0 for division."""
+    return p * (p - 1) if op == "div" else p * p
+
+
 def arithmetic_vocab_size(p):
     return p + len(OPERATIONS) + 1
 
 
 def arithmetic_sequences(op, p):
-    """Inputs (N, 4) = [a, op_token, b, eq_token] and targets (N,) = c."""
+    """Inputs (N, 4) = [a, op_token, b, eq_token] and targets (N,) = c.
+
+    For p=5 the tokens are 0..4, then add 5, sub 6, mul 7, div 8, then = 9:
+    1 - 3 = 3 (mod 5) reads [1, 6, 3, 9] -> 3.
+    >>> inputs, targets = arithmetic_sequences("sub", 5)
+    >>> row = (inputs[:, 0] == 1) & (inputs[:, 2] == 3)
+    >>> inputs[row][0].tolist(), int(targets[row][0])
+    ([1, 6, 3, 9], 3)
+    """
     a, b, c = modular_table(op, p)
     op_token = p + OPERATIONS.index(op)
     eq_token = p + len(OPERATIONS)
@@ -100,7 +113,9 @@ def arithmetic_split(ops, p, frac_train=0.5, seed=0):
 def moving_window_sum(x, p=17, k=2):
     """y_i = x_{i-k+1} + ... + x_i mod p (a shorter window at the start).
 
-    k=2, p=17: x = [5, 9, 16] gives y = [5, 14, 25 mod 17 = 8].
+    k=2, p=17: x = [5, 9, 16] gives y = [5, 5 + 9 = 14, 9 + 16 = 25 mod 17 = 8].
+    >>> moving_window_sum(np.array([5, 9, 16]), p=17, k=2).tolist()
+    [5, 14, 8]
     """
     # EXERCISE moving-window-sum: y_i is the sum of the last k inputs (fewer at the start), mod p
     return _window(x, k, lambda w: w.sum(axis=-1)) % p
@@ -110,7 +125,9 @@ def moving_window_sum(x, p=17, k=2):
 def moving_window_product(x, p=17, k=2):
     """y_i = x_{i-k+1} · ... · x_i mod p.
 
-    k=2, p=17: x = [5, 9, 16] gives y = [5, 45 mod 17 = 11, 144 mod 17 = 8].
+    k=2, p=17: x = [5, 9, 16] gives y = [5, 5·9 = 45 mod 17 = 11, 9·16 = 144 mod 17 = 8].
+    >>> moving_window_product(np.array([5, 9, 16]), p=17, k=2).tolist()
+    [5, 11, 8]
     """
     return _window(x, k, lambda w: _prod_mod(w, p)) % p
 
@@ -118,7 +135,9 @@ def moving_window_product(x, p=17, k=2):
 def moving_window_difference(x, p=17, k=2):
     """y_i = x_{i-k+1} - (x_{i-k+2} + ... + x_i) mod p; for k=2, x_{i-1} - x_i.
 
-    k=2, p=17: x = [5, 9, 16] gives y = [5, -4 mod 17 = 13, -7 mod 17 = 10].
+    k=2, p=17: x = [5, 9, 16] gives y = [5, 5 - 9 = -4 mod 17 = 13, 9 - 16 = -7 mod 17 = 10].
+    >>> moving_window_difference(np.array([5, 9, 16]), p=17, k=2).tolist()
+    [5, 13, 10]
     """
     return _window(x, k, lambda w: w[..., 0] - w[..., 1:].sum(axis=-1)) % p
 
@@ -126,7 +145,9 @@ def moving_window_difference(x, p=17, k=2):
 def prefix_sum(x, p=17, k=None):
     """y_i = x_1 + ... + x_i mod p (k is ignored).
 
-    p=17: x = [5, 9, 16] gives y = [5, 14, 30 mod 17 = 13].
+    p=17: x = [5, 9, 16] gives y = [5, 14, 5 + 9 + 16 = 30 mod 17 = 13].
+    >>> prefix_sum(np.array([5, 9, 16]), p=17).tolist()
+    [5, 14, 13]
     """
     return np.cumsum(x, axis=-1) % p
 

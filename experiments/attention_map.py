@@ -10,19 +10,17 @@ over a held-out batch of each task. For each output position i we report the
 separator's share of attention mass |A[i, sep]| / sum_j |A[i, j]|, against
 the share 1/(i+1) that uniform attention would give it.
 
-What we ran and saw (defaults, 3 seeds): the separator gets 16-22% of each
-output query's |attention|, 4-5x the 4.2% that uniform attention would give.
-Run time: about 1 minute on 2 CPU cores with 3 seeds.
+Run time: see RESULTS.md (about a minute on 2 CPU cores with 3 seeds).
 """
 import os
 
 import numpy as np
 
-import common  # first: it puts the repository root on sys.path
+import common
 import plateau
+import runs
 
 ag = common.ag
-
 TASKS = ("mws", "mwp", "mwd")
 
 
@@ -49,7 +47,7 @@ def separator_share(maps, n):
 
 
 def plot(maps, n, path):
-    plt = plateau.pyplot()
+    plt = runs.pyplot()
     if plt is None:
         return None
     fig, axes = plt.subplots(1, len(maps), figsize=(4 * len(maps), 3.6))
@@ -58,26 +56,42 @@ def plot(maps, n, path):
         ax.set_title(f"{task.upper()}: mean |A| (seed 0)")
         ax.set_xlabel(f"key position (separator at {n})")
         ax.set_ylabel("query position")
-    return plateau.save_figure(fig, path, dpi=70)
+    return runs.save_figure(fig, path, dpi=70)
+
+
+def claims(shares, uniform, cfg):
+    means = {t: float(np.median(s.mean(axis=1))) for t, s in shares.items()}
+    u = float(uniform.mean())
+    return [common.claim(
+        "attention", "Attention concentrates on the task's separator token", "qualitative (attention map figure)",
+        f"MWS+MWP+MWD trained together, mean |A| over {cfg.eval_size} held-out sequences, {len(cfg.seeds)} seeds",
+        "separator share of |attention| over output queries (median over seeds): "
+        + ", ".join(f"{t} {v:.3f}" for t, v in means.items()) + f" (uniform: {u:.3f})",
+        common.verdict(all(v > 2 * u for v in means.values()), partly=all(v > u for v in means.values())),
+        "share > 2x uniform for every task; partly if only > uniform")]
 
 
 def main(argv=None):
-    args, out, shared = common.sequence_args(__doc__, "attention_map", argv)
-    cfg = common.sequence_config(args, TASKS, **shared)
-    result = common.run_arms({"mws+mwp+mwd": cfg}, out, resume=args.resume)["mws+mwp+mwd"]
+    args = common.sequence_parser(__doc__).parse_args(argv)
+    out = common.out_folder(args, "attention_map")
+    arms = {"mws-mwp-mwd": common.sequence_config(args, argv, TASKS)}
+    results = common.run_arms(arms, out, args)
+    if common.only_one_arm(args, out):
+        return results
+    result, cfg = results["mws-mwp-mwd"], arms["mws-mwp-mwd"]
     maps = attention_maps(result, cfg)
     shares = separator_share(maps, cfg.n)
     uniform = 1.0 / (np.arange(cfg.n, 2 * cfg.n) + 1)
     rows = [[t, f"{np.median(s.mean(axis=1)):.3f}", f"{uniform.mean():.3f}",
              f"{np.median(s[:, 0]):.3f}", f"{np.median(s[:, -1]):.3f}"] for t, s in shares.items()]
-    common.print_table("separator's share of |attention| over output queries (median over seeds)",
-                       ["task", "mean share", "uniform would be", "at SEP itself", "at the last output"], rows)
+    headers = ["task", "mean share", "uniform would be", "at SEP itself", "at the last output"]
+    common.print_table("separator's share of |attention| over output queries (median over seeds)", headers, rows)
     figure = plot(maps, cfg.n, os.path.join(out, "attention_maps.png"))
-    common.save_table(out, "table.json", {
-        "script": "attention_map", "rows": rows, "figure": figure,
+    common.save_table(out, {
+        "script": "attention_map", "tables": {"shares": {"headers": headers, "rows": rows}},
         "shares": {t: s.tolist() for t, s in shares.items()}, "uniform": uniform.tolist(),
-        "summary": result.summary, "steps": result.steps})
-    return result
+        "claims": claims(shares, uniform, cfg), "arms": common.arm_records(arms, results)}, figures=[figure])
+    return results
 
 
 if __name__ == "__main__":

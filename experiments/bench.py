@@ -13,9 +13,16 @@ The engine also hands some sums to BLAS as a product with a vector of ones
 (autograd.sum_over); those are sums, not the model's products, and stay out
 of the bound.
 
+On a GPU (--backend cupy) every time is GPU time between two CUDA events,
+read after the work: the step between events around it, the bound as all of
+its products launched back to back between one pair of events (the fastest
+of 3 such runs), the products in the step between events around each. The
+GPU's name and the CuPy version are recorded in bench.json.
+
 Cases: a matmul-heavy MLP; the grokking model at its default size (E=1 and
 E=4 seeds in lockstep); the loss-plateau model at its default width (E=1, E=4).
-Run time: about a minute on 2 CPU cores. `--backend cupy` times the GPU.
+`--compare runs/bench/bench.json` (an earlier run) prints each case's change.
+Run time: about a minute on 2 CPU cores.
 """
 import os
 import platform
@@ -25,21 +32,30 @@ import numpy as np
 
 import common  # first: it puts the repository root on sys.path
 import plateau
+import runs
 
 ag = common.ag
+CASES = ("mlp", "grok", "sequence")
 
 
-def sync():
-    if ag.xp is not np:
-        ag.xp.cuda.Device().synchronize()
+# -- clocks: host time on a CPU, CUDA events on a GPU ------------------------------
+
+def on_gpu():
+    return ag.xp is not np
 
 
 def timed(fn):
-    sync()
-    start = time.perf_counter()
+    """Seconds fn() takes: wall time on a CPU, GPU time between two events on a GPU."""
+    if not on_gpu():
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+    start, end = ag.xp.cuda.Event(), ag.xp.cuda.Event()
+    start.record()
     fn()
-    sync()
-    return time.perf_counter() - start
+    end.record()
+    end.synchronize()
+    return ag.xp.cuda.get_elapsed_time(start, end) / 1e3
 
 
 def median_time(fn, repeats, warmup=3):
@@ -95,12 +111,18 @@ def recorded_products(step):
     return shapes
 
 
-def hot_product(shape_a, shape_b):
-    """A function that times one product on its own, hot in cache (the fastest of 3
-    back-to-back calls): the most favourable case for it."""
+def product_bound(shapes):
+    """A function giving the bound: every product of the step alone, hot, summed.
+    On a CPU each product is the fastest of 3 back-to-back calls; on a GPU all of
+    them run back to back between two events (the fastest of 3 such runs)."""
     rng = np.random.default_rng(0)
-    x, y = ag.from_numpy(rng.standard_normal(shape_a)), ag.from_numpy(rng.standard_normal(shape_b))
-    return lambda: min(timed(lambda: x @ y) for _ in range(3))
+    pairs = [(ag.from_numpy(rng.standard_normal(a)), ag.from_numpy(rng.standard_normal(b))) for a, b in shapes]
+    if on_gpu():
+        def all_products():
+            for x, y in pairs:
+                x @ y
+        return lambda: min(timed(all_products) for _ in range(3))
+    return lambda: sum(min(timed(lambda: x @ y) for _ in range(3)) for x, y in pairs)
 
 
 def products_in_step(step, repeats):
@@ -109,11 +131,12 @@ def products_in_step(step, repeats):
     plain, spent, totals = ag._mm, [0.0], []
 
     def timed_mm(x, y):
-        start = time.perf_counter()
-        out = plain(x, y)
-        sync()
-        spent[0] += time.perf_counter() - start
-        return out
+        out = [None]
+
+        def product():
+            out[0] = plain(x, y)
+        spent[0] += timed(product)
+        return out[0]
     ag._mm = timed_mm
     try:
         for _ in range(repeats):
@@ -130,13 +153,13 @@ def bench(name, E, repeats, quick):
     same state of the machine (a shared machine drifts by 10% from minute to minute)."""
     step = make_step(name, E, quick)
     shapes = recorded_products(step)
-    products = [hot_product(a, b) for a, b in shapes]
+    bound_once = product_bound(shapes)
     for _ in range(3):  # warm-up
         step()
     engine, bound = [], []
     for _ in range(repeats):
         engine.append(timed(step))
-        bound.append(sum(product() for product in products))
+        bound.append(bound_once())
     in_step = products_in_step(step, repeats)
     overhead = median_time(make_step(name, E, quick, tiny=True), 5 * repeats)
     engine_ms, bound_ms = 1e3 * float(np.median(engine)), 1e3 * float(np.median(bound))
@@ -147,33 +170,74 @@ def bench(name, E, repeats, quick):
             "matmuls": len(shapes), "gflop": flops / 1e9, "matmul_gflops": flops / bound_ms / 1e6}
 
 
+def parse_cases(text):
+    """'grok:1,sequence:4' -> [('grok', 1), ('sequence', 4)], every name and E checked."""
+    cases = []
+    for item in text.split(","):
+        name, _, E = item.partition(":")
+        if name not in CASES:
+            raise common.argparse.ArgumentTypeError(f"unknown bench case {name!r}; choose from {', '.join(CASES)}")
+        if not E.isdigit() or int(E) < 1:
+            raise common.argparse.ArgumentTypeError(f"{item!r}: write name:E with E a whole number >= 1")
+        cases.append((name, int(E)))
+    return cases
+
+
+def machine(args):
+    out = {"backend": args.backend, "dtype": args.dtype, "cpu_count": os.cpu_count(),
+           "processor": platform.processor() or platform.machine(), "numpy": np.__version__}
+    if on_gpu():
+        name = ag.xp.cuda.runtime.getDeviceProperties(0)["name"]
+        out.update(gpu=name.decode() if isinstance(name, bytes) else str(name), cupy=ag.xp.__version__)
+    return out
+
+
+def compare(rows, path):
+    """Print each case's ratio and time against an earlier bench.json."""
+    before = {(r["case"], r["E"]): r for r in runs.read_json(path)["rows"]}
+    common.say(f"\nagainst {path}:")
+    for r in rows:
+        old = before.get((r["case"], r["E"]))
+        if old is None:
+            common.say(f"{r['case']:<9} E={r['E']}  not in that file")
+            continue
+        common.say(f"{r['case']:<9} E={r['E']}  engine / bound {old['ratio']:.2f} -> {r['ratio']:.2f} "
+                   f"({100 * (r['ratio'] / old['ratio'] - 1):+.0f}%), engine {old['engine_ms']:.1f} -> "
+                   f"{r['engine_ms']:.1f} ms ({100 * (r['engine_ms'] / old['engine_ms'] - 1):+.0f}%)")
+
+
 def main(argv=None):
     p = common.help_parser(__doc__)
     p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    p.add_argument("--repeats", type=int, default=15, help="timed steps per case (median reported)")
-    p.add_argument("--cases", default="mlp:1,grok:1,grok:4,sequence:1,sequence:4",
-                   help="comma-separated name:E pairs (names: mlp, grok, sequence)")
-    p.add_argument("--out", default=os.path.join("runs", "bench"), help="folder for bench.json")
+    p.add_argument("--repeats", type=common.positive_int, default=15, help="timed steps per case (median reported)")
+    p.add_argument("--cases", type=parse_cases, default=parse_cases("mlp:1,grok:1,grok:4,sequence:1,sequence:4"),
+                   help="comma-separated name:E pairs, names from mlp, grok, sequence "
+                        "(default: mlp:1,grok:1,grok:4,sequence:1,sequence:4)")
+    p.add_argument("--compare", default=None, help="an earlier bench.json: print each case's change against it")
+    p.add_argument("--out", default=None, help="folder for bench.json (default: runs/bench, runs/quick/bench with --quick)")
     p.add_argument("--quick", action="store_true", help="tiny sizes, 2 repeats: a smoke run")
     args = p.parse_args(argv)
+    if args.compare:
+        runs.read_json(args.compare)  # a missing or damaged file is an error before any work
+    out = args.out or os.path.join("runs", "quick" if args.quick else "", "bench")
+    runs.check_writable_folder(out)
     ag.set_backend(args.backend, args.dtype)
     repeats = 2 if args.quick else args.repeats
     rows = []
-    for item in args.cases.split(","):
-        name, E = item.split(":")
-        if name not in ("mlp", "grok", "sequence"):
-            raise ValueError(f"unknown bench case {name!r}; choose mlp, grok or sequence")
-        rows.append(bench(name, int(E), repeats, args.quick))
+    for name, E in args.cases:
+        rows.append(bench(name, E, repeats, args.quick))
         r = rows[-1]
-        plateau.say(f"{name:<9} E={r['E']}  engine {r['engine_ms']:7.2f} ms/step  matmuls alone "
-                    f"{r['matmul_bound_ms']:7.2f} ms ({r['matmuls']} products, {r['matmul_gflops']:.0f} GFLOP/s)"
-                    f"  engine / matmul-bound {r['ratio']:.2f}\n{'':<14}of the step: products "
-                    f"{r['matmuls_in_step_ms']:.2f} ms, the rest {r['engine_ms'] - r['matmuls_in_step_ms']:.2f} ms "
-                    f"(per-op Python overhead {r['overhead_ms']:.2f} ms, elementwise work the remainder)")
-    machine = {"backend": args.backend, "dtype": args.dtype, "cpu_count": os.cpu_count(),
-               "processor": platform.processor() or platform.machine(), "numpy": np.__version__}
-    common.save_table(args.out, "bench.json", {"machine": machine, "repeats": repeats, "rows": rows})
+        common.say(f"{name:<9} E={r['E']}  engine {r['engine_ms']:7.2f} ms/step  matmuls alone "
+                   f"{r['matmul_bound_ms']:7.2f} ms ({r['matmuls']} products, {r['matmul_gflops']:.0f} GFLOP/s)"
+                   f"  engine / matmul-bound {r['ratio']:.2f}\n{'':<14}of the step: products "
+                   f"{r['matmuls_in_step_ms']:.2f} ms, the rest {r['engine_ms'] - r['matmuls_in_step_ms']:.2f} ms "
+                   f"(per-op Python overhead {r['overhead_ms']:.2f} ms, elementwise work the remainder)")
+    if args.compare:
+        compare(rows, args.compare)
+    path = os.path.join(out, "bench.json")
+    runs.write_json(path, {"machine": machine(args), "repeats": repeats, "commit": common.git_commit(), "rows": rows})
+    common.say(f"wrote {path}")
     return rows
 
 

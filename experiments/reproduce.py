@@ -1,50 +1,103 @@
-"""Run every claim script at its default reduced scale, then write RESULTS.md.
+"""Run every claim script at its default reduced scale, then bench.py and report.py (RESULTS.md).
 
-Order: grok, task_diversity, grok_init, grok_weight_decay, transfer,
-attention_map, grok_multitask, grok_optimizer, then bench and report.
-Each script writes its run folders and table.json under --root/<script>;
-experiments/report.py turns those into RESULTS.md and its figures.
+Order: grok, grok_weight_decay, grok_multitask, grok_init, grok_phase,
+grok_optimizer, grok_interventions, task_diversity, transfer, attention_map,
+then bench and report. Each script writes its run folders and table.json
+under --root/<script>; experiments/report.py turns those into RESULTS.md and
+its figures (results/). Ctrl-C or SIGTERM stops the whole chain after saving
+the running arm's checkpoint; `--resume` continues where it stopped and reuses
+every finished arm.
 
-Expected wall time: about 1 h 45 min on 2 CPU cores (numpy), measured stage by stage before the
-engine got about a quarter faster (Nov 2026), so now probably less. On a GPU
-(`--backend cupy`) it has not been measured here; the per-step figures of
-experiments/bench.py are the guide. `--quick` runs the whole chain in
-seconds as a smoke test (the results are meaningless).
+Spread over machines: `--list` prints one shell command per arm (each writes
+its own run folder), in waves: wave 1 can run all at once (a SLURM job array,
+GNU parallel), wave 2 after it, then one `reproduce.py --resume` that reuses
+every finished arm and writes the tables and RESULTS.md. README shows a SLURM
+example.
+
+`--quick` runs the whole chain in seconds as a smoke test (the results are
+meaningless); it writes under runs/quick/ and never touches RESULTS.md or results/.
+Wall time on 2 CPU cores: see RESULTS.md ("Run times"); about 5 hours in all.
 """
+import contextlib
 import importlib
+import io
+import os
 import time
 
 import common  # first: it puts the repository root on sys.path
-import plateau
+import runs
 
-ORDER = ["grok", "task_diversity", "grok_init", "grok_weight_decay", "transfer", "attention_map",
-         "grok_multitask", "grok_optimizer"]
+ORDER = ["grok", "grok_weight_decay", "grok_multitask", "grok_init", "grok_phase", "grok_optimizer",
+         "grok_interventions", "task_diversity", "transfer", "attention_map"]
+
+
+def arm_names(script, flags):
+    """The arm names a script would train with these flags (it stops before any work)."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = common.run_main(importlib.import_module(script).main, ["--list-arms"] + flags)
+    if code:
+        raise ValueError(f"{script}.py did not list its arms")
+    return buffer.getvalue().split()
+
+
+def print_commands(args, flags_for):
+    waves = {1: [], 2: []}
+    for script in args.only:
+        parents = getattr(importlib.import_module(script), "PARENT", {})
+        for arm in arm_names(script, flags_for(script)):
+            command = " ".join(["python", f"experiments/{script}.py", "--arm", arm] + flags_for(script))
+            waves[2 if arm in parents else 1].append(command)
+    print("# wave 1: every line on its own (one SLURM array task, one GNU parallel job, one machine...)")
+    print("\n".join(waves[1]))
+    if waves[2]:
+        print("# wave 2: after wave 1 (these start from a wave-1 arm's finished run)")
+        print("\n".join(waves[2]))
+    print("# last: tables, bench and RESULTS.md, reusing every finished arm")
+    print(" ".join(["python", "experiments/reproduce.py", "--resume", "--root", args.root,
+                    "--only", ",".join(args.only), "--backend", args.backend]))
 
 
 def main(argv=None):
     p = common.help_parser(__doc__)
     p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
-    p.add_argument("--root", default="runs", help="where the scripts write (default: runs)")
-    p.add_argument("--only", default=",".join(ORDER), help="comma-separated scripts to run, in order")
+    p.add_argument("--root", default=None, help="where the scripts write (default: runs, or runs/quick with --quick)")
+    p.add_argument("--only", type=common.name_list(ORDER, "script"), default=tuple(ORDER),
+                   help="comma-separated scripts to run, in order (default: all)")
     p.add_argument("--resume", action="store_true", help="pass --resume to every script")
+    p.add_argument("--overwrite", action="store_true", help="pass --overwrite to every script")
     p.add_argument("--no-bench", action="store_true", help="skip experiments/bench.py")
-    p.add_argument("--quick", action="store_true", help="smoke-run the whole chain in seconds")
-    p.add_argument("--results", default="RESULTS.md", help="the report to write")
+    p.add_argument("--quick", action="store_true", help="smoke-run the whole chain in seconds, under runs/quick/")
+    p.add_argument("--list", action="store_true", help="print one shell command per arm, and exit")
+    p.add_argument("--results", default=None, help="the ledger to write (default: RESULTS.md, or "
+                                                   "<root>/RESULTS.md with --quick)")
     args = p.parse_args(argv)
+    args.root = args.root or os.path.join("runs", "quick" if args.quick else "")
+    args.root = args.root.rstrip("/") or "runs"
+    results = args.results or (os.path.join(args.root, "RESULTS.md") if args.quick else "RESULTS.md")
+    committed = os.path.join(common.ROOT, "RESULTS.md")
+    if args.quick and os.path.abspath(results) == os.path.abspath(committed):
+        raise ValueError("--quick never writes the committed RESULTS.md; leave --results out")
+    runs.check_writable_folder(args.root, "--root")
+    flags_for = lambda script: (["--out", os.path.join(args.root, script), "--backend", args.backend]
+                                + ["--quick"] * args.quick)
+    if args.list:
+        return print_commands(args, flags_for)
     timings = {}
-    for name in args.only.split(","):
-        flags = ["--out", f"{args.root}/{name}", "--backend", args.backend]
-        flags += ["--quick"] * args.quick + ["--resume"] * args.resume
+    for name in args.only:
+        flags = flags_for(name) + ["--resume"] * args.resume + ["--overwrite"] * (args.overwrite and not args.resume)
         start = time.perf_counter()
-        plateau.say(f"\n######## {name} {' '.join(flags)}")
+        common.say(f"\n######## {name} {' '.join(flags)}")
         importlib.import_module(name).main(flags)
         timings[name] = time.perf_counter() - start
-        plateau.say(f"######## {name} took {plateau.format_seconds(timings[name]).strip()}")
+        common.say(f"######## {name} took {runs.format_seconds(timings[name]).strip()}")
     if not args.no_bench:
-        importlib.import_module("bench").main(["--out", f"{args.root}/bench", "--backend", args.backend]
+        importlib.import_module("bench").main(["--out", os.path.join(args.root, "bench"), "--backend", args.backend]
                                               + ["--quick"] * args.quick)
-    common.save_table(args.root, "reproduce_timings.json", {"backend": args.backend, "seconds": timings})
-    importlib.import_module("report").main(["--root", args.root, "--out", args.results])
+    runs.write_json(os.path.join(args.root, "reproduce_timings.json"),
+                    {"backend": args.backend, "commit": common.git_commit(), "seconds": timings})
+    importlib.import_module("report").main(["--root", args.root, "--out", results]
+                                           + ["--force"] * args.quick)
 
 
 if __name__ == "__main__":

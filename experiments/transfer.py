@@ -10,13 +10,10 @@ MWS (fine-tuning from the pretrained weights with a fresh Adam); and the
 same for MWP: from scratch, and MWS -> MWP. We compare plateau lengths and
 samples to converge, and report for each fine-tuning, per parameter, the
 relative change |W_after - W_before| / |W_before| (median over seeds),
-weights and biases separately.
+weights and biases separately. A fine-tuning arm starts from its parent arm's
+finished run (with --arm, the parent must be finished first).
 
-What we ran and saw (defaults, 3 seeds): after prefix-sum pretraining the MWS
-loss falls at once (halfway down by step 10, vs 190 from scratch), yet 100%
-held-out accuracy took 320 steps (scratch: 210); MWS -> MWP converged in 160
-steps (scratch: 810). The attention output and Q/K/V biases moved most.
-Run time: about 3 minutes on 2 CPU cores with 3 seeds.
+Run time: see RESULTS.md (about 3 minutes on 2 CPU cores with 3 seeds).
 """
 import os
 
@@ -24,12 +21,14 @@ import numpy as np
 
 import common
 import plateau
+import runs
 
 GROUPS = [("embeddings", ("W_E", "W_pos")), ("attention Q/K/V weights", ("W_Q", "W_K", "W_V")),
           ("attention Q/K/V biases", ("b_Q", "b_K", "b_V")), ("attention output weight", ("W_O",)),
           ("attention output bias", ("b_O",)), ("MLP weights", ("W_in", "W_out")),
           ("MLP biases", ("b_in", "b_out")), ("LayerNorm weights", ("ln1.w", "ln2.w", "ln_f.w")),
           ("LayerNorm biases", ("ln1.b", "ln2.b", "ln_f.b")), ("read-out", ("W_U",))]
+PARENT = {"prefix-to-mws": "prefix-pretrain", "mws-to-mwp": "mws-scratch"}
 
 
 def relative_change(before, after):
@@ -37,8 +36,7 @@ def relative_change(before, after):
     out = {}
     for name in before:
         b, a = before[name], after[name]
-        E = b.shape[0]
-        norms = [np.linalg.norm(a[e] - b[e]) / max(np.linalg.norm(b[e]), 1e-12) for e in range(E)]
+        norms = [np.linalg.norm(a[e] - b[e]) / max(np.linalg.norm(b[e]), 1e-12) for e in range(b.shape[0])]
         out[name] = float(np.median(norms))
     return out
 
@@ -48,12 +46,12 @@ def grouped(change):
 
 
 def plot_curves(results, path):
-    plt = plateau.pyplot()
+    plt = runs.pyplot()
     if plt is None:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    for ax, (task, pairs) in zip(axes, [("mws", ("mws scratch", "prefix->mws")),
-                                        ("mwp", ("mwp scratch", "mws->mwp"))]):
+    for ax, (task, pairs) in zip(axes, [("mws", ("mws-scratch", "prefix-to-mws")),
+                                        ("mwp", ("mwp-scratch", "mws-to-mwp"))]):
         for name in pairs:
             for e in range(len(results[name].summary[task]["members"])):
                 rows = plateau.rows_of(results[name].history, e, task, "heldout")
@@ -63,37 +61,90 @@ def plot_curves(results, path):
         ax.set_xlabel("step")
         ax.set_ylabel("held-out loss")
         ax.legend(fontsize=8)
-    return plateau.save_figure(fig, path, dpi=80)
+    return runs.save_figure(fig, path, dpi=80)
+
+
+def _le(ours, theirs, factor):
+    """Whether the median `ours` is at most factor x the median `theirs` (both reached)."""
+    return ours["median"] is not None and theirs["median"] is not None and ours["median"] <= factor * theirs["median"]
+
+
+def claims(results, change_rows):
+    scratch, tuned = results["mws-scratch"].summary["mws"], results["prefix-to-mws"].summary["mws"]
+    mwp, mwp_tuned = results["mwp-scratch"].summary["mwp"], results["mws-to-mwp"].summary["mwp"]
+    change = {row[0]: float(row[1]) for row in change_rows}
+    top = max(change, key=change.get)
+    return [common.claim(
+        "transfer", "Prefix-sum pretraining removes the MWS plateau", "no observable stall (Figure 2)",
+        "prefix sum to convergence, then MWS with a fresh Adam",
+        f"MWS from scratch: plateau {common.fmt(scratch['plateau_step'])}, converged "
+        f"{common.fmt(scratch['converged_step'])} steps; fine-tuned: plateau {common.fmt(tuned['plateau_step'])}, "
+        f"converged {common.fmt(tuned['converged_step'])} steps",
+        common.verdict(_le(tuned["plateau_step"], scratch["plateau_step"], 0.2)
+                       and _le(tuned["converged_step"], scratch["converged_step"], 1.0),
+                       partly=_le(tuned["plateau_step"], scratch["plateau_step"], 0.2)),
+        "the fine-tuned plateau is <= 1/5 of scratch's and it converges sooner; partly if only the plateau goes",
+        note=f"MWS -> MWP converged at {common.fmt(mwp_tuned['converged_step'])} steps, MWP from scratch at "
+             f"{common.fmt(mwp['converged_step'])}."),
+        common.claim(
+        "finetune-biases", "Fine-tuning mostly moves the attention biases",
+        "qualitative; the website: Q/K/V weights stay, biases move", "prefix -> MWS",
+        f"|ΔW|/|W|: Q/K/V biases {change['attention Q/K/V biases']:.3f} vs Q/K/V weights "
+        f"{change['attention Q/K/V weights']:.3f}; largest: {top} ({change[top]:.3f})",
+        common.verdict(top.startswith("attention") and "bias" in top,
+                       partly=change["attention Q/K/V biases"] > change["attention Q/K/V weights"]),
+        "an attention-bias group moves most; partly if Q/K/V biases move more than Q/K/V weights",
+        note="Relative change flatters biases, whose norms start small.")]
 
 
 def main(argv=None):
-    args, out, shared = common.sequence_args(__doc__, "transfer", argv)
-    task = lambda *t: common.sequence_config(args, t, **shared)
-    run = lambda name, cfg, start=None: common.run_arms({name: cfg}, out, resume=args.resume,
-                                                        init_params=start)[name]
-    results = {"mws scratch": run("mws scratch", task("mws")),
-               "prefix pretrain": run("prefix pretrain", task("prefix"))}
-    results["prefix->mws"] = run("prefix->mws", task("mws"), results["prefix pretrain"].params)
-    results["mwp scratch"] = run("mwp scratch", task("mwp"))
-    results["mws->mwp"] = run("mws->mwp", task("mwp"), results["mws scratch"].params)
-    changes = {"prefix->mws": relative_change(results["prefix pretrain"].params, results["prefix->mws"].params),
-               "mws->mwp": relative_change(results["mws scratch"].params, results["mws->mwp"].params)}
+    args = common.sequence_parser(__doc__).parse_args(argv)
+    out = common.out_folder(args, "transfer")
+    task = lambda *t: common.sequence_config(args, argv, t)
+    arms = {"mws-scratch": task("mws"), "prefix-pretrain": task("prefix"), "prefix-to-mws": task("mws"),
+            "mwp-scratch": task("mwp"), "mws-to-mwp": task("mwp")}
+    common.check_arms(arms, args)
+    results = {}
+
+    def run(name):
+        if name not in results:
+            start = None
+            if name in PARENT:
+                if args.arm == name and runs.RunFolder.holds_finished(os.path.join(out, PARENT[name])) is False:
+                    raise ValueError(f"arm {name} starts from arm {PARENT[name]}, which is not finished in "
+                                     f"{os.path.join(out, PARENT[name])}; train it first (--arm {PARENT[name]})")
+                start = run(PARENT[name]).params
+            resume = args.resume or (args.arm is not None and name != args.arm)  # a parent is only reused
+            common.say(f"== {name}: {len(arms[name].seeds)} seed(s), up to {arms[name].steps} steps")
+            results[name] = plateau.train(arms[name], out=os.path.join(out, name), resume=resume,
+                                          overwrite=args.overwrite or (args.quick and not resume),
+                                          init_params=start)
+        return results[name]
+    for name in arms if args.arm is None else [args.arm]:
+        run(name)
+    if common.only_one_arm(args, out):
+        return results
+    changes = {"prefix-to-mws": relative_change(results["prefix-pretrain"].params, results["prefix-to-mws"].params),
+               "mws-to-mwp": relative_change(results["mws-scratch"].params, results["mws-to-mwp"].params)}
     rows = []
     for name, r in results.items():
         t = next(iter(r.summary))
         s = r.summary[t]
         rows.append([name, t, f"{s['n_converged']}/{len(s['members'])}", common.fmt(s["plateau_step"]),
                      common.fmt(s["converged_step"]), common.fmt(s["samples_to_converge"])])
-    common.print_table("plateau and convergence (median [min–max] over seeds)",
-                       ["arm", "task", "converged", "plateau step", "converged step", "samples"], rows)
+    headers = ["arm", "task", "converged", "plateau step", "converged step", "samples"]
+    common.print_table("plateau and convergence (median [min–max] over seeds)", headers, rows)
     by_group = {k: grouped(v) for k, v in changes.items()}
     change_rows = [[g] + [f"{by_group[k][g]:.3f}" for k in changes] for g, _ in GROUPS]
+    change_headers = ["parameter group"] + list(changes)
     common.print_table("relative change |ΔW|/|W| during fine-tuning (median over seeds, mean over a group)",
-                       ["parameter group"] + list(changes), change_rows)
+                       change_headers, change_rows)
     figure = plot_curves(results, os.path.join(out, "finetune_vs_scratch.png"))
-    common.save_table(out, "table.json", {
-        "script": "transfer", "rows": rows, "change_rows": change_rows, "changes": changes, "figure": figure,
-        "arms": {k: {"summary": r.summary, "steps": r.steps} for k, r in results.items()}})
+    common.save_table(out, {
+        "script": "transfer", "tables": {"arms": {"headers": headers, "rows": rows},
+                                         "changes": {"headers": change_headers, "rows": change_rows}},
+        "changes": changes, "claims": claims(results, change_rows),
+        "arms": common.arm_records(arms, results)}, figures=[figure])
     return results
 
 

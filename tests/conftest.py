@@ -1,4 +1,10 @@
-"""Shared fixtures: a `backend` fixture over numpy and cupy (cupy skipped when absent)."""
+"""Shared fixtures: a `backend` fixture over numpy, the strict CuPy stand-in and real CuPy.
+
+"standin" runs the engine's CuPy code path on CPU, on tests/strict_cupy.py (a
+NumPy-backed imitation of CuPy 14.x that checks API use, transfers and host
+syncs; not CUDA, not speed), so every commit's CI exercises it. "cupy" is the
+real CuPy on a real GPU, skipped where there is none. Both carry the `cupy` marker.
+"""
 import os
 import sys
 
@@ -7,6 +13,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import autograd as ag  # noqa: E402
+import strict_cupy  # noqa: E402
 from make_student_copy import unsolved  # noqa: E402
 
 
@@ -23,14 +30,38 @@ def _cupy_missing_reason():
 CUPY_SKIP = _cupy_missing_reason()
 
 
-@pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.cupy)])
+@pytest.fixture(params=["numpy", pytest.param("standin", marks=pytest.mark.cupy),
+                        pytest.param("cupy", marks=pytest.mark.cupy)])
 def backend(request):
     """Run the test once per backend, in float64; restore numpy/float32 after."""
     if request.param == "cupy" and CUPY_SKIP:
         pytest.skip(CUPY_SKIP)
-    ag.set_backend(request.param, "float64")
-    yield request.param
-    ag.set_backend("numpy", "float32")
+    with standin_if(request.param == "standin"):
+        ag.set_backend("numpy" if request.param == "numpy" else "cupy", "float64")
+        yield request.param
+        ag.set_backend("numpy", "float32")
+
+
+class standin_if:
+    """Install the CuPy stand-in for the duration of a block, if asked to."""
+
+    def __init__(self, wanted):
+        self.wanted = wanted
+
+    def __enter__(self):
+        if self.wanted:
+            strict_cupy.install()
+            strict_cupy.reset()
+
+    def __exit__(self, *exc):
+        if self.wanted:
+            ag.set_backend("numpy", "float32")
+            strict_cupy.uninstall()
+
+
+def on_device(backend):
+    """Whether a backend fixture value runs the CuPy code path."""
+    return backend in ("standin", "cupy")
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ import pytest
 
 import autograd as ag
 import plateau
+import runs
 import tasks
 
 TINY_GROK = plateau.GrokConfig(p=7, d_model=8, n_heads=2, batch_size=16, steps=6, eval_every=3,
@@ -97,9 +98,9 @@ def test_run_folder_contents(tmp_path):
     plateau.train(TINY_SEQ, out=str(tmp_path), log=quiet)
     for name in ("config.json", "history.csv", "summary.json", "params.npz"):
         assert os.path.exists(tmp_path / name)
-    rows = plateau.read_history(str(tmp_path / "history.csv"))
+    rows = runs.read_history(str(tmp_path / "history.csv"))
     assert {r["task"] for r in rows} == {"mws", "mwp"} and rows[-1]["step"] == 6
-    assert plateau.config_from_dict(plateau.read_json(str(tmp_path / "config.json"))) == TINY_SEQ
+    assert plateau.config_from_dict(runs.read_json(str(tmp_path / "config.json"))) == TINY_SEQ
 
 
 @pytest.mark.integration
@@ -117,6 +118,62 @@ def test_per_member_learning_rates():
     fresh = plateau.ArithmeticProblem(cfg).init_params()
     np.testing.assert_array_equal(result.params["W_U"][1], ag.to_numpy(fresh["W_U"].data[1]))
     assert not np.array_equal(result.params["W_U"][0], ag.to_numpy(fresh["W_U"].data[0]))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("cfg", [
+    dataclasses.replace(TINY_GROK, seeds=(0, 1, 0), init=("default", "small", "sparse"), init_scale=(0.01, 0.1, 0.01),
+                        sparsity=(0.9, 0.9, 0.5), init_scope=("linear", "all", "all"), lr=(1e-3, 3e-3, 2e-3),
+                        weight_decay=(1.0, 0.0, 0.1), grokfast_lambda=(0.0, 2.0, 5.0)),
+    dataclasses.replace(TINY_GROK, seeds=(2, 2, 3), optimizer="sgd", lr=(0.05, 0.01, 0.02), momentum=(0.0, 0.9, 0.5),
+                        weight_decay=(1e-3, 0.0, 1e-2)),
+    dataclasses.replace(TINY_SEQ, seeds=(0, 1), lr=(1e-3, 3e-3), weight_decay=(0.0, 0.1), grokfast_lambda=(2.0, 0.0))],
+    ids=["grok-adamw-init-grid", "grok-sgd-grid", "sequence"])
+def test_mixed_ensemble_equals_its_members_trained_alone(cfg):
+    """Per-member settings (init kind, scale, sparsity, scope, lr, weight decay, momentum,
+    Grokfast, seed): one ensemble run equals each member's own run."""
+    together = plateau.train(cfg, log=quiet)
+    for e in range(len(cfg.seeds)):
+        alone = plateau.train(dataclasses.replace(plateau.member_config(cfg, e), seeds=(cfg.seeds[e],)), log=quiet)
+        mine = [r["loss"] for r in together.history if r["member"] == e]
+        np.testing.assert_allclose(mine, [r["loss"] for r in alone.history], rtol=1e-10)
+        for name, value in alone.params.items():
+            np.testing.assert_allclose(together.params[name][e], value[0], rtol=1e-8, atol=1e-12, err_msg=name)
+
+
+BAD_CONFIGS = [  # (config change, the field the error names)
+    (dict(seeds=()), "seeds"), (dict(seeds=(-1,)), "seeds"), (dict(steps=0), "steps"), (dict(eval_every=0), "eval_every"),
+    (dict(patience=0), "patience"), (dict(batch_size=0), "batch_size"), (dict(checkpoint_every=-1), "checkpoint_every"),
+    (dict(threshold=1.5), "threshold"), (dict(threshold=0), "threshold"), (dict(optimizer="adam"), "optimizer"),
+    (dict(lr=-1e-3), "lr"), (dict(weight_decay=-1.0), "weight_decay"), (dict(betas=(0.9, 1.0)), "betas"),
+    (dict(momentum=0.9), "momentum"), (dict(optimizer="sgd", momentum=1.0), "momentum"),
+    (dict(grokfast_lambda=-1.0), "grokfast_lambda"), (dict(grokfast_alpha=1.0), "grokfast_alpha"),
+    (dict(lr=(1e-3, 1e-3)), "lr"), (dict(backend="torch"), "backend"), (dict(dtype="float16"), "dtype"),
+    (dict(ops=()), "ops"), (dict(ops=("div", "div")), "ops"), (dict(ops=("pow",)), "ops"), (dict(p=1), "p"),
+    (dict(p=12), "p"), (dict(p=5000), "p"), (dict(frac_train=1.0), "frac_train"), (dict(frac_train=0.001), "frac_train"),
+    (dict(d_model=0), "d_model"), (dict(n_heads=3), "n_heads"), (dict(n_layers=0), "n_layers"), (dict(norm="mid"), "norm"),
+    (dict(init="tiny"), "init"), (dict(init_scope="some"), "init_scope"), (dict(init="small", init_scale=0.0), "init_scale"),
+    (dict(sparsity=1.0), "sparsity"),
+]
+BAD_SEQUENCE = [(dict(tasks=()), "tasks"), (dict(tasks=("mws", "mws")), "tasks"), (dict(tasks=("mwx",)), "tasks"),
+                (dict(n=0), "n"), (dict(k=0), "k"), (dict(eval_size=0), "eval_size"), (dict(p=1), "p"),
+                (dict(tasks=("mws", "mwp"), batch_size=1), "batch_size"), (dict(attention="local"), "attention")]
+
+
+@pytest.mark.parametrize("base, change, field", [(TINY_GROK, c, f) for c, f in BAD_CONFIGS] +
+                         [(TINY_SEQ, c, f) for c, f in BAD_SEQUENCE],
+                         ids=[f"grok-{f}-{i}" for i, (c, f) in enumerate(BAD_CONFIGS)] +
+                             [f"sequence-{f}-{i}" for i, (c, f) in enumerate(BAD_SEQUENCE)])
+def test_config_out_of_range_names_its_field(base, change, field):
+    with pytest.raises(plateau.ConfigError) as error:
+        plateau.check_config(dataclasses.replace(base, **change))
+    assert error.value.field == field
+
+
+def test_collapses_count_falls_after_memorising():
+    assert plateau.collapses([0.1, 0.96, 0.99, 0.2, 0.1, 0.97, 0.3, 0.98], 0.95) == 2
+    assert plateau.collapses([0.1, 0.4, 0.2], 0.95) == 0
+    assert plateau.collapses([0.96, 0.7, 0.96], 0.95) == 0  # a dip above 50% is not a collapse
 
 
 def test_small_and_sparse_init_touch_the_linear_layers_only_by_default():
@@ -147,7 +204,7 @@ def test_plateau_diagnostics_on_a_known_case():
 
 @pytest.mark.integration
 def test_bad_optimizer_name():
-    with pytest.raises(ValueError, match="'adamw' or 'sgd'"):
+    with pytest.raises(plateau.ConfigError, match="choose from adamw, sgd"):
         plateau.train(dataclasses.replace(TINY_GROK, optimizer="adam"), log=quiet)
 
 

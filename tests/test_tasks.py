@@ -1,8 +1,29 @@
-"""The data: each docstring's worked example, table sizes, splits, sequence layout."""
+"""The data: each docstring's worked example (run as a doctest), table sizes, splits, sequence layout."""
+import doctest
+
 import numpy as np
 import pytest
 
 import tasks
+
+EXERCISE_OF = {"modular_table": "modular_division", "moving_window_sum": "moving_window_sum"}
+DOCTESTS = [t for t in doctest.DocTestFinder().find(tasks) if t.examples]
+
+
+@pytest.mark.parametrize("test", [pytest.param(t, id=t.name.split(".")[-1],
+                                               marks=[getattr(pytest.mark, EXERCISE_OF[t.name.split(".")[-1]])]
+                                               if t.name.split(".")[-1] in EXERCISE_OF else [])
+                                  for t in DOCTESTS])
+def test_docstring_example(test):
+    """The worked example in each task's docstring is what the code computes."""
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0
+
+
+def test_every_task_has_a_worked_example():
+    names = {t.name.split(".")[-1] for t in DOCTESTS}
+    assert {"modular_table", "arithmetic_sequences", *(f.__name__ for f in tasks.SEQUENCE_TASKS.values())} <= names
 
 
 @pytest.mark.modular_division

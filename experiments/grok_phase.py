@@ -1,0 +1,127 @@
+"""Where the poster's init claims hold: a map over init scale x weight decay.
+
+Claim (poster): small init (scale 0.01) cuts the train-to-val delay ~100x (and
+sparse init likewise). Omnigrok (Liu, Michaud & Tegmark, 2022) showed that the
+initial weight norm and the weight decay together decide whether and when a
+model groks; the poster's claim is one point of that map. Here is the map.
+
+One ensemble: every init scale of --scales x every weight decay of
+--weight-decays x every seed, trained in lockstep (division mod 97, AdamW).
+Init scale s multiplies PyTorch's default init of the layers --init-scope
+names (the poster's scope: the nn.Linear layers, weights and biases), as
+Omnigrok scales the initial weights: s = 1 is grok.py's baseline, and s = 0.01
+is about the size of the poster's small init (Xavier-normal x 0.01). For each cell: the memorised step (train accuracy >= 95%),
+the grokked step (validation accuracy >= 95%), the delay between them and the
+final validation accuracy, medians over seeds. A heatmap of each.
+
+Reduced scale: width 64 (not 128) and batch 256, so that 50 members fit an
+hour on 2 CPU cores; the baseline cell (scale 1, wd 1) still memorises first
+and groks late at that size (see RESULTS.md).
+
+Run time: see RESULTS.md (about an hour on 2 CPU cores with the defaults).
+"""
+import os
+
+import numpy as np
+
+import common
+import runs
+
+KEYS = ("memorized_step", "grokked_step", "delay", "final_val_acc", "final_train_acc")
+
+
+def cell_table(scales, decays, groups):
+    """groups[i * len(decays) + j] is the cell (scales[i], decays[j])."""
+    return {(s, w): groups[i * len(decays) + j] for i, s in enumerate(scales) for j, w in enumerate(decays)}
+
+
+def claims(scales, decays, cells, cfg):
+    """Per weight decay: does shrinking the init cut the delay (>= 3x vs scale 1) and still generalize?"""
+    big = max(scales)
+    holds, fails = [], []
+    for w in decays:
+        base = cells[big, w]
+        for s in sorted(scales):
+            if s == big:
+                continue
+            c = cells[s, w]
+            grokked = c["n_grokked"] * 2 > len(c["members"])
+            d, d0 = c["delay"]["median"], base["delay"]["median"]
+            cut = grokked and d is not None and (d0 is None or d <= d0 / 3)
+            (holds if cut else fails).append((s, w, c, base))
+    text = lambda cases: "; ".join(f"scale {s:g} wd {w:g} (delay {common.fmt(c['delay'])} vs {common.fmt(b['delay'])}, "
+                                   f"val {common.fmt(c['final_val_acc'], 2)})" for s, w, c, b in cases) or "none"
+    small = min(scales)
+    at_small = [w for s, w, *_ in holds if s == small]
+    return [common.claim(
+        "phase-small-init", "Small init cuts the train-to-val delay (where, over init scale x weight decay)",
+        "delay ~1,050 steps with scale 0.01 (wd 1e-3) vs ~333,000 for the default init",
+        f"scales {', '.join(f'{s:g}' for s in scales)} x wd {', '.join(f'{w:g}' for w in decays)}; "
+        + f" ({len(cfg.seeds) // len(cells)} seeds each); " + common.setting(cfg),
+        f"delay cut >= 3x with most seeds grokking at: {text(holds)}. Not at: {text(fails)}",
+        common.verdict(bool(at_small) and len(at_small) == len([w for w in decays if w > 0]),
+                       partly=bool(holds)),
+        f"per cell: most seeds grok, and the delay is <= 1/3 of scale {big:g}'s at the same wd; reproduced if "
+        f"scale {small:g} does so at every wd > 0, partly if some smaller scale does somewhere")]
+
+
+def heatmaps(scales, decays, cells, path):
+    plt = runs.pyplot()
+    if plt is None:
+        return None
+    panels = [("memorized_step", "memorised step"), ("grokked_step", "grokked step"), ("delay", "delay (steps)"),
+              ("final_val_acc", "final val accuracy")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 3.4))
+    for ax, (key, title) in zip(axes, panels):
+        grid = np.array([[np.nan if cells[s, w][key]["median"] is None else cells[s, w][key]["median"]
+                          for w in decays] for s in scales], dtype=float)
+        ax.imshow(grid, cmap="viridis_r" if key != "final_val_acc" else "viridis", aspect="auto")
+        for i in range(len(scales)):
+            for j in range(len(decays)):
+                v = grid[i, j]
+                label = "never" if np.isnan(v) else (f"{v:.2f}" if key == "final_val_acc" else f"{v:.0f}")
+                ax.text(j, i, label, ha="center", va="center", fontsize=7, color="white" if np.isnan(v) else "black",
+                        bbox=dict(facecolor="white", alpha=0.6, lw=0) if not np.isnan(v) else None)
+        ax.set_xticks(range(len(decays)), [f"{w:g}" for w in decays])
+        ax.set_yticks(range(len(scales)), [f"{s:g}" for s in scales])
+        ax.set_xlabel("weight decay")
+        ax.set_ylabel("init scale")
+        ax.set_title(title, fontsize=9)
+    return runs.save_figure(fig, path, dpi=70)
+
+
+def main(argv=None):
+    p = common.grok_parser(__doc__, steps=3000, seeds=(0, 1))
+    p.add_argument("--scales", type=common.float_list(lambda v: v > 0, "a scale > 0"),
+                   default=(1.0, 0.3, 0.1, 0.03, 0.01), help="init scales (default: 1,0.3,0.1,0.03,0.01)")
+    p.add_argument("--weight-decays", type=common.float_list(lambda v: v >= 0, "a weight decay >= 0"),
+                   default=(0.0, 0.01, 0.1, 0.3, 1.0), help="weight decays (default: 0,0.01,0.1,0.3,1)")
+    p.set_defaults(d_model=64, batch_size=256, eval_every=100, checkpoint_every=500)
+    args = p.parse_args(argv)
+    common.reject(argv, ["--init", "--init-scale", "--weight-decay"], "the map's cells take their init scale "
+                  "and weight decay from --scales and --weight-decays")
+    out = common.out_folder(args, "grok_phase")
+    base = common.grok_config(args, argv, init="scaled")
+    settings = [dict(init_scale=s, weight_decay=w) for s in args.scales for w in args.weight_decays]
+    arms = {"map": common.grid(base, settings, base.seeds)}
+    results = common.run_arms(arms, out, args)
+    if common.only_one_arm(args, out):
+        return results
+    groups = common.per_setting(results["map"].summary["div"], len(base.seeds), KEYS)
+    cells = cell_table(args.scales, args.weight_decays, groups)
+    headers = ["init scale", "weight decay", "grokked", "memorised step", "grokked step", "delay", "final val acc"]
+    rows = [[f"{s:g}", f"{w:g}", f"{c['n_grokked']}/{len(c['members'])}", common.fmt(c["memorized_step"]),
+             common.fmt(c["grokked_step"]), common.fmt(c["delay"]), common.fmt(c["final_val_acc"], 3)]
+            for (s, w), c in cells.items()]
+    common.print_table(f"init scale x weight decay, division mod {base.p}: median [min–max] over "
+                       f"{len(base.seeds)} seeds per cell", headers, rows)
+    figure = heatmaps(args.scales, args.weight_decays, cells, os.path.join(out, "phase.png"))
+    common.save_table(out, {"script": "grok_phase", "tables": {"map": {"headers": headers, "rows": rows}},
+                            "scales": args.scales, "weight_decays": args.weight_decays, "cells": groups,
+                            "claims": claims(args.scales, args.weight_decays, cells, arms["map"]),
+                            "arms": common.arm_records(arms, results)}, figures=[figure])
+    return results
+
+
+if __name__ == "__main__":
+    common.main_guard(main)

@@ -1,0 +1,341 @@
+"""Run plumbing: run folders, checkpoints, interrupts, progress lines, figures.
+
+Nothing here knows about models; `plateau.train` and the experiment scripts
+use it. A run folder holds one run and says which:
+
+    config.json      the run's config, with its run_id
+    history.csv      one row per evaluation (step, member, task, split, metrics)
+    checkpoint.npz   parameters, optimizer state, step, history and run_id in ONE
+                     file, replaced atomically every `checkpoint_every` steps and
+                     when the run is interrupted
+    summary.json     written only when the run is finished (goal met or step
+                     budget spent): its run_id, steps, config and per-task summary
+    params.npz       the final parameters (with summary.json)
+    curves.png       training curves (needs matplotlib)
+
+A fresh run never starts in a folder that holds another run's checkpoint or
+summary (`RunFolder.begin` refuses; `overwrite=True` clears it first), and a
+resume loads a checkpoint only if it was made by the same config.
+"""
+import csv
+import json
+import math
+import os
+import shutil
+import signal
+import time
+import uuid
+import zipfile
+
+import numpy as np
+
+RUN_FILES = ("config.json", "history.csv", "checkpoint.npz", "summary.json", "params.npz", "curves.png")
+
+
+def say(*text):
+    """print, flushed at once, so progress shows up live in a log file too."""
+    print(*text, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# Interrupts: SIGINT (Ctrl-C) and SIGTERM (a scheduler's or `timeout`'s stop)
+# become a request that the training loop honours between two steps.
+
+class Interrupted(Exception):
+    """A run stopped on a signal after saving its checkpoint; the whole script stops too."""
+
+    def __init__(self, signum, step, where):
+        self.signum, self.step, self.where = signum, step, where
+        name = signal.Signals(signum).name
+        resume = f"; checkpoint saved in {where}, continue with --resume" if where else ""
+        super().__init__(f"interrupted by {name} at step {step}{resume}")
+
+    @property
+    def exit_code(self):
+        return 128 + self.signum  # 130 for SIGINT, 143 for SIGTERM, as shells report them
+
+
+class StopOnSignal:
+    """Within this block, SIGINT and SIGTERM only set `signum`; the loop checks it
+    between steps, so a checkpoint is never written halfway through an update."""
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self):
+        self.signum, self.previous = None, {}
+        for s in self.SIGNALS:
+            try:
+                self.previous[s] = signal.signal(s, self._request)
+            except ValueError:  # not the main thread: leave the signals alone
+                pass
+        return self
+
+    def _request(self, signum, frame):
+        self.signum = signum
+
+    def __exit__(self, *exc):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+
+# ---------------------------------------------------------------------------
+# Progress lines.
+
+class Clock:
+    """Steps per second and time left, for the progress line."""
+
+    def __init__(self, start, total):
+        self.start, self.total, self.t0 = start, total, time.perf_counter()
+
+    def line(self, step):
+        elapsed = time.perf_counter() - self.t0
+        rate = (step - self.start) / elapsed if elapsed > 0 and step > self.start else 0.0
+        eta = (self.total - step) / rate if rate else float("nan")
+        return f"step {step:>6}/{self.total}  {rate:6.1f} steps/s  ETA {format_seconds(eta)}"
+
+
+def format_seconds(s):
+    if not math.isfinite(s):
+        return "   --"
+    if s >= 3600:
+        return f"{int(s // 3600):>2}h{int(s % 3600 // 60):02d}m"
+    return f"{int(s // 60):>3}m{int(s % 60):02d}s"
+
+
+# ---------------------------------------------------------------------------
+# Files: JSON and CSV written atomically, read back with the file named on error.
+
+def write_json(path, value):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(value, f, indent=1, default=_json_default)
+    os.replace(tmp, path)
+
+
+def _json_default(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(f"cannot write {type(x)} as JSON")
+
+
+def read_json(path):
+    """The JSON in `path`; a missing or damaged file is a ValueError that names it."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"{path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); it may be truncated") from None
+
+
+def read_history(path):
+    """history.csv back as a list of dicts with numbers where numbers were."""
+    with open(path) as f:
+        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _number(text):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def load_npz(path):
+    """Every array of an .npz file as a dict; a missing or damaged file is a ValueError that names it."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise ValueError(f"{path} does not exist") from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError) as error:
+        raise ValueError(f"{path} is damaged or truncated ({type(error).__name__}: {error}); "
+                         "delete it to start that run again") from None
+
+
+def check_writable_folder(path, flag="--out"):
+    """Make `path` a folder we can write into, or raise a ValueError naming the flag."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{flag} {path} is a file, not a folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, f".write-test-{os.getpid()}")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as error:
+        raise ValueError(f"{flag} {path} is not a writable folder ({error.strerror})") from None
+
+
+# ---------------------------------------------------------------------------
+# Run folders.
+
+class RunFolder:
+    """One run's folder (see the module docstring for what it holds).
+
+    config is the run's config as a dict; `resumable` names the keys a resume may
+    change (the step budget, say): two configs that differ only there are one run."""
+    CHECKPOINT = "checkpoint.npz"
+
+    def __init__(self, path, fields, config, resumable=()):
+        self.path, self.fields, self.config, self.resumable = path, fields, config, set(resumable) | {"run_id"}
+        check_writable_folder(path)
+
+    def differences(self, other):
+        """The keys, outside `resumable`, on which another config dict differs from this run's."""
+        return sorted(k for k in set(other) | set(self.config)
+                      if k not in self.resumable and other.get(k) != self.config.get(k))
+
+    def file(self, name):
+        return os.path.join(self.path, name)
+
+    @staticmethod
+    def holds_finished(path):
+        """Whether the folder at `path` holds a finished run (of whatever config)."""
+        return os.path.exists(os.path.join(path, "summary.json"))
+
+    def holds(self):
+        """What this folder holds of a run: 'finished', 'checkpoint' or None."""
+        if os.path.exists(self.file("summary.json")):
+            return "finished"
+        if os.path.exists(self.file(self.CHECKPOINT)):
+            return "checkpoint"
+        return None
+
+    def finished_result(self):
+        """(params, history, summary, steps) if this folder holds a finished run of this config."""
+        if self.holds() != "finished":
+            return None
+        summary = read_json(self.file("summary.json"))
+        if "config" not in summary or self.differences(summary["config"]) \
+                or summary["config"].get("steps") != self.config.get("steps"):
+            return None
+        params = load_npz(self.file("params.npz"))
+        return params, read_history(self.file("history.csv")), summary, summary["steps"]
+
+    def begin(self, resume, overwrite):
+        """Start a fresh run, or load this config's checkpoint: returns None or the checkpoint dict."""
+        held = self.holds()
+        if resume and held:
+            checkpoint = self.load_checkpoint() if os.path.exists(self.file(self.CHECKPOINT)) else None
+            if checkpoint is not None:
+                self._remove("summary.json", "params.npz", "curves.png")  # no longer finished
+                self.run_id = checkpoint["run_id"]
+                write_json(self.file("config.json"), {**self.config, "run_id": self.run_id})
+                self.write_history(checkpoint["history"])
+                return checkpoint
+            held = None  # a finished run with another budget and no checkpoint: start again
+        if held and not overwrite:
+            what = "a finished run" if held == "finished" else "an unfinished run with a checkpoint"
+            raise ValueError(f"{self.path} already holds {what}: continue it with --resume, "
+                             "or choose another --out (--overwrite replaces it)")
+        self._remove(*RUN_FILES)
+        self.run_id = uuid.uuid4().hex
+        write_json(self.file("config.json"), {**self.config, "run_id": self.run_id})
+        self.write_history([])
+        return None
+
+    def _remove(self, *names):
+        for name in names:
+            if os.path.exists(self.file(name)):
+                os.remove(self.file(name))
+
+    def append(self, rows):
+        with open(self.file("history.csv"), "a", newline="") as f:
+            csv.DictWriter(f, self.fields, extrasaction="ignore").writerows(rows)
+
+    def write_history(self, history):
+        with open(self.file("history.csv"), "w", newline="") as f:
+            writer = csv.DictWriter(f, self.fields, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(history)
+
+    def save_checkpoint(self, step, arrays, history):
+        """Parameters, optimizer state and the run's step, history and identity, in one
+        file written next to the old one and then renamed over it (never half-written)."""
+        meta = json.dumps({"step": step, "run_id": self.run_id, "config": self.config, "history": history},
+                          default=_json_default)
+        tmp = self.file("checkpoint.tmp.npz")
+        np.savez(tmp, meta=np.array(meta), **arrays)
+        os.replace(tmp, self.file(self.CHECKPOINT))
+
+    def load_checkpoint(self):
+        """The checkpoint as {step, run_id, config, history, arrays}, if it belongs to this config."""
+        path = self.file(self.CHECKPOINT)
+        arrays = load_npz(path)
+        try:
+            meta = json.loads(str(arrays.pop("meta")))
+        except (KeyError, json.JSONDecodeError):
+            raise ValueError(f"{path} is not a checkpoint of this version of plateau; delete it "
+                             "to start that run again") from None
+        changed = self.differences(meta["config"])
+        if changed:
+            detail = ", ".join(f"{k}={meta['config'].get(k)!r} there, {self.config.get(k)!r} here" for k in changed)
+            raise ValueError(f"cannot resume {self.path}: its checkpoint was made by another config "
+                             f"({detail}); use another --out")
+        return {**meta, "arrays": arrays}
+
+    def finish(self, summary, params):
+        """Mark the run finished: summary.json (written last) and the final parameters."""
+        np.savez(self.file("params.npz"), **params)
+        write_json(self.file("summary.json"), {**summary, "run_id": self.run_id, "config": self.config})
+
+
+def clear_folder(path):
+    """Delete a folder of run folders (smoke runs start from nothing each time)."""
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+
+
+# ---------------------------------------------------------------------------
+# Figures (matplotlib is optional: without it, runs simply skip them).
+
+FIGURES_NEED = "figures need matplotlib: pip install matplotlib (or pip install -e \".[plot]\")"
+
+
+def pyplot():
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        return plt
+    except ImportError:
+        return None
+
+
+def save_figure(fig, path, dpi=80):
+    """Write a figure as a small PNG and free it."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    fig.clf()
+    pyplot().close(fig)
+    return path
+
+
+def plot_curves(rows_of, members, task_names, panels, splits, path, log_x=False):
+    """One panel per metric, one line per (task, member, split), from history rows.
+
+    rows_of(member, task, split) gives the rows to plot; panels is [(key, label)];
+    splits is [(split, line style)]."""
+    plt = pyplot()
+    if plt is None:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (key, label) in zip(axes[0], panels):
+        for t, task in enumerate(task_names):
+            for e in range(members):
+                for split, style in splits:
+                    rows = rows_of(e, task, split)
+                    ax.plot([max(r["step"], 1) for r in rows], [r[key] for r in rows], style,
+                            color=colors[t % len(colors)], lw=1, label=f"{task} {split}" if e == 0 else None)
+        ax.set_xlabel("step")
+        ax.set_ylabel(label)
+        if log_x:
+            ax.set_xscale("log")
+    axes[0][0].legend(fontsize=7)
+    return save_figure(fig, path, dpi=90)
