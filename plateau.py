@@ -268,11 +268,14 @@ def init_grok_member(cfg, rng):
     return out
 
 
+LINEAR_LAYERS = ("W_O", "b_O", "W_in", "b_in", "W_out", "b_out", "W_U", "b_U")
+
+
 def in_scope(name, scope):
-    """Whether an init scope covers parameter `name`: "linear" = the nn.Linear layers
-    (attention output, MLP, read-out), "all" = every weight and bias but LayerNorm's."""
-    linear = any(part in name for part in ("W_O", "b_O", "W_in", "b_in", "W_out", "b_out", "W_U", "b_U"))
-    return linear or (scope == "all" and not name.split(".")[-1] in ("w", "b"))
+    """Whether an init scope covers parameter `name` (e.g. "blocks.0.W_in"): "linear" = the
+    nn.Linear layers (attention output, MLP, read-out), "all" = every weight and bias but LayerNorm's."""
+    last = name.split(".")[-1]
+    return last in LINEAR_LAYERS or (scope == "all" and last not in ("w", "b"))
 
 
 def init_sequence_member(cfg, rng):
@@ -728,10 +731,13 @@ def train(cfg, out=None, resume=False, overwrite=False, callback=None, init_para
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 watch.check(step)
                 rows = problem.evaluate(params, step)
+                watch.check_rows(rows, step)
                 history += rows
-                run and run.append(rows)
+                if run:
+                    run.append(rows)
                 log(clock.line(step) + "  " + problem.describe(rows))
-                callback and callback(step, params, rows)
+                if callback:
+                    callback(step, params, rows)
                 if problem.finished(history):
                     break
             if step == cfg.steps:
@@ -742,6 +748,8 @@ def train(cfg, out=None, resume=False, overwrite=False, callback=None, init_para
     if run:
         run.finish({"steps": step, "tasks": result.summary}, result.params)
         plot_history(history, cfg, run.file("curves.png"))
+    if stop.signum:  # a signal during the last evaluation: this run is finished, the script stops
+        raise runs.Interrupted(stop.signum, step, out, finished=True)
     return result
 
 
@@ -769,6 +777,13 @@ class NonFiniteWatch:
         bad = ~ag.xp.isfinite(losses) & (self.first_bad < 0)
         self.first_bad = ag.xp.where(bad, step, self.first_bad)
         self.last_bad_loss = ag.xp.where(bad, losses, self.last_bad_loss)
+
+    def check_rows(self, rows, step):
+        """An evaluation's losses (on the host already): the last update may have diverged too."""
+        bad = [r for r in rows if not math.isfinite(r["loss"])]
+        if self.stop and bad:
+            raise TrainingDiverged(f"loss became {bad[0]['loss']} by step {step} (member {bad[0]['member']}, "
+                                   f"seed {bad[0]['seed']}); lower the learning rate or use float64")
 
     def check(self, step):
         if not self.stop:  # a sweep: a diverged member shows up in its history as a NaN loss

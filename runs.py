@@ -44,11 +44,15 @@ def say(*text):
 class Interrupted(Exception):
     """A run stopped on a signal after saving its checkpoint; the whole script stops too."""
 
-    def __init__(self, signum, step, where):
+    def __init__(self, signum, step, where, finished=False):
         self.signum, self.step, self.where = signum, step, where
         name = signal.Signals(signum).name
-        resume = f"; checkpoint saved in {where}, continue with --resume" if where else ""
-        super().__init__(f"interrupted by {name} at step {step}{resume}")
+        if finished:
+            message = f"interrupted by {name} as {where or 'the run'} finished (step {step}); continue with --resume"
+        else:
+            saved = f"; checkpoint saved in {where}, continue with --resume" if where else ""
+            message = f"interrupted by {name} at step {step}{saved}"
+        super().__init__(message)
 
     @property
     def exit_code(self):
@@ -185,6 +189,9 @@ class RunFolder:
         self.path, self.fields, self.config, self.resumable = path, fields, config, set(resumable) | {"run_id"}
         check_writable_folder(path)
 
+    def describe_differences(self, other):
+        return ", ".join(f"{k}={other.get(k)!r} there, {self.config.get(k)!r} here" for k in self.differences(other))
+
     def differences(self, other):
         """The keys, outside `resumable`, on which another config dict differs from this run's."""
         return sorted(k for k in set(other) | set(self.config)
@@ -207,28 +214,40 @@ class RunFolder:
         return None
 
     def finished_result(self):
-        """(params, history, summary, steps) if this folder holds a finished run of this config."""
+        """(params, history, summary, steps) if this folder holds a finished run of this config.
+
+        A run that met its goal at step s before its budget counts as finished for
+        any budget >= s: more budget would have stopped it at the same step."""
         if self.holds() != "finished":
             return None
         summary = read_json(self.file("summary.json"))
-        if "config" not in summary or self.differences(summary["config"]) \
-                or summary["config"].get("steps") != self.config.get("steps"):
+        if "config" not in summary or self.differences(summary["config"]):
+            return None
+        done, budget, wanted = summary["steps"], summary["config"].get("steps"), self.config.get("steps")
+        if not (wanted == budget or done < budget and wanted >= done):
             return None
         params = load_npz(self.file("params.npz"))
-        return params, read_history(self.file("history.csv")), summary, summary["steps"]
+        return params, read_history(self.file("history.csv")), summary, done
 
     def begin(self, resume, overwrite):
         """Start a fresh run, or load this config's checkpoint: returns None or the checkpoint dict."""
         held = self.holds()
-        if resume and held:
+        if resume and held and not overwrite:
+            finished = read_json(self.file("summary.json")).get("config", {}) if held == "finished" else {}
+            if finished and self.differences(finished):
+                raise ValueError(f"cannot resume {self.path}: it holds a finished run of another config "
+                                 f"({self.describe_differences(finished)}); use another --out (--overwrite replaces it)")
             checkpoint = self.load_checkpoint() if os.path.exists(self.file(self.CHECKPOINT)) else None
             if checkpoint is not None:
+                if checkpoint["step"] > self.config["steps"]:
+                    raise ValueError(f"cannot resume {self.path} with {self.config['steps']} steps: its checkpoint "
+                                     f"is at step {checkpoint['step']} already; use another --out")
                 self._remove("summary.json", "params.npz", "curves.png")  # no longer finished
                 self.run_id = checkpoint["run_id"]
                 write_json(self.file("config.json"), {**self.config, "run_id": self.run_id})
                 self.write_history(checkpoint["history"])
                 return checkpoint
-            held = None  # a finished run with another budget and no checkpoint: start again
+            held = None  # this config's run, finished with another budget and no checkpoint: start again
         if held and not overwrite:
             what = "a finished run" if held == "finished" else "an unfinished run with a checkpoint"
             raise ValueError(f"{self.path} already holds {what}: continue it with --resume, "
@@ -272,11 +291,9 @@ class RunFolder:
         except (KeyError, json.JSONDecodeError):
             raise ValueError(f"{path} is not a checkpoint of this version of plateau; delete it "
                              "to start that run again") from None
-        changed = self.differences(meta["config"])
-        if changed:
-            detail = ", ".join(f"{k}={meta['config'].get(k)!r} there, {self.config.get(k)!r} here" for k in changed)
+        if self.differences(meta["config"]):
             raise ValueError(f"cannot resume {self.path}: its checkpoint was made by another config "
-                             f"({detail}); use another --out")
+                             f"({self.describe_differences(meta['config'])}); use another --out")
         return {**meta, "arrays": arrays}
 
     def finish(self, summary, params):

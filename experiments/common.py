@@ -45,7 +45,9 @@ class UsageError(ValueError):
 def help_parser(doc):
     """A Parser whose --help prints `doc` (a script's docstring) as written."""
     first, _, rest = doc.strip().partition("\n")
-    return Parser(description=first, epilog=rest, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # No abbreviated flags: --quick and --preset give way only to flags written out in full.
+    return Parser(description=first, epilog=rest, formatter_class=argparse.RawDescriptionHelpFormatter,
+                  allow_abbrev=False)
 
 
 def _number(kind, test, what):
@@ -338,9 +340,13 @@ def run_arms(arms, out, args, log=say, **train_kwargs):
             continue
         log(f"== {name}: {len(cfg.seeds)} member(s), up to {cfg.steps} steps on {cfg.backend}")
         results[name] = plateau.train(cfg, out=os.path.join(out, name), resume=args.resume,
-                                      overwrite=args.overwrite or (args.quick and not args.resume),
-                                      log=log, **train_kwargs)
+                                      overwrite=overwrite(args), log=log, **train_kwargs)
     return results
+
+
+def overwrite(args):
+    """--overwrite, or a smoke run in its own default folder (runs/quick/...), which starts afresh."""
+    return args.overwrite or (args.quick and args.out is None and not args.resume)
 
 
 def only_one_arm(args, out):
@@ -363,6 +369,11 @@ def grid(base, settings, seeds):
     setting m // len(seeds) (a dict of per-member fields) and seed seeds[m % len(seeds)]."""
     fields = {k: tuple(s[k] for s in settings for _ in seeds) for k in settings[0]}
     return dataclasses.replace(base, seeds=tuple(seeds) * len(settings), **fields)
+
+
+def later(step):
+    """A median step for comparisons: None (never reached within the budget) is later than any step."""
+    return float("inf") if step is None else step
 
 
 def per_setting(summary, n_seeds, keys):

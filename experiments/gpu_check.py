@@ -79,6 +79,9 @@ def _equivalence_configs(standin):
 
 
 def stage_equivalence(out, standin, tolerance=1e-7):
+    """Both backends train the same runs in float64: the history (losses, accuracies) may differ by at
+    most `tolerance`, each parameter by at most 1e3 x tolerance of its largest value (summation
+    orders differ between NumPy and CuPy, and the differences grow over the steps)."""
     import numpy as np
     import plateau
     quiet = lambda *a: None
@@ -88,13 +91,16 @@ def stage_equivalence(out, standin, tolerance=1e-7):
         use_backend(standin)
         gpu = plateau.train(common.dataclasses.replace(cfg, backend="cupy"), log=quiet)
         history = max(abs(a[k] - b[k]) for a, b in zip(cpu.history, gpu.history) for k in ("loss", "acc"))
-        params = max(float(np.max(np.abs(cpu.params[k] - gpu.params[k])) / max(np.max(np.abs(cpu.params[k])), 1e-300))
-                     for k in cpu.params)  # per parameter: the largest difference over its largest value
+        # per parameter, the largest difference over its largest value, or absolute where that is below 1
+        # (b_K's gradient is 0 in exact arithmetic, so it holds ~1e-13 of rounding noise on both)
+        params = max(float(np.max(np.abs(cpu.params[k] - gpu.params[k])) / max(np.max(np.abs(cpu.params[k])), 1.0))
+                     for k in cpu.params)
         report["models"][name] = {"steps": cfg.steps, "members": len(cfg.seeds), "history_max_abs_diff": history,
-                                  "params_max_rel_diff": params, "equal_within_tolerance": history <= tolerance}
+                                  "params_max_rel_diff": params,
+                                  "equal_within_tolerance": history <= tolerance and params <= 1e3 * tolerance}
     runs.write_json(os.path.join(out, "equivalence.json"), report)
     return "; ".join(f"{k}: history differs by at most {v['history_max_abs_diff']:.1e}, parameters by "
-                     f"{v['params_max_rel_diff']:.1e} (of each parameter's largest value)" for k, v in report["models"].items())
+                     f"{v['params_max_rel_diff']:.1e} (of each parameter's largest value, or absolute below 1)" for k, v in report["models"].items())
 
 
 def stage_steptime(out, standin):

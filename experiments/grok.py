@@ -21,7 +21,7 @@ def claims(cfg, result):
     s = result.summary["div"] if "div" in result.summary else next(iter(result.summary.values()))
     mem, grok = s["memorized_step"]["median"], s["grokked_step"]["median"]
     return [common.claim(
-        "grok-baseline", "Memorize early, generalize late (division mod 97)",
+        "grok-baseline", f"Memorize early, generalize late ({'/'.join(cfg.ops)} mod {cfg.p})",
         "train ~100% at 0.2% of 400,000 steps (~800 steps); val >= 95% at 83.5% (334,000 steps)",
         common.setting(cfg),
         f"memorised at {common.fmt(s['memorized_step'])} steps, grokked at {common.fmt(s['grokked_step'])} steps "

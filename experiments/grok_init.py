@@ -29,7 +29,7 @@ def claims(arms, results):
             continue
         s, cfg = r.summary["div"], arms[name]
         d, n, seeds = s["delay"]["median"], s["n_grokked"], len(s["members"])
-        ok = n * 2 > seeds and d is not None and base["delay"]["median"] and d <= base["delay"]["median"] / 3
+        ok = n * 2 > seeds and d is not None and d <= common.later(base["delay"]["median"]) / 3
         rows.append(common.claim(
             f"init-{name}", f"{scheme.capitalize()} init removes the memorize-first delay",
             "delay (train 95% -> val 95%) ~1,050 steps, vs ~333,000 for the baseline; small init ended at 73.75% val acc",
@@ -46,6 +46,7 @@ def main(argv=None):
     p.add_argument("--alt-weight-decay", type=common.nonneg_float, default=0.0,
                    help="weight decay of the second small/sparse arms (default: 0)")
     args = p.parse_args(argv)
+    common.reject(argv, ["--ops"], "this claim is about division (use grok.py for other operations)")
     common.reject(argv, ["--init"], "the arms are default, small and sparse init")
     out = common.out_folder(args, "grok_init")
     base = common.grok_config(args, argv, init="default")

@@ -41,14 +41,14 @@ def rows_for(groups, base):
 
 def claims(groups, cfg):
     base, fast = groups["baseline"], groups["Grokfast"]
-    b, f = base["grokked_step"]["median"], fast["grokked_step"]["median"]
-    sooner = b is not None and f is not None and f < b and fast["n_grokked"] * 2 > len(fast["members"])
+    b, f = common.later(base["grokked_step"]["median"]), common.later(fast["grokked_step"]["median"])
+    sooner = f < b and fast["n_grokked"] * 2 > len(fast["members"])
     return [common.claim(
         "grokfast", "Beyond the poster: Grokfast-EMA makes grokking come sooner",
         "not in the poster (Lee et al. 2024: up to ~50x fewer steps)",
         f"alpha {cfg.grokfast_alpha:g}, lambda {cfg.grokfast_lambda:g} on " + common.setting(cfg).split(", Grok")[0],
         f"baseline grokked at {common.fmt(base['grokked_step'])} steps, Grokfast at {common.fmt(fast['grokked_step'])} "
-        f"({fast['n_grokked']}/{len(fast['members'])} seeds)" + (f": {b / f:.2f}x sooner" if sooner else ""),
+        f"({fast['n_grokked']}/{len(fast['members'])} seeds)" + (f": {b / f:.2f}x sooner" if sooner and b < float("inf") else ""),
         common.verdict(sooner and f <= b / 2, partly=sooner),
         "Grokfast's median grokked step <= half the baseline's (most seeds); partly if only sooner")]
 

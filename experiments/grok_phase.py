@@ -14,9 +14,11 @@ is about the size of the poster's small init (Xavier-normal x 0.01). For each ce
 the grokked step (validation accuracy >= 95%), the delay between them and the
 final validation accuracy, medians over seeds. A heatmap of each.
 
-Reduced scale: width 64 (not 128) and batch 256, so that 50 members fit an
-hour on 2 CPU cores; the baseline cell (scale 1, wd 1) still memorises first
-and groks late at that size (see RESULTS.md).
+Reduced scale: width 64 (not 128), batch 256, 4,000 steps, evaluations every
+100 steps, so that 50 members (5 scales x 5 weight decays x 2 seeds) fit about
+an hour on 2 CPU cores. At that size the baseline cell (scale 1, wd 1) still
+memorises first and generalizes later, with a shorter delay than at width 128:
+a pilot run memorised at step 2,000 and grokked at 2,600 (RESULTS.md has the map's own figures).
 
 Run time: see RESULTS.md (about an hour on 2 CPU cores with the defaults).
 """
@@ -47,7 +49,7 @@ def claims(scales, decays, cells, cfg):
             c = cells[s, w]
             grokked = c["n_grokked"] * 2 > len(c["members"])
             d, d0 = c["delay"]["median"], base["delay"]["median"]
-            cut = grokked and d is not None and (d0 is None or d <= d0 / 3)
+            cut = grokked and d is not None and d <= common.later(d0) / 3
             (holds if cut else fails).append((s, w, c, base))
     text = lambda cases: "; ".join(f"scale {s:g} wd {w:g} (delay {common.fmt(c['delay'])} vs {common.fmt(b['delay'])}, "
                                    f"val {common.fmt(c['final_val_acc'], 2)})" for s, w, c, b in cases) or "none"
@@ -59,9 +61,9 @@ def claims(scales, decays, cells, cfg):
         f"scales {', '.join(f'{s:g}' for s in scales)} x wd {', '.join(f'{w:g}' for w in decays)}; "
         + f" ({len(cfg.seeds) // len(cells)} seeds each); " + common.setting(cfg),
         f"delay cut >= 3x with most seeds grokking at: {text(holds)}. Not at: {text(fails)}",
-        common.verdict(bool(at_small) and len(at_small) == len([w for w in decays if w > 0]),
-                       partly=bool(holds)),
-        f"per cell: most seeds grok, and the delay is <= 1/3 of scale {big:g}'s at the same wd; reproduced if "
+        common.verdict({w for w in decays if w > 0} <= set(at_small), partly=bool(holds)),
+        f"per cell: most seeds grok, and the delay is <= 1/3 of scale {big:g}'s at the same wd (a delay is known to "
+        f"+-{cfg.eval_every} steps; never = later than any); reproduced if "
         f"scale {small:g} does so at every wd > 0, partly if some smaller scale does somewhere")]
 
 
@@ -91,13 +93,14 @@ def heatmaps(scales, decays, cells, path):
 
 
 def main(argv=None):
-    p = common.grok_parser(__doc__, steps=3000, seeds=(0, 1))
+    p = common.grok_parser(__doc__, steps=4000, seeds=(0, 1))
     p.add_argument("--scales", type=common.float_list(lambda v: v > 0, "a scale > 0"),
                    default=(1.0, 0.3, 0.1, 0.03, 0.01), help="init scales (default: 1,0.3,0.1,0.03,0.01)")
     p.add_argument("--weight-decays", type=common.float_list(lambda v: v >= 0, "a weight decay >= 0"),
                    default=(0.0, 0.01, 0.1, 0.3, 1.0), help="weight decays (default: 0,0.01,0.1,0.3,1)")
     p.set_defaults(d_model=64, batch_size=256, eval_every=100, checkpoint_every=500)
     args = p.parse_args(argv)
+    common.reject(argv, ["--ops"], "this claim is about division (use grok.py for other operations)")
     common.reject(argv, ["--init", "--init-scale", "--weight-decay"], "the map's cells take their init scale "
                   "and weight decay from --scales and --weight-decays")
     out = common.out_folder(args, "grok_phase")

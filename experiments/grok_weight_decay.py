@@ -30,6 +30,7 @@ def claims(arms, results):
 
 def main(argv=None):
     args = common.grok_parser(__doc__, steps=4000).parse_args(argv)
+    common.reject(argv, ["--ops"], "this claim is about division (use grok.py for other operations)")
     out = common.out_folder(args, "grok_weight_decay")
     base = common.grok_config(args, argv)
     if base.weight_decay == 0:

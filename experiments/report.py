@@ -126,8 +126,14 @@ def main(argv=None):
                 copied.append(name)
     timings = load(args.root, ".", "reproduce_timings.json")
     if timings:
-        lines += ["\n### Run times (experiments/reproduce.py)\n"] + markdown(
-            ["script", "wall time"], [[k, runs.format_seconds(v).strip()] for k, v in timings["seconds"].items()])
+        total = {}
+        for invocation in timings["invocations"]:
+            for script, seconds in invocation["seconds"].items():
+                total[script] = total.get(script, 0.0) + seconds
+        lines += ["\n### Run times (experiments/reproduce.py)\n",
+                  f"Wall time per script on this machine, summed over {len(timings['invocations'])} invocation(s) "
+                  "of reproduce.py.\n"] + markdown(["script", "wall time"],
+                                                   [[k, runs.format_seconds(v).strip()] for k, v in total.items()])
     bench = load(args.root, "bench", "bench.json")
     if bench:
         lines += speed_section(bench)

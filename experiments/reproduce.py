@@ -58,6 +58,15 @@ def print_commands(args, flags_for):
                     "--only", ",".join(args.only), "--backend", args.backend]))
 
 
+def record_timings(args, timings):
+    """Add this invocation's wall times to <root>/reproduce_timings.json (a run spread over several
+    invocations, with --resume, adds up; an arm reused from an earlier invocation costs ~0 s)."""
+    path = os.path.join(args.root, "reproduce_timings.json")
+    earlier = runs.read_json(path)["invocations"] if os.path.exists(path) else []
+    runs.write_json(path, {"invocations": earlier + [{"backend": args.backend, "commit": common.git_commit(),
+                                                      "resume": args.resume, "seconds": timings}]})
+
+
 def main(argv=None):
     p = common.help_parser(__doc__)
     p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
@@ -94,8 +103,7 @@ def main(argv=None):
     if not args.no_bench:
         importlib.import_module("bench").main(["--out", os.path.join(args.root, "bench"), "--backend", args.backend]
                                               + ["--quick"] * args.quick)
-    runs.write_json(os.path.join(args.root, "reproduce_timings.json"),
-                    {"backend": args.backend, "commit": common.git_commit(), "seconds": timings})
+    record_timings(args, timings)
     importlib.import_module("report").main(["--root", args.root, "--out", results]
                                            + ["--force"] * args.quick)
 

@@ -110,14 +110,16 @@ def main(argv=None):
         if name not in results:
             start = None
             if name in PARENT:
-                if args.arm == name and runs.RunFolder.holds_finished(os.path.join(out, PARENT[name])) is False:
-                    raise ValueError(f"arm {name} starts from arm {PARENT[name]}, which is not finished in "
-                                     f"{os.path.join(out, PARENT[name])}; train it first (--arm {PARENT[name]})")
+                parent = os.path.join(out, PARENT[name])
+                if args.arm == name and not (runs.RunFolder.holds_finished(parent) and runs.RunFolder(
+                        parent, (), plateau.config_to_dict(arms[PARENT[name]]), plateau.RESUMABLE).finished_result()):
+                    raise ValueError(f"arm {name} starts from arm {PARENT[name]}, which is not finished with "
+                                     f"these flags in {parent}; train it first (--arm {PARENT[name]})")
                 start = run(PARENT[name]).params
             resume = args.resume or (args.arm is not None and name != args.arm)  # a parent is only reused
             common.say(f"== {name}: {len(arms[name].seeds)} seed(s), up to {arms[name].steps} steps")
             results[name] = plateau.train(arms[name], out=os.path.join(out, name), resume=resume,
-                                          overwrite=args.overwrite or (args.quick and not resume),
+                                          overwrite=common.overwrite(args) and not resume,
                                           init_params=start)
         return results[name]
     for name in arms if args.arm is None else [args.arm]:
