@@ -9,8 +9,9 @@ Arms: division alone; division + each other op; all four (batch 512 drawn from
 the union of the training halves, so division gets about 1/k of each batch).
 We report division's grokked step three ways: raw steps, division examples
 seen (steps x batch x division's share of the pool), and the poster's unit,
-% of a budget of --steps per task. 3 seeds, at most 8,000 steps per arm: an arm
-that has not grokked division by then is reported with its final accuracy.
+% of a budget of --steps per task. 3 seeds, at most 6,000 steps per arm (twice
+division's grokking time alone): an arm that has not grokked division by then
+is reported with its final accuracy.
 Every knob of grok.py is a flag here too.
 
 Run time: see RESULTS.md (about an hour on 2 CPU cores).
@@ -59,7 +60,7 @@ def claims(arms, results, rows):
 
 
 def main(argv=None):
-    args = common.grok_parser(__doc__, steps=8000).parse_args(argv)
+    args = common.grok_parser(__doc__, steps=6000).parse_args(argv)
     common.reject(argv, ["--ops"], "the arms are division alone, with each other op, and all four")
     out = common.out_folder(args, "grok_multitask")
     base = common.grok_config(args, argv, ops=("div",))
