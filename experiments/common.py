@@ -429,12 +429,14 @@ def verdict(condition, partly=False):
 
 
 def git_commit():
-    """The commit the code runs from ('+changes' if tracked files differ from it), or 'unknown'."""
+    """The commit the code runs from ('+changes' if tracked code differs from it), or 'unknown'.
+    Only Python files count: an edited README does not change a result."""
     import subprocess
     try:
         head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no",
+                                "--", "*.py"],
                                capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -131,8 +131,8 @@ def main(argv=None):
             for script, seconds in invocation["seconds"].items():
                 total[script] = total.get(script, 0.0) + seconds
         lines += ["\n### Run times (experiments/reproduce.py)\n",
-                  f"Wall time per script on this machine, summed over {len(timings['invocations'])} invocation(s) "
-                  "of reproduce.py.\n"] + markdown(["script", "wall time"],
+                  "Wall time per script on this machine (summed when a script ran over several "
+                  "`reproduce.py --resume` invocations).\n"] + markdown(["script", "wall time"],
                                                    [[k, runs.format_seconds(v).strip()] for k, v in total.items()])
     bench = load(args.root, "bench", "bench.json")
     if bench:

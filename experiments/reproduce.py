@@ -58,13 +58,14 @@ def print_commands(args, flags_for):
                     "--only", ",".join(args.only), "--backend", args.backend]))
 
 
-def record_timings(args, timings):
-    """Add this invocation's wall times to <root>/reproduce_timings.json (a run spread over several
-    invocations, with --resume, adds up; an arm reused from an earlier invocation costs ~0 s)."""
+def record_timing(args, name, seconds):
+    """Add one script's wall time to <root>/reproduce_timings.json as soon as it ends, so a chain
+    stopped later keeps it (a run spread over several invocations, with --resume, adds up; an arm
+    reused from an earlier invocation costs ~0 s)."""
     path = os.path.join(args.root, "reproduce_timings.json")
     earlier = runs.read_json(path)["invocations"] if os.path.exists(path) else []
     runs.write_json(path, {"invocations": earlier + [{"backend": args.backend, "commit": common.git_commit(),
-                                                      "resume": args.resume, "seconds": timings}]})
+                                                      "resume": args.resume, "seconds": {name: seconds}}]})
 
 
 def main(argv=None):
@@ -92,18 +93,17 @@ def main(argv=None):
                                 + ["--quick"] * args.quick)
     if args.list:
         return print_commands(args, flags_for)
-    timings = {}
     for name in args.only:
         flags = flags_for(name) + ["--resume"] * args.resume + ["--overwrite"] * (args.overwrite and not args.resume)
         start = time.perf_counter()
         common.say(f"\n######## {name} {' '.join(flags)}")
         importlib.import_module(name).main(flags)
-        timings[name] = time.perf_counter() - start
-        common.say(f"######## {name} took {runs.format_seconds(timings[name]).strip()}")
+        seconds = time.perf_counter() - start
+        record_timing(args, name, seconds)
+        common.say(f"######## {name} took {runs.format_seconds(seconds).strip()}")
     if not args.no_bench:
         importlib.import_module("bench").main(["--out", os.path.join(args.root, "bench"), "--backend", args.backend]
                                               + ["--quick"] * args.quick)
-    record_timings(args, timings)
     importlib.import_module("report").main(["--root", args.root, "--out", results]
                                            + ["--force"] * args.quick)
 
