@@ -430,7 +430,18 @@ def verdict(condition, partly=False):
 
 def git_commit():
     """The commit the code runs from ('+changes' if tracked code differs from it), or 'unknown'.
-    Only Python files count: an edited README does not change a result."""
+    Only Python files count: an edited README does not change a result. Read once, when the process
+    first asks, so a commit made while a long run goes on is not credited with its results."""
+    global _COMMIT
+    if _COMMIT is None:
+        _COMMIT = _read_git_commit()
+    return _COMMIT
+
+
+_COMMIT = None
+
+
+def _read_git_commit():
     import subprocess
     try:
         head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -517,4 +528,5 @@ def run_main(main, argv=None):
 
 
 def main_guard(main):
+    git_commit()  # the code this process runs is the code at its start
     sys.exit(run_main(main))

@@ -57,6 +57,16 @@ def figure_name(script, path):
     return f"{script}_{'main' if parent == script else parent}_{os.path.basename(path)}"
 
 
+def remove_stale_figures(figure_dir, copied):
+    """results/ shows what this ledger shows: a figure an earlier report copied there, of a run this
+    ledger no longer holds, goes."""
+    if not os.path.isdir(figure_dir):
+        return
+    for name in os.listdir(figure_dir):
+        if name.endswith(".png") and name.startswith(SCRIPTS) and name not in copied:
+            os.remove(os.path.join(figure_dir, name))
+
+
 def speed_section(bench):
     m = bench["machine"]
     where = f"{m.get('gpu') or m.get('processor')}, {m['backend']} {m.get('cupy') or m.get('numpy')}"
@@ -112,7 +122,8 @@ def main(argv=None):
         t = tables[script]
         lines.append(f"\n### {TITLES[script]}\n")
         if not t:
-            lines.append("not run\n")
+            lines.append(f"Not run for this ledger: `python experiments/reproduce.py --resume --only {script}` "
+                         "adds it.\n")
             continue
         for name, table in (t.get("tables") or {}).items():
             lines += markdown(table["headers"], table["rows"])
@@ -124,6 +135,7 @@ def main(argv=None):
                 shutil.copyfile(src, os.path.join(figure_dir, name))
                 lines += [f"![{script}: {os.path.basename(path)}](results/{name})", ""]
                 copied.append(name)
+    remove_stale_figures(figure_dir, copied)
     timings = load(args.root, ".", "reproduce_timings.json")
     if timings:
         total = {}

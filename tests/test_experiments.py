@@ -132,8 +132,13 @@ def test_report_refuses_to_drop_claims(tmp_path):
     code, _, err = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(ledger)])
     assert code == 2 and "grok-baseline, sgd" in err and "grok, grok_optimizer" in err
     assert ledger.read_text().startswith("# old")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "grok_init_small_wd=0_curves.png").write_bytes(b"an earlier report's figure")
+    (tmp_path / "results" / "diagram.png").write_bytes(b"not a report's figure")
     code, _, _ = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(ledger), "--force"])
     assert code == 0 and "claims ledger" in ledger.read_text()
+    assert "Not run for this ledger: `python experiments/reproduce.py --resume --only grok`" in ledger.read_text()
+    assert sorted(os.listdir(tmp_path / "results")) == ["diagram.png"]  # results/ shows what the ledger shows
 
 
 def test_report_in_a_fresh_clone_leaves_the_ledger_alone(tmp_path, monkeypatch):
