@@ -40,7 +40,7 @@ def cell_table(scales, decays, groups):
 def claims(scales, decays, cells, cfg):
     """Per weight decay: does shrinking the init cut the delay (>= 3x vs scale 1) and still generalize?"""
     big = max(scales)
-    holds, fails = [], []
+    holds = []
     for w in decays:
         base = cells[big, w]
         for s in sorted(scales):
@@ -50,21 +50,43 @@ def claims(scales, decays, cells, cfg):
             grokked = c["n_grokked"] * 2 > len(c["members"])
             d, d0 = c["delay"]["median"], base["delay"]["median"]
             cut = grokked and d is not None and d <= common.later(d0) / 3
-            (holds if cut else fails).append((s, w, c, base))
-    text = lambda cases: "; ".join(f"scale {s:g} wd {w:g} (delay {common.fmt(c['delay'])} vs {common.fmt(b['delay'])}, "
-                                   f"val {common.fmt(c['final_val_acc'], 2)})" for s, w, c, b in cases) or "none"
+            if cut:
+                holds.append((s, w, c, base))
     small = min(scales)
     at_small = [w for s, w, *_ in holds if s == small]
     return [common.claim(
         "phase-small-init", "Small init cuts the train-to-val delay (where, over init scale x weight decay)",
         "delay ~1,050 steps with scale 0.01 (wd 1e-3) vs ~333,000 for the default init",
-        f"scales {', '.join(f'{s:g}' for s in scales)} x wd {', '.join(f'{w:g}' for w in decays)}; "
-        + f" ({len(cfg.seeds) // len(cells)} seeds each); " + common.setting(cfg),
-        f"delay cut >= 3x with most seeds grokking at: {text(holds)}. Not at: {text(fails)}",
+        f"scales {', '.join(f'{s:g}' for s in scales)} x wd {', '.join(f'{w:g}' for w in decays)} "
+        f"({len(cfg.seeds) // len(cells)} seeds each); " + common.setting(cfg),
+        summary(scales, decays, cells, holds),
         common.verdict({w for w in decays if w > 0} <= set(at_small), partly=bool(holds)),
         f"per cell: most seeds grok, and the delay is <= 1/3 of scale {big:g}'s at the same wd (a delay is known to "
         f"+-{cfg.eval_every} steps; never = later than any); reproduced if "
-        f"scale {small:g} does so at every wd > 0, partly if some smaller scale does somewhere")]
+        f"scale {small:g} does so at every wd > 0, partly if some smaller scale does somewhere",
+        note="Every cell's figures are in the map's table below.")]
+
+
+def summary(scales, decays, cells, holds):
+    """The map in words: where the delay was cut, where anything grokked, how init moves memorisation,
+    and the cells that learn without memorising first (train and val rising together)."""
+    big, small, w0 = max(scales), min(scales), min(decays)
+    cell = lambda s, w: f"scale {s:g} wd {w:g}"
+    grokked = [f"{cell(s, w)} ({c['n_grokked']}/{len(c['members'])}, delay {common.fmt(c['delay'])})"
+               for (s, w), c in cells.items() if c["n_grokked"]]
+    together = [f"{cell(s, w)} (train {common.fmt(c['final_train_acc'], 2)}, val {common.fmt(c['final_val_acc'], 2)})"
+                for (s, w), c in cells.items()
+                if c["memorized_step"]["median"] is None and c["final_val_acc"]["median"] >= 0.2
+                and c["final_train_acc"]["median"] - c["final_val_acc"]["median"] <= 0.25]
+    parts = [f"delay cut >= 3x with most seeds grokking at: "
+             f"{'; '.join(cell(s, w) for s, w, *_ in holds) or 'no cell'}",
+             f"any seed grokked at: {'; '.join(grokked) or 'no cell'}",
+             f"at wd {w0:g} the memorised step was {common.fmt(cells[big, w0]['memorized_step'])} at scale {big:g} "
+             f"and {common.fmt(cells[small, w0]['memorized_step'])} at scale {small:g}"]
+    if together:
+        parts.append("never memorised, train and val rising together (no memorise-first phase, but no grokking "
+                     "within the budget): " + "; ".join(together))
+    return ". ".join(parts)
 
 
 def heatmaps(scales, decays, cells, path):
@@ -72,16 +94,16 @@ def heatmaps(scales, decays, cells, path):
     if plt is None:
         return None
     panels = [("memorized_step", "memorised step"), ("grokked_step", "grokked step"), ("delay", "delay (steps)"),
-              ("final_val_acc", "final val accuracy")]
+              ("final_train_acc", "final train accuracy"), ("final_val_acc", "final val accuracy")]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 3.4))
     for ax, (key, title) in zip(axes, panels):
         grid = np.array([[np.nan if cells[s, w][key]["median"] is None else cells[s, w][key]["median"]
                           for w in decays] for s in scales], dtype=float)
-        ax.imshow(grid, cmap="viridis_r" if key != "final_val_acc" else "viridis", aspect="auto")
+        ax.imshow(grid, cmap="viridis" if key.endswith("acc") else "viridis_r", aspect="auto")
         for i in range(len(scales)):
             for j in range(len(decays)):
                 v = grid[i, j]
-                label = "never" if np.isnan(v) else (f"{v:.2f}" if key == "final_val_acc" else f"{v:.0f}")
+                label = "never" if np.isnan(v) else (f"{v:.2f}" if key.endswith("acc") else f"{v:.0f}")
                 ax.text(j, i, label, ha="center", va="center", fontsize=7, color="white" if np.isnan(v) else "black",
                         bbox=dict(facecolor="white", alpha=0.6, lw=0) if not np.isnan(v) else None)
         ax.set_xticks(range(len(decays)), [f"{w:g}" for w in decays])
@@ -112,9 +134,11 @@ def main(argv=None):
         return results
     groups = common.per_setting(results["map"].summary["div"], len(base.seeds), KEYS)
     cells = cell_table(args.scales, args.weight_decays, groups)
-    headers = ["init scale", "weight decay", "grokked", "memorised step", "grokked step", "delay", "final val acc"]
+    headers = ["init scale", "weight decay", "grokked", "memorised step", "grokked step", "delay", "final train acc",
+               "final val acc"]
     rows = [[f"{s:g}", f"{w:g}", f"{c['n_grokked']}/{len(c['members'])}", common.fmt(c["memorized_step"]),
-             common.fmt(c["grokked_step"]), common.fmt(c["delay"]), common.fmt(c["final_val_acc"], 3)]
+             common.fmt(c["grokked_step"]), common.fmt(c["delay"]), common.fmt(c["final_train_acc"], 3),
+             common.fmt(c["final_val_acc"], 3)]
             for (s, w), c in cells.items()]
     common.print_table(f"init scale x weight decay, division mod {base.p}: median [min–max] over "
                        f"{len(base.seeds)} seeds per cell", headers, rows)
