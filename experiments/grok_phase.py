@@ -104,7 +104,7 @@ def heatmaps(scales, decays, cells, path):
             for j in range(len(decays)):
                 v = grid[i, j]
                 label = "never" if np.isnan(v) else (f"{v:.2f}" if key.endswith("acc") else f"{v:.0f}")
-                ax.text(j, i, label, ha="center", va="center", fontsize=7, color="white" if np.isnan(v) else "black",
+                ax.text(j, i, label, ha="center", va="center", fontsize=7, color="0.45" if np.isnan(v) else "black",
                         bbox=dict(facecolor="white", alpha=0.6, lw=0) if not np.isnan(v) else None)
         ax.set_xticks(range(len(decays)), [f"{w:g}" for w in decays])
         ax.set_yticks(range(len(scales)), [f"{s:g}" for s in scales])
