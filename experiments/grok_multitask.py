@@ -56,7 +56,21 @@ def claims(arms, results, rows):
         f"{common.fmt(s4['final_val_acc'], 3)}): {f(steps_x)} in raw steps, {f(examples_x)} in division examples "
         f"seen, {f(budget_x)} in % of budget",
         common.verdict(steps_x is not None and steps_x > 1, partly=budget_x is not None and budget_x > 1),
-        "reproduced if sooner in raw steps (medians); partly if only in the poster's budget unit")]
+        "reproduced if sooner in raw steps (medians); partly if only in the poster's budget unit",
+        note=pairs_note(by, results))]
+
+
+def pairs_note(by, results):
+    """What the two-operation arms did: which pair helps division, which never lets it grok."""
+    parts = []
+    for arm in ("div-add", "div-sub", "div-mul"):
+        s = results[arm].summary["div"]
+        x = by["div"]["grokked_step"] / by[arm]["grokked_step"] if by[arm]["grokked_step"] else None
+        parts.append(f"{arm}: {s['n_grokked']}/{len(s['members'])} seeds grokked division"
+                     + (f" at {common.fmt(s['grokked_step'])} steps ({x:.2f}x sooner in raw steps)" if x else
+                        f" (memorised step {common.fmt(s['memorized_step'])}, final val acc "
+                        f"{common.fmt(s['final_val_acc'], 2)})"))
+    return "Pairs: " + "; ".join(parts) + "."
 
 
 def main(argv=None):

@@ -64,7 +64,14 @@ def claims(scales, decays, cells, cfg):
         f"per cell: most seeds grok, and the delay is <= 1/3 of scale {big:g}'s at the same wd (a delay is known to "
         f"+-{cfg.eval_every} steps; never = later than any); reproduced if "
         f"scale {small:g} does so at every wd > 0, partly if some smaller scale does somewhere",
-        note="Every cell's figures are in the map's table below.")]
+        note=fell_back(cells) + "Every cell's figures are in the map's table below.")]
+
+
+def fell_back(cells):
+    """Cells where a seed grokked and then lost it (final val below the grokking threshold)."""
+    cases = [f"scale {s:g} wd {w:g} (final val {common.fmt(c['final_val_acc'], 2)})" for (s, w), c in cells.items()
+             if c["n_grokked"] and c["final_val_acc"]["min"] < 0.95]
+    return f"Grokked, then some seed fell back below 95% val by the end: {'; '.join(cases)}. " if cases else ""
 
 
 def summary(scales, decays, cells, holds):

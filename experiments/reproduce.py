@@ -16,7 +16,8 @@ example.
 
 `--quick` runs the whole chain in seconds as a smoke test (the results are
 meaningless); it writes under runs/quick/ and never touches RESULTS.md or results/.
-Wall time on 2 CPU cores: see RESULTS.md ("Run times"); about 5 hours in all.
+Wall time on 2 CPU cores: see RESULTS.md ("Run times"); the seven scripts timed there took
+about 3 h 10 min together, without grok_init, grok_optimizer and grok_interventions.
 """
 import contextlib
 import importlib
