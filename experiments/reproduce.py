@@ -98,9 +98,11 @@ def main(argv=None):
         flags = flags_for(name) + ["--resume"] * args.resume + ["--overwrite"] * (args.overwrite and not args.resume)
         start = time.perf_counter()
         common.say(f"\n######## {name} {' '.join(flags)}")
-        importlib.import_module(name).main(flags)
-        seconds = time.perf_counter() - start
-        record_timing(args, name, seconds)
+        try:
+            importlib.import_module(name).main(flags)
+        finally:  # an interrupted script's time counts too: --resume adds the rest
+            seconds = time.perf_counter() - start
+            record_timing(args, name, seconds)
         common.say(f"######## {name} took {runs.format_seconds(seconds).strip()}")
     if not args.no_bench:
         importlib.import_module("bench").main(["--out", os.path.join(args.root, "bench"), "--backend", args.backend]

@@ -371,3 +371,17 @@ def test_gpu_check_dry_run_on_the_standin(tmp_path):
     assert all(r["syncs"] <= 1 for r in counts) and all(r["launches"] <= 400 for r in counts if r["model"] == "grok")
     equivalence = runs.read_json(str(tmp_path / "equivalence.json"))["models"]
     assert all(m["equal_within_tolerance"] for m in equivalence.values())
+
+
+def test_reproduce_records_the_time_of_a_script_that_was_stopped(tmp_path, monkeypatch):
+    """A chain stopped inside a script keeps that script's time so far (--resume adds the rest)."""
+    attention_map = importlib.import_module("attention_map")
+    reproduce = importlib.import_module("reproduce")
+
+    def stopped(flags):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(attention_map, "main", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce.main(["--quick", "--root", str(tmp_path), "--only", "attention_map", "--no-bench"])
+    invocations = json.loads((tmp_path / "reproduce_timings.json").read_text())["invocations"]
+    assert [list(i["seconds"]) for i in invocations] == [["attention_map"]]
