@@ -63,13 +63,19 @@ def claims(arms, results, rows):
 def pairs_note(by, results):
     """What the two-operation arms did: which pair helps division, which never lets it grok."""
     parts = []
+    alone = by["div"]["grokked_step"]
     for arm in ("div-add", "div-sub", "div-mul"):
-        s = results[arm].summary["div"]
-        x = by["div"]["grokked_step"] / by[arm]["grokked_step"] if by[arm]["grokked_step"] else None
-        parts.append(f"{arm}: {s['n_grokked']}/{len(s['members'])} seeds grokked division"
-                     + (f" at {common.fmt(s['grokked_step'])} steps ({x:.2f}x sooner in raw steps)" if x else
-                        f" (memorised step {common.fmt(s['memorized_step'])}, final val acc "
-                        f"{common.fmt(s['final_val_acc'], 2)})"))
+        s, pair = results[arm].summary["div"], by[arm]["grokked_step"]
+        text = f"{arm}: {s['n_grokked']}/{len(s['members'])} seeds grokked division"
+        if pair:
+            text += f" at {common.fmt(s['grokked_step'])} steps"
+            if alone:
+                x = alone / pair
+                text += f" ({x:.2f}x sooner in raw steps)" if x >= 1 else f" ({1 / x:.2f}x later in raw steps)"
+        else:
+            text += (f" (memorised step {common.fmt(s['memorized_step'])}, final val acc "
+                     f"{common.fmt(s['final_val_acc'], 2)})")
+        parts.append(text)
     return "Pairs: " + "; ".join(parts) + "."
 
 

@@ -43,13 +43,20 @@ def markdown(headers, rows):
     return lines + ["| " + " | ".join(_cell(c) for c in r) + " |" for r in rows] + [""]
 
 
-def old_claims(path):
-    """{claim id: script} of an existing ledger (None if there is none)."""
+def old_ledger(path):
+    """The ledger comment of an existing RESULTS.md: {"claims": {id: script}, "figures": [...]}
+    ({} if it has none, None if there is no file)."""
     if not os.path.exists(path):
         return None
     with open(path) as f:
         match = LEDGER.search(f.read())
-    return json.loads(match.group(1))["claims"] if match else {}
+    return json.loads(match.group(1)) if match else {}
+
+
+def old_claims(path):
+    """{claim id: script} of an existing ledger (None if there is none)."""
+    ledger = old_ledger(path)
+    return None if ledger is None else ledger.get("claims", {})
 
 
 def figure_name(script, path):
@@ -57,14 +64,13 @@ def figure_name(script, path):
     return f"{script}_{'main' if parent == script else parent}_{os.path.basename(path)}"
 
 
-def remove_stale_figures(figure_dir, copied):
-    """results/ shows what this ledger shows: a figure an earlier report copied there, of a run this
-    ledger no longer holds, goes."""
-    if not os.path.isdir(figure_dir):
-        return
-    for name in os.listdir(figure_dir):
-        if name.endswith(".png") and name.startswith(SCRIPTS) and name not in copied:
-            os.remove(os.path.join(figure_dir, name))
+def remove_stale_figures(figure_dir, before, shown):
+    """results/ shows what this ledger shows: a figure the previous ledger listed and this one does
+    not goes (only those: results/ may hold other files)."""
+    for name in set(before) - set(shown):
+        path = os.path.join(figure_dir, os.path.basename(name))
+        if os.path.exists(path):
+            os.remove(path)
 
 
 def speed_section(bench):
@@ -93,6 +99,7 @@ def main(argv=None):
     tables = {script: load(args.root, script) for script in SCRIPTS}
     claims = [(script, row) for script in SCRIPTS if tables[script] for row in tables[script].get("claims", [])]
     new_ids = {row["id"]: script for script, row in claims}
+    before_ledger = old_ledger(args.out)
     before = old_claims(args.out)
     missing = sorted(set(before or {}) - set(new_ids))
     if missing and not args.force:
@@ -129,13 +136,15 @@ def main(argv=None):
             lines += markdown(table["headers"], table["rows"])
         for path in t.get("figures", []):
             src = path if os.path.isabs(path) or os.path.exists(path) else os.path.join(common.ROOT, path)
+            name = figure_name(script, path)
             if os.path.exists(src):
                 os.makedirs(figure_dir, exist_ok=True)
-                name = figure_name(script, path)
                 shutil.copyfile(src, os.path.join(figure_dir, name))
-                lines += [f"![{script}: {os.path.basename(path)}](results/{name})", ""]
-                copied.append(name)
-    remove_stale_figures(figure_dir, copied)
+            elif not os.path.exists(os.path.join(figure_dir, name)):
+                continue  # no figure made (no matplotlib) and none from an earlier report: keep the old one
+            lines += [f"![{script}: {os.path.basename(path)}](results/{name})", ""]
+            copied.append(name)
+    lines[2] = f"<!-- ledger: {json.dumps({'claims': new_ids, 'commits': commits, 'figures': copied})} -->"
     timings = load(args.root, ".", "reproduce_timings.json")
     if timings:
         total = {}
@@ -143,14 +152,16 @@ def main(argv=None):
             for script, seconds in invocation["seconds"].items():
                 total[script] = total.get(script, 0.0) + seconds
         lines += ["\n### Run times (experiments/reproduce.py)\n",
-                  "Wall time per script on this machine (summed when a script ran over several "
-                  "`reproduce.py --resume` invocations).\n"] + markdown(["script", "wall time"],
+                  "Wall time per script on this machine, summed over every reproduce.py invocation recorded in "
+                  f"{args.root}/reproduce_timings.json (a script stopped and resumed adds up; arms run "
+                  "one by one from `reproduce.py --list` are not timed).\n"] + markdown(["script", "wall time"],
                                                    [[k, runs.format_seconds(v).strip()] for k, v in total.items()])
     bench = load(args.root, "bench", "bench.json")
     if bench:
         lines += speed_section(bench)
     with open(args.out, "w") as f:
         f.write("\n".join(lines) + "\n")
+    remove_stale_figures(figure_dir, (before_ledger or {}).get("figures", []), copied)
     common.say(f"wrote {args.out} ({len(claims)} claims, {len(copied)} figures in {figure_dir})")
 
 

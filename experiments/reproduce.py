@@ -94,20 +94,22 @@ def main(argv=None):
                                 + ["--quick"] * args.quick)
     if args.list:
         return print_commands(args, flags_for)
+    # Import every script now: the code that runs is the code at the commit this process records.
+    modules = {name: importlib.import_module(name) for name in (*args.only, "bench", "report")}
     for name in args.only:
         flags = flags_for(name) + ["--resume"] * args.resume + ["--overwrite"] * (args.overwrite and not args.resume)
         start = time.perf_counter()
         common.say(f"\n######## {name} {' '.join(flags)}")
         try:
-            importlib.import_module(name).main(flags)
+            modules[name].main(flags)
         finally:  # an interrupted script's time counts too: --resume adds the rest
             seconds = time.perf_counter() - start
             record_timing(args, name, seconds)
         common.say(f"######## {name} took {runs.format_seconds(seconds).strip()}")
     if not args.no_bench:
-        importlib.import_module("bench").main(["--out", os.path.join(args.root, "bench"), "--backend", args.backend]
+        modules["bench"].main(["--out", os.path.join(args.root, "bench"), "--backend", args.backend]
                                               + ["--quick"] * args.quick)
-    importlib.import_module("report").main(["--root", args.root, "--out", results]
+    modules["report"].main(["--root", args.root, "--out", results]
                                            + ["--force"] * args.quick)
 
 

@@ -133,12 +133,14 @@ def test_report_refuses_to_drop_claims(tmp_path):
     assert code == 2 and "grok-baseline, sgd" in err and "grok, grok_optimizer" in err
     assert ledger.read_text().startswith("# old")
     (tmp_path / "results").mkdir()
-    (tmp_path / "results" / "grok_init_small_wd=0_curves.png").write_bytes(b"an earlier report's figure")
-    (tmp_path / "results" / "diagram.png").write_bytes(b"not a report's figure")
+    ledger.write_text('# old\n<!-- ledger: {"claims": {"grok-baseline": "grok"}, '
+                      '"figures": ["grok_init_small_wd=0_curves.png"]} -->\n')
+    (tmp_path / "results" / "grok_init_small_wd=0_curves.png").write_bytes(b"the old ledger's figure")
+    (tmp_path / "results" / "grok_poster.png").write_bytes(b"not a report's figure")
     code, _, _ = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(ledger), "--force"])
     assert code == 0 and "claims ledger" in ledger.read_text()
     assert "Not run for this ledger: `python experiments/reproduce.py --resume --only grok`" in ledger.read_text()
-    assert sorted(os.listdir(tmp_path / "results")) == ["diagram.png"]  # results/ shows what the ledger shows
+    assert sorted(os.listdir(tmp_path / "results")) == ["grok_poster.png"]  # results/ shows what the ledger shows
 
 
 def test_report_in_a_fresh_clone_leaves_the_ledger_alone(tmp_path, monkeypatch):
@@ -385,3 +387,49 @@ def test_reproduce_records_the_time_of_a_script_that_was_stopped(tmp_path, monke
         reproduce.main(["--quick", "--root", str(tmp_path), "--only", "attention_map", "--no-bench"])
     invocations = json.loads((tmp_path / "reproduce_timings.json").read_text())["invocations"]
     assert [list(i["seconds"]) for i in invocations] == [["attention_map"]]
+
+
+def _member(seed, memorized, grokked, val, train=1.0):
+    return dict(seed=seed, memorized_step=memorized, grokked_step=grokked, final_val_acc=val, final_train_acc=train)
+
+
+def _stats(values):
+    known = [v for v in values if v is not None]
+    median = sorted(values, key=lambda v: float("inf") if v is None else v)[(len(values) - 1) // 2]
+    return {"median": median, "min": min(known) if known else None, "max": max(known) if known else None}
+
+
+def _cell(*members):
+    keys = ("memorized_step", "grokked_step", "delay", "final_val_acc", "final_train_acc")
+    members = [dict(m, delay=None if m["grokked_step"] is None else m["grokked_step"] - m["memorized_step"])
+               for m in members]
+    return {"members": members, "n_grokked": sum(m["grokked_step"] is not None for m in members),
+            **{k: _stats([m[k] for m in members]) for k in keys}}
+
+
+def test_phase_words_say_only_what_each_seed_did():
+    """A seed that never grokked is not a 'fall back'; a cell where one seed memorised and grokked is
+    not 'no seed memorised'."""
+    grok_phase = importlib.import_module("grok_phase")
+    cells = {(1.0, 1.0): _cell(_member(0, 2000, 2600, 0.80), _member(1, 1700, 2100, 0.99)),
+             (0.3, 1.0): _cell(_member(0, None, None, 0.83, 0.89), _member(1, 2800, 3800, 0.97)),
+             (0.01, 1.0): _cell(_member(0, None, None, 0.23, 0.34), _member(1, None, None, 0.76, 0.83))}
+    note = grok_phase.fell_back(cells, 0.95)
+    assert "scale 1 wd 1 (seed 0: grokked at 2600" in note and "scale 0.3" not in note
+    words = grok_phase.summary([1.0, 0.3, 0.01], [1.0], cells, holds=[])
+    together = words.split("no seed memorised")[1]
+    assert "scale 0.01 wd 1" in together and "scale 0.3" not in together
+
+
+def test_multitask_pairs_note_when_division_alone_never_grokked():
+    grok_multitask = importlib.import_module("grok_multitask")
+    by = {"div": {"grokked_step": None}, "div-add": {"grokked_step": None}, "div-sub": {"grokked_step": 4000},
+          "div-mul": {"grokked_step": 1300}}
+    summaries = {"div-add": _cell(_member(0, 3000, None, 0.03)), "div-sub": _cell(_member(0, 3000, 4000, 1.0)),
+                 "div-mul": _cell(_member(0, 900, 1300, 1.0))}
+    results = {k: type("Result", (), {"summary": {"div": v}}) for k, v in summaries.items()}
+    note = grok_multitask.pairs_note(by, results)
+    assert "div-mul: 1/1 seeds grokked division at 1300 steps." in note.replace(";", ".")
+    by["div"]["grokked_step"] = 2000
+    note = grok_multitask.pairs_note(by, results)
+    assert "1.54x sooner" in note and "2.00x later" in note
