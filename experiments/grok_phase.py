@@ -68,9 +68,13 @@ def claims(scales, decays, cells, cfg):
         note=fell_back(cells, cfg.threshold) + "Every cell's figures are in the map's table below.")]
 
 
+def cell_name(s, w):
+    return f"scale {s:g} wd {w:g}"
+
+
 def fell_back(cells, threshold):
     """Cells where a seed that grokked ended below the grokking threshold (it lost what it had)."""
-    cases = [f"scale {s:g} wd {w:g} (seed {m['seed']}: grokked at {m['grokked_step']}, final val "
+    cases = [f"{cell_name(s, w)} (seed {m['seed']}: grokked at {m['grokked_step']}, final val "
              f"{m['final_val_acc']:.2f})" for (s, w), c in cells.items() for m in c["members"]
              if m["grokked_step"] is not None and m["final_val_acc"] < threshold]
     return (f"Grokked, then fell back below {threshold:.0%} val by the end: {'; '.join(cases)}. "
@@ -81,15 +85,15 @@ def summary(scales, decays, cells, holds):
     """The map in words: where the delay was cut, where anything grokked, how init moves memorisation,
     and the cells that learn without memorising first (train and val rising together)."""
     big, small, w0 = max(scales), min(scales), min(decays)
-    cell = lambda s, w: f"scale {s:g} wd {w:g}"
-    grokked = [f"{cell(s, w)} ({c['n_grokked']}/{len(c['members'])}, delay {common.fmt(c['delay'])})"
+    grokked = [f"{cell_name(s, w)} ({c['n_grokked']}/{len(c['members'])}, delay {common.fmt(c['delay'])})"
                for (s, w), c in cells.items() if c["n_grokked"]]
-    together = [f"{cell(s, w)} (train {common.fmt(c['final_train_acc'], 2)}, val {common.fmt(c['final_val_acc'], 2)})"
+    together = [f"{cell_name(s, w)} (train {common.fmt(c['final_train_acc'], 2)}, "
+                f"val {common.fmt(c['final_val_acc'], 2)})"
                 for (s, w), c in cells.items()
                 if all(m["memorized_step"] is None for m in c["members"]) and c["final_val_acc"]["median"] >= 0.2
                 and c["final_train_acc"]["median"] - c["final_val_acc"]["median"] <= 0.25]
     parts = [f"delay cut >= 3x with most seeds grokking at: "
-             f"{'; '.join(cell(s, w) for s, w, *_ in holds) or 'no cell'}",
+             f"{'; '.join(cell_name(s, w) for s, w, *_ in holds) or 'no cell'}",
              f"any seed grokked at: {'; '.join(grokked) or 'no cell'}",
              f"at wd {w0:g} the memorised step was {common.fmt(cells[big, w0]['memorized_step'])} at scale {big:g} "
              f"and {common.fmt(cells[small, w0]['memorized_step'])} at scale {small:g}"]

@@ -393,18 +393,12 @@ def _member(seed, memorized, grokked, val, train=1.0):
     return dict(seed=seed, memorized_step=memorized, grokked_step=grokked, final_val_acc=val, final_train_acc=train)
 
 
-def _stats(values):
-    known = [v for v in values if v is not None]
-    median = sorted(values, key=lambda v: float("inf") if v is None else v)[(len(values) - 1) // 2]
-    return {"median": median, "min": min(known) if known else None, "max": max(known) if known else None}
-
-
 def _cell(*members):
-    keys = ("memorized_step", "grokked_step", "delay", "final_val_acc", "final_train_acc")
+    """One grid cell's summary, grouped as the scripts group a run's members (common.per_setting)."""
     members = [dict(m, delay=None if m["grokked_step"] is None else m["grokked_step"] - m["memorized_step"])
                for m in members]
-    return {"members": members, "n_grokked": sum(m["grokked_step"] is not None for m in members),
-            **{k: _stats([m[k] for m in members]) for k in keys}}
+    keys = ("memorized_step", "grokked_step", "delay", "final_val_acc", "final_train_acc")
+    return common.per_setting({"members": members}, len(members), keys)[0]
 
 
 def test_phase_words_say_only_what_each_seed_did():
