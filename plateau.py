@@ -13,6 +13,7 @@ settings may differ from member to member (PER_MEMBER), so one run can train a
 grid of settings too.
 Shapes: E members, B batch, T positions, D width, H heads, V vocabulary.
 """
+import contextlib
 import dataclasses
 import functools
 import math
@@ -715,42 +716,43 @@ def train(cfg, out=None, resume=False, overwrite=False, callback=None, init_para
     if init_params is not None:
         load_params(params, init_params)
     optimizer = make_optimizer(cfg, list(params.values()))
-    checkpoint = run.begin(resume, overwrite) if run else None
-    start, history = load_checkpoint(checkpoint, params, optimizer) if checkpoint else (0, [])
-    if checkpoint:
-        log(f"{out}: resuming at step {start}")
-    watch, clock, step = NonFiniteWatch(cfg), runs.Clock(start, cfg.steps), start
-    with runs.StopOnSignal() as stop:
-        for step in range(start, cfg.steps + 1):
-            if run and step > start and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                save_checkpoint(run, step, params, optimizer, history, watch)
-            if stop.signum:
-                if run:
+    with run.lock() if run else contextlib.nullcontext():  # no second process in this folder meanwhile
+        checkpoint = run.begin(resume, overwrite) if run else None
+        start, history = load_checkpoint(checkpoint, params, optimizer) if checkpoint else (0, [])
+        if checkpoint:
+            log(f"{out}: resuming at step {start}")
+        watch, clock, step = NonFiniteWatch(cfg), runs.Clock(start, cfg.steps), start
+        with runs.StopOnSignal() as stop:
+            for step in range(start, cfg.steps + 1):
+                if run and step > start and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                     save_checkpoint(run, step, params, optimizer, history, watch)
-                raise runs.Interrupted(stop.signum, step, out)
-            if step % cfg.eval_every == 0 or step == cfg.steps:
-                watch.check(step)
-                rows = problem.evaluate(params, step)
-                watch.check_rows(rows, step)
-                history += rows
-                if run:
-                    run.append(rows)
-                log(clock.line(step) + "  " + problem.describe(rows))
-                if callback:
-                    callback(step, params, rows)
-                if problem.finished(history):
+                if stop.signum:
+                    if run:
+                        save_checkpoint(run, step, params, optimizer, history, watch)
+                    raise runs.Interrupted(stop.signum, step, out)
+                if step % cfg.eval_every == 0 or step == cfg.steps:
+                    watch.check(step)
+                    rows = problem.evaluate(params, step)
+                    watch.check_rows(rows, step)
+                    history += rows
+                    if run:
+                        run.append(rows)
+                    log(clock.line(step) + "  " + problem.describe(rows))
+                    if callback:
+                        callback(step, params, rows)
+                    if problem.finished(history):
+                        break
+                if step == cfg.steps:
                     break
-            if step == cfg.steps:
-                break
-            train_step(problem, params, optimizer, step, watch)
-    result = Result({k: ag.to_numpy(v.data) for k, v in params.items()}, history,
-                    problem.summarize(history), step, out)
-    if run:
-        run.finish({"steps": step, "tasks": result.summary}, result.params)
-        plot_history(history, cfg, run.file("curves.png"))
-    if stop.signum:  # a signal during the last evaluation: this run is finished, the script stops
-        raise runs.Interrupted(stop.signum, step, out, finished=True)
-    return result
+                train_step(problem, params, optimizer, step, watch)
+        result = Result({k: ag.to_numpy(v.data) for k, v in params.items()}, history,
+                        problem.summarize(history), step, out)
+        if run:
+            run.finish({"steps": step, "tasks": result.summary}, result.params)
+            plot_history(history, cfg, run.file("curves.png"))
+        if stop.signum:  # a signal during the last evaluation: this run is finished, the script stops
+            raise runs.Interrupted(stop.signum, step, out, finished=True)
+        return result
 
 
 def train_step(problem, params, optimizer, step, watch=None):

@@ -15,14 +15,20 @@ use it. A run folder holds one run and says which:
 
 A fresh run never starts in a folder that holds another run's checkpoint or
 summary (`RunFolder.begin` refuses; `overwrite=True` clears it first), and a
-resume loads a checkpoint only if it was made by the same config.
+resume loads a checkpoint only if it was made by the same config. While a run
+trains, the folder also holds `run.lock` (the process id and host writing
+there), so a second process started on the same folder refuses instead of
+interleaving its steps with the first one's; a lock left by a process that no
+longer exists (killed with kill -9) is taken over.
 """
+import contextlib
 import csv
 import json
 import math
 import os
 import shutil
 import signal
+import socket
 import time
 import uuid
 import zipfile
@@ -200,6 +206,29 @@ class RunFolder:
     def file(self, name):
         return os.path.join(self.path, name)
 
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold run.lock while this process writes the folder; refuse if another live process holds it."""
+        path = self.file(LOCK)
+        mine = f"{os.getpid()} {socket.gethostname()}"
+        while True:
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                break
+            except FileExistsError:
+                holder = _lock_holder(path)
+                if holder is not None:
+                    raise ValueError(f"{self.path} is in use by {holder}; wait for that run to end or stop it "
+                                     f"(if no run is writing there, delete {path})") from None
+                _remove_if_present(path)  # stale: its process is gone
+        with os.fdopen(fd, "w") as f:
+            f.write(mine)
+        try:
+            yield
+        finally:
+            if _read_text(path) == mine:
+                _remove_if_present(path)
+
     @staticmethod
     def holds_finished(path):
         """Whether the folder at `path` holds a finished run (of whatever config)."""
@@ -300,6 +329,43 @@ class RunFolder:
         """Mark the run finished: summary.json (written last) and the final parameters."""
         np.savez(self.file("params.npz"), **params)
         write_json(self.file("summary.json"), {**summary, "run_id": self.run_id, "config": self.config})
+
+
+LOCK = "run.lock"
+
+
+def _lock_holder(path):
+    """Who holds the lock at `path` ("process 123 on host"), or None if that process is gone."""
+    text = _read_text(path)
+    if text is None:
+        return None  # removed meanwhile
+    pid, _, host = text.partition(" ")
+    if not pid.isdigit():
+        return f"an unreadable lock ({text[:40]!r})"
+    if host != socket.gethostname() or os.name != "posix":
+        return f"process {pid} on {host}"  # cannot check another machine's processes: assume alive
+    try:
+        os.kill(int(pid), 0)  # signal 0 only asks whether the process exists
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # exists, owned by another user
+    return f"process {pid} on {host}"
+
+
+def _read_text(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def _remove_if_present(path):
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
 
 
 def clear_folder(path):

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -281,6 +282,26 @@ def test_a_fresh_run_never_takes_over_another_runs_folder(tmp_path):
 
 
 @pytest.mark.integration
+def test_a_second_process_never_writes_a_folder_in_use(tmp_path):
+    """A live process's run.lock refuses a second run (one error line, folder untouched);
+    a lock whose process is gone (kill -9) is taken over; a run leaves no lock behind."""
+    out, folder = str(tmp_path), tmp_path / "grok"
+    folder.mkdir()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (folder / "run.lock").write_text(f"{alive.pid} {socket.gethostname()}")
+        code, _, err = run_main("grok", TINY_FLAGS + ["--steps", "10", "--out", out])
+        assert code == 2 and f"in use by process {alive.pid}" in err and err.count("\n") == 1
+        assert sorted(p.name for p in folder.iterdir()) == ["run.lock"]
+    finally:
+        alive.kill()
+        alive.wait()
+    code, _, err = run_main("grok", TINY_FLAGS + ["--steps", "10", "--out", out])  # the holder is gone now
+    assert code == 0, err
+    assert (folder / "summary.json").exists() and not (folder / "run.lock").exists()
+
+
+@pytest.mark.integration
 def test_damaged_checkpoint_is_one_line_naming_the_file(tmp_path):
     out = str(tmp_path)
     run_main("grok", TINY_FLAGS + ["--steps", "40", "--checkpoint-every", "10", "--out", out])
@@ -331,6 +352,7 @@ def test_interrupt_then_resume_ends_as_an_uninterrupted_run(model, signum, tmp_p
     assert process.returncode == 128 + signum, err
     assert "--resume" in err and not os.path.exists(os.path.join(stopped, arm, "summary.json"))
     assert not os.path.exists(os.path.join(stopped, "table.json"))
+    assert not os.path.exists(os.path.join(stopped, arm, "run.lock"))  # released on the way out
     with np.load(os.path.join(stopped, arm, "checkpoint.npz")) as z:
         step = json.loads(str(z["meta"]))["step"]
     assert 100 <= step < 400
