@@ -110,7 +110,7 @@ def config_to_dict(cfg):
 # ---------------------------------------------------------------------------
 # Checking a config: every field in range before any work, one clear line each.
 
-class ConfigError(ValueError):
+class ConfigError(runs.InputError):
     """A config field out of range; `field` names it (the scripts name its flag)."""
 
     def __init__(self, field, message):
@@ -808,15 +808,19 @@ def load_checkpoint(checkpoint, params, optimizer):
     """Put a checkpoint's parameters and optimizer state in place: (step, history)."""
     arrays = checkpoint["arrays"]
     load_params(params, {k[6:]: v for k, v in arrays.items() if k.startswith("param.")})
-    optimizer.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})
+    try:
+        optimizer.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})
+    except ValueError as error:  # a checkpoint edited or made by other code: a bad file, not a bug here
+        raise runs.InputError(f"its checkpoint's optimizer state does not fit this model ({error}); "
+                              "delete the checkpoint to start that run again") from None
     return checkpoint["step"], checkpoint["history"]
 
 
 def load_params(params, arrays):
     for name, tensor in params.items():
         if name not in arrays or arrays[name].shape != tensor.shape:
-            raise ValueError(f"parameter {name}: cannot load shape "
-                             f"{getattr(arrays.get(name), 'shape', None)} into {tensor.shape}")
+            raise runs.InputError(f"parameter {name}: cannot load shape "
+                                  f"{getattr(arrays.get(name), 'shape', None)} into {tensor.shape}")
         tensor.data = ag.from_numpy(arrays[name])
 
 

@@ -38,6 +38,11 @@ import numpy as np
 RUN_FILES = ("config.json", "history.csv", "checkpoint.npz", "summary.json", "params.npz", "curves.png")
 
 
+class InputError(ValueError):
+    """A bad input: a flag, a file or a folder. The scripts print it as one `error:` line
+    and exit 2; any other ValueError is a bug and keeps its traceback."""
+
+
 def say(*text):
     """print, flushed at once, so progress shows up live in a log file too."""
     print(*text, flush=True)
@@ -130,14 +135,14 @@ def _json_default(x):
 
 
 def read_json(path):
-    """The JSON in `path`; a missing or damaged file is a ValueError that names it."""
+    """The JSON in `path`; a missing or damaged file is an InputError that names it."""
     try:
         with open(path) as f:
             return json.load(f)
     except FileNotFoundError:
-        raise ValueError(f"{path} does not exist") from None
+        raise InputError(f"{path} does not exist") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON ({error}); it may be truncated") from None
+        raise InputError(f"{path} is not valid JSON ({error}); it may be truncated") from None
 
 
 def read_history(path):
@@ -156,21 +161,21 @@ def _number(text):
 
 
 def load_npz(path):
-    """Every array of an .npz file as a dict; a missing or damaged file is a ValueError that names it."""
+    """Every array of an .npz file as a dict; a missing or damaged file is an InputError that names it."""
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except FileNotFoundError:
-        raise ValueError(f"{path} does not exist") from None
+        raise InputError(f"{path} does not exist") from None
     except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError) as error:
-        raise ValueError(f"{path} is damaged or truncated ({type(error).__name__}: {error}); "
+        raise InputError(f"{path} is damaged or truncated ({type(error).__name__}: {error}); "
                          "delete it to start that run again") from None
 
 
 def check_writable_folder(path, flag="--out"):
-    """Make `path` a folder we can write into, or raise a ValueError naming the flag."""
+    """Make `path` a folder we can write into, or raise an InputError naming the flag."""
     if os.path.exists(path) and not os.path.isdir(path):
-        raise ValueError(f"{flag} {path} is a file, not a folder")
+        raise InputError(f"{flag} {path} is a file, not a folder")
     try:
         os.makedirs(path, exist_ok=True)
         probe = os.path.join(path, f".write-test-{os.getpid()}")
@@ -178,7 +183,7 @@ def check_writable_folder(path, flag="--out"):
             pass
         os.remove(probe)
     except OSError as error:
-        raise ValueError(f"{flag} {path} is not a writable folder ({error.strerror})") from None
+        raise InputError(f"{flag} {path} is not a writable folder ({error.strerror})") from None
 
 
 # ---------------------------------------------------------------------------
@@ -218,7 +223,7 @@ class RunFolder:
             except FileExistsError:
                 holder = _lock_holder(path)
                 if holder is not None:
-                    raise ValueError(f"{self.path} is in use by {holder}; wait for that run to end or stop it "
+                    raise InputError(f"{self.path} is in use by {holder}; wait for that run to end or stop it "
                                      f"(if no run is writing there, delete {path})") from None
                 _remove_if_present(path)  # stale: its process is gone
         with os.fdopen(fd, "w") as f:
@@ -264,12 +269,12 @@ class RunFolder:
         if resume and held and not overwrite:
             finished = read_json(self.file("summary.json")).get("config", {}) if held == "finished" else {}
             if finished and self.differences(finished):
-                raise ValueError(f"cannot resume {self.path}: it holds a finished run of another config "
+                raise InputError(f"cannot resume {self.path}: it holds a finished run of another config "
                                  f"({self.describe_differences(finished)}); use another --out (--overwrite replaces it)")
             checkpoint = self.load_checkpoint() if os.path.exists(self.file(self.CHECKPOINT)) else None
             if checkpoint is not None:
                 if checkpoint["step"] > self.config["steps"]:
-                    raise ValueError(f"cannot resume {self.path} with {self.config['steps']} steps: its checkpoint "
+                    raise InputError(f"cannot resume {self.path} with {self.config['steps']} steps: its checkpoint "
                                      f"is at step {checkpoint['step']} already; use another --out")
                 self._remove("summary.json", "params.npz", "curves.png")  # no longer finished
                 self.run_id = checkpoint["run_id"]
@@ -279,7 +284,7 @@ class RunFolder:
             held = None  # this config's run, finished with another budget and no checkpoint: start again
         if held and not overwrite:
             what = "a finished run" if held == "finished" else "an unfinished run with a checkpoint"
-            raise ValueError(f"{self.path} already holds {what}: continue it with --resume, "
+            raise InputError(f"{self.path} already holds {what}: continue it with --resume, "
                              "or choose another --out (--overwrite replaces it)")
         self._remove(*RUN_FILES)
         self.run_id = uuid.uuid4().hex
@@ -318,10 +323,10 @@ class RunFolder:
         try:
             meta = json.loads(str(arrays.pop("meta")))
         except (KeyError, json.JSONDecodeError):
-            raise ValueError(f"{path} is not a checkpoint of this version of plateau; delete it "
+            raise InputError(f"{path} is not a checkpoint of this version of plateau; delete it "
                              "to start that run again") from None
         if self.differences(meta["config"]):
-            raise ValueError(f"cannot resume {self.path}: its checkpoint was made by another config "
+            raise InputError(f"cannot resume {self.path}: its checkpoint was made by another config "
                              f"({self.describe_differences(meta['config'])}); use another --out")
         return {**meta, "arrays": arrays}
 

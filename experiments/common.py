@@ -38,7 +38,7 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-class UsageError(ValueError):
+class UsageError(runs.InputError):
     pass
 
 
@@ -173,7 +173,7 @@ def reject(argv, flags, why):
     """Refuse flags that would have no effect in this script (written explicitly)."""
     given = explicit_flags(argv) & set(flags)
     if given:
-        raise ValueError(f"{', '.join(sorted(given))} has no effect here: {why}")
+        raise runs.InputError(f"{', '.join(sorted(given))} has no effect here: {why}")
 
 
 def shared(args):
@@ -324,10 +324,10 @@ def check_arms(arms, args):
         raise ArmsListed()
     for name, cfg in arms.items():
         if not ARM_NAME.fullmatch(name):
-            raise ValueError(f"arm name {name!r}: use letters, digits, '-', '_', '.', '=' only")
+            raise runs.InputError(f"arm name {name!r}: use letters, digits, '-', '_', '.', '=' only")
         plateau.check_config(cfg)
     if args.arm is not None and args.arm not in arms:
-        raise ValueError(f"--arm {args.arm!r} is not an arm of this script; choose from {', '.join(arms)}")
+        raise runs.InputError(f"--arm {args.arm!r} is not an arm of this script; choose from {', '.join(arms)}")
 
 
 def run_arms(arms, out, args, log=say, **train_kwargs):
@@ -516,7 +516,7 @@ def run_main(main, argv=None):
         return 0
     except plateau.ConfigError as error:
         print(f"error: {FLAG_OF.get(error.field, error.field)}: {error.message}", file=sys.stderr)
-    except (ValueError, ag.BackendError, plateau.TrainingDiverged) as error:
+    except (runs.InputError, ag.BackendError, plateau.TrainingDiverged) as error:  # any other error is a bug
         print(f"error: {error}", file=sys.stderr)
     except runs.Interrupted as stop:
         print(f"stopped: {stop}", file=sys.stderr)

@@ -34,7 +34,7 @@ def main(argv=None):
     out = common.out_folder(args, "grok_weight_decay")
     base = common.grok_config(args, argv)
     if base.weight_decay == 0:
-        raise ValueError("--weight-decay 0 would compare the no-decay arm with itself; give a decay > 0")
+        raise common.runs.InputError("--weight-decay 0 would compare the no-decay arm with itself; give a decay > 0")
     arms = {f"wd={base.weight_decay:g}": base, "wd=0": dataclasses.replace(base, weight_decay=0.0)}
     results = common.run_arms(arms, out, args)
     if common.only_one_arm(args, out):

@@ -89,7 +89,7 @@ def main(argv=None):
     p.add_argument("--force", action="store_true", help="replace the ledger even if claims would go missing")
     args = p.parse_args(argv)
     if not os.path.isdir(args.root):
-        raise ValueError(f"--root {args.root} is not a folder of runs; run experiments/reproduce.py first")
+        raise runs.InputError(f"--root {args.root} is not a folder of runs; run experiments/reproduce.py first")
     tables = {script: load(args.root, script) for script in SCRIPTS}
     claims = [(script, row) for script in SCRIPTS if tables[script] for row in tables[script].get("claims", [])]
     new_ids = {row["id"]: script for script, row in claims}
@@ -98,11 +98,11 @@ def main(argv=None):
     missing = sorted(set(before or {}) - set(new_ids))
     if missing and not args.force:
         scripts = sorted({before[c] for c in missing})
-        raise ValueError(f"{args.out} has {len(missing)} claim(s) this report would drop ({', '.join(missing)}): "
+        raise runs.InputError(f"{args.out} has {len(missing)} claim(s) this report would drop ({', '.join(missing)}): "
                          f"no table.json of {', '.join(scripts)} under {args.root}/; run those scripts (or "
                          f"experiments/reproduce.py) first, or pass --force to replace the ledger anyway")
     if before is not None and not new_ids and not args.force:
-        raise ValueError(f"no claims under {args.root}/, and {args.out} exists; run experiments/reproduce.py first")
+        raise runs.InputError(f"no claims under {args.root}/, and {args.out} exists; run experiments/reproduce.py first")
     commits = sorted({t.get("commit", "unknown") for t in tables.values() if t})
     figure_dir = os.path.join(os.path.dirname(os.path.abspath(args.out)), "results")
     lines = ["# Results: the claims ledger", "",  # the ledger comment goes here once the figures are known

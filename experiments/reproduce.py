@@ -88,7 +88,7 @@ def main(argv=None):
     results = args.results or (os.path.join(args.root, "RESULTS.md") if args.quick else "RESULTS.md")
     committed = os.path.join(common.ROOT, "RESULTS.md")
     if args.quick and os.path.abspath(results) == os.path.abspath(committed):
-        raise ValueError("--quick never writes the committed RESULTS.md; leave --results out")
+        raise runs.InputError("--quick never writes the committed RESULTS.md; leave --results out")
     runs.check_writable_folder(args.root, "--root")
     flags_for = lambda script: (["--out", os.path.join(args.root, script), "--backend", args.backend]
                                 + ["--quick"] * args.quick)

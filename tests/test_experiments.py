@@ -257,6 +257,19 @@ def test_cupy_missing_is_one_line():
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "cupy" in out.stderr
 
 
+def test_a_bad_input_is_one_line_but_a_bug_keeps_its_traceback(capsys):
+    """Only errors the code words for the user (runs.InputError and its kinds) become one
+    `error:` line; a ValueError from inside NumPy (here a shape bug) propagates with its traceback."""
+    def bad_input(argv):
+        raise runs.InputError("--out x is a file, not a folder")
+
+    def bug(argv):
+        return np.ones(2) + np.ones(3)
+    assert common.run_main(bad_input) == 2 and capsys.readouterr().err == "error: --out x is a file, not a folder\n"
+    with pytest.raises(ValueError, match="could not be broadcast"):
+        common.run_main(bug)
+
+
 # -- run folders: identity, damaged files -----------------------------------------------
 
 TINY_FLAGS = ["--p", "11", "--d-model", "16", "--heads", "2", "--batch-size", "32", "--eval-every", "5", "--seeds", "0"]
