@@ -617,6 +617,10 @@ Tensor.T = property(lambda self: transpose(self))
 # models in lockstep can use E learning rates or weight decays. Grokfast
 # (Lee et al. 2024), if asked for, filters the gradient before the update.
 
+class StateDictError(ValueError):
+    """A saved optimizer state that does not fit this optimizer (another model's, or damaged)."""
+
+
 class Optimizer:
     hyper_names = ()
     state_names = ()
@@ -712,12 +716,13 @@ class Optimizer:
     def load_state_dict(self, saved):
         expected = {"steps"} | {f"hyper.{k}" for k in self.values} | {f"state.{k}" for k in self.state}
         if set(saved) != expected:
-            raise ValueError(f"optimizer state has entries {sorted(saved)}, expected {sorted(expected)}")
-        if len(saved["steps"]) != len(self.params):
-            raise ValueError(f"optimizer state is for {len(saved['steps'])} parameters, not {len(self.params)}")
+            raise StateDictError(f"optimizer state has entries {sorted(saved)}, expected {sorted(expected)}")
+        if numpy.ndim(saved["steps"]) != 1 or len(saved["steps"]) != len(self.params):
+            raise StateDictError(f"optimizer state is for {numpy.size(saved['steps'])} parameters, "
+                                 f"not {len(self.params)}")
         for name in self.state:
-            if saved[f"state.{name}"].shape != self.flat.shape:
-                raise ValueError(f"optimizer state {name} holds {saved[f'state.{name}'].size} values, "
+            if numpy.shape(saved[f"state.{name}"]) != self.flat.shape:
+                raise StateDictError(f"optimizer state {name} holds {saved[f'state.{name}'].size} values, "
                                  f"this model has {self.flat.size}")
         self.steps = [int(s) for s in saved["steps"]]
         for name in self.values:

@@ -708,15 +708,15 @@ def train(cfg, out=None, resume=False, overwrite=False, callback=None, init_para
     ag.set_backend(cfg.backend, cfg.dtype)
     problem = make_problem(cfg)
     run = runs.RunFolder(out, problem.fields, config_to_dict(cfg), RESUMABLE) if out else None
-    if run and resume and (done := run.finished_result()):
-        params, history, _, steps = done
-        log(f"{out}: already finished at step {steps}; reusing it")
-        return Result(params, history, problem.summarize(history), steps, out)
-    params = problem.init_params()
-    if init_params is not None:
-        load_params(params, init_params)
-    optimizer = make_optimizer(cfg, list(params.values()))
-    with run.lock() if run else contextlib.nullcontext():  # no second process in this folder meanwhile
+    with run.lock() if run else contextlib.nullcontext():  # no other process uses this folder meanwhile
+        if run and resume and (done := run.finished_result()):
+            params, history, _, steps = done
+            log(f"{out}: already finished at step {steps}; reusing it")
+            return Result(params, history, problem.summarize(history), steps, out)
+        params = problem.init_params()
+        if init_params is not None:
+            load_params(params, init_params)
+        optimizer = make_optimizer(cfg, list(params.values()))
         checkpoint = run.begin(resume, overwrite) if run else None
         start, history = load_checkpoint(checkpoint, params, optimizer) if checkpoint else (0, [])
         if checkpoint:
@@ -810,7 +810,7 @@ def load_checkpoint(checkpoint, params, optimizer):
     load_params(params, {k[6:]: v for k, v in arrays.items() if k.startswith("param.")})
     try:
         optimizer.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})
-    except ValueError as error:  # a checkpoint edited or made by other code: a bad file, not a bug here
+    except ag.StateDictError as error:  # a checkpoint edited or made by other code: a bad file
         raise runs.InputError(f"its checkpoint's optimizer state does not fit this model ({error}); "
                               "delete the checkpoint to start that run again") from None
     return checkpoint["step"], checkpoint["history"]

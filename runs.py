@@ -16,10 +16,10 @@ use it. A run folder holds one run and says which:
 A fresh run never starts in a folder that holds another run's checkpoint or
 summary (`RunFolder.begin` refuses; `overwrite=True` clears it first), and a
 resume loads a checkpoint only if it was made by the same config. While a run
-trains, the folder also holds `run.lock` (the process id and host writing
-there), so a second process started on the same folder refuses instead of
-interleaving its steps with the first one's; a lock left by a process that no
-longer exists (killed with kill -9) is taken over.
+trains, it holds an operating-system lock on the folder's `run.lock`, so a
+second process started on the same folder refuses instead of interleaving its
+steps with the first one's. The kernel drops the lock when its process ends,
+however it ends (kill -9 included); the file stays and names the last holder.
 """
 import contextlib
 import csv
@@ -146,9 +146,19 @@ def read_json(path):
 
 
 def read_history(path):
-    """history.csv back as a list of dicts with numbers where numbers were."""
-    with open(path) as f:
-        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    """history.csv back as a list of dicts with numbers where numbers were; a missing or
+    damaged file (a short row, bytes that are not text) is an InputError that names it."""
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        raise InputError(f"{path} does not exist") from None
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise InputError(f"{path} is damaged ({type(error).__name__}); delete the run folder "
+                         "to train it again") from None
+    if any(None in row.values() or None in row for row in rows):
+        raise InputError(f"{path} is damaged or truncated (a short row); delete the run folder to train it again")
+    return [{k: _number(v) for k, v in row.items()} for row in rows]
 
 
 def _number(text):
@@ -213,26 +223,23 @@ class RunFolder:
 
     @contextlib.contextmanager
     def lock(self):
-        """Hold run.lock while this process writes the folder; refuse if another live process holds it."""
+        """Hold an operating-system lock on run.lock while this process uses the folder;
+        refuse if another process holds it. The kernel drops the lock when its process
+        ends, however it ends (kill -9 included), so a lock is never left behind; the
+        file itself stays, holding the last holder's process id and host for messages."""
         path = self.file(LOCK)
-        mine = f"{os.getpid()} {socket.gethostname()}"
-        while True:
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                break
-            except FileExistsError:
-                holder = _lock_holder(path)
-                if holder is not None:
-                    raise InputError(f"{self.path} is in use by {holder}; wait for that run to end or stop it "
-                                     f"(if no run is writing there, delete {path})") from None
-                _remove_if_present(path)  # stale: its process is gone
-        with os.fdopen(fd, "w") as f:
-            f.write(mine)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
+            if not _try_lock(fd):
+                holder = (_read_text(path) or "").strip() or "another process"
+                pid, _, host = holder.partition(" ")
+                who = f"process {pid} on {host}" if pid.isdigit() and host else holder[:60]
+                raise InputError(f"{self.path} is in use by {who}; wait for that run to end, or stop it")
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()} {socket.gethostname()}".encode())
             yield
         finally:
-            if _read_text(path) == mine:
-                _remove_if_present(path)
+            os.close(fd)  # closing the descriptor releases the lock
 
     @staticmethod
     def holds_finished(path):
@@ -339,38 +346,31 @@ class RunFolder:
 LOCK = "run.lock"
 
 
-def _lock_holder(path):
-    """Who holds the lock at `path` ("process 123 on host"), or None if that process is gone."""
-    text = _read_text(path)
-    if text is None:
-        return None  # removed meanwhile
-    pid, _, host = text.partition(" ")
-    if not pid.isdigit():
-        return f"an unreadable lock ({text[:40]!r})"
-    if host != socket.gethostname() or os.name != "posix":
-        return f"process {pid} on {host}"  # cannot check another machine's processes: assume alive
+def _try_lock(fd):
+    """Take an exclusive lock on the open file `fd` without waiting: True if we got it.
+    flock on Linux and macOS (also across machines on NFS); msvcrt on Windows."""
     try:
-        os.kill(int(pid), 0)  # signal 0 only asks whether the process exists
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass  # exists, owned by another user
-    return f"process {pid} on {host}"
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
 
 
 def _read_text(path):
     try:
         with open(path) as f:
             return f.read()
-    except FileNotFoundError:
+    except (OSError, UnicodeDecodeError):  # gone, or locked against reading (Windows)
         return None
-
-
-def _remove_if_present(path):
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
 
 
 def clear_folder(path):

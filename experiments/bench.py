@@ -233,11 +233,11 @@ def main(argv=None):
                    f"  engine / matmul-bound {r['ratio']:.2f}\n{'':<14}of the step: products "
                    f"{r['matmuls_in_step_ms']:.2f} ms, the rest {r['engine_ms'] - r['matmuls_in_step_ms']:.2f} ms "
                    f"(per-op Python overhead {r['overhead_ms']:.2f} ms, elementwise work the remainder)")
-    if args.compare:
-        compare(rows, args.compare)
     path = os.path.join(out, "bench.json")
     runs.write_json(path, {"machine": machine(args), "repeats": repeats, "commit": common.git_commit(), "rows": rows})
     common.say(f"wrote {path}")
+    if args.compare:  # after writing: a bad --compare file never costs the measurements
+        compare(rows, args.compare)
     return rows
 
 

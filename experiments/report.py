@@ -48,9 +48,13 @@ def old_ledger(path):
     ({} if it has none, None if there is no file)."""
     if not os.path.exists(path):
         return None
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
         match = LEDGER.search(f.read())
-    return json.loads(match.group(1)) if match else {}
+    try:
+        return json.loads(match.group(1)) if match else {}
+    except json.JSONDecodeError as error:
+        raise runs.InputError(f"{path}: its ledger comment is not valid JSON ({error}); fix or delete "
+                              "that line") from None
 
 
 def figure_name(script, path):
@@ -152,8 +156,11 @@ def main(argv=None):
     bench = load(args.root, "bench", "bench.json")
     if bench:
         lines += speed_section(bench)
-    with open(args.out, "w") as f:
-        f.write("\n".join(lines) + "\n")
+    try:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+    except OSError as error:
+        raise runs.InputError(f"cannot write {args.out} ({error.strerror})") from None
     remove_stale_figures(figure_dir, (before_ledger or {}).get("figures", []), copied)
     common.say(f"wrote {args.out} ({len(claims)} claims, {len(copied)} figures in {figure_dir})")
 

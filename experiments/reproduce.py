@@ -38,7 +38,7 @@ def arm_names(script, flags):
     with contextlib.redirect_stdout(buffer):
         code = common.run_main(importlib.import_module(script).main, ["--list-arms"] + flags)
     if code:
-        raise ValueError(f"{script}.py did not list its arms")
+        raise runs.InputError(f"{script}.py did not list its arms (see the error above)")
     return buffer.getvalue().split()
 
 
@@ -64,7 +64,12 @@ def record_timing(args, name, seconds):
     stopped later keeps it (a run spread over several invocations, with --resume, adds up; an arm
     reused from an earlier invocation costs ~0 s)."""
     path = os.path.join(args.root, "reproduce_timings.json")
-    earlier = runs.read_json(path)["invocations"] if os.path.exists(path) else []
+    try:
+        earlier = runs.read_json(path)["invocations"] if os.path.exists(path) else []
+    except (runs.InputError, KeyError, TypeError):  # damaged: keep it aside, never lose this time or the run's exit
+        os.replace(path, path + ".damaged")
+        common.say(f"warning: {path} was damaged; kept as {path}.damaged, timings start again")
+        earlier = []
     runs.write_json(path, {"invocations": earlier + [{"backend": args.backend, "commit": common.git_commit(),
                                                       "resume": args.resume, "seconds": {name: seconds}}]})
 

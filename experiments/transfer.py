@@ -114,7 +114,7 @@ def main(argv=None):
                 if args.arm == name and not (runs.RunFolder.holds_finished(parent) and runs.RunFolder(
                         parent, (), plateau.config_to_dict(arms[PARENT[name]]), plateau.RESUMABLE).finished_result()):
                     raise runs.InputError(f"arm {name} starts from arm {PARENT[name]}, which is not finished with "
-                                     f"these flags in {parent}; train it first (--arm {PARENT[name]})")
+                                          f"these flags in {parent}; train it first (--arm {PARENT[name]})")
                 start = run(PARENT[name]).params
             resume = args.resume or (args.arm is not None and name != args.arm)  # a parent is only reused
             common.say(f"== {name}: {len(arms[name].seeds)} seed(s), up to {arms[name].steps} steps")

@@ -8,7 +8,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -142,6 +141,14 @@ def test_report_refuses_to_drop_claims(tmp_path):
     assert code == 0 and "claims ledger" in ledger.read_text()
     assert "Not run for this ledger: `python experiments/reproduce.py --resume --only grok`" in ledger.read_text()
     assert sorted(os.listdir(tmp_path / "results")) == ["grok_poster.png"]  # results/ shows what the ledger shows
+
+
+def test_report_names_a_damaged_ledger_comment(tmp_path):
+    ledger = tmp_path / "RESULTS.md"
+    ledger.write_text('# old\n<!-- ledger: {"claims": {bad}} -->\n')
+    (tmp_path / "runs").mkdir()
+    code, _, err = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(ledger)])
+    assert code == 2 and err.count("\n") == 1 and "ledger comment is not valid JSON" in err
 
 
 def test_report_in_a_fresh_clone_leaves_the_ledger_alone(tmp_path, monkeypatch):
@@ -294,24 +301,35 @@ def test_a_fresh_run_never_takes_over_another_runs_folder(tmp_path):
         str(tmp_path / "grok" / "config.json"))["run_id"]
 
 
+HOLD_LOCK = """
+import os, sys, time
+sys.path.insert(0, os.getcwd())
+import runs
+with runs.RunFolder(sys.argv[1], [], {}).lock():
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
 @pytest.mark.integration
 def test_a_second_process_never_writes_a_folder_in_use(tmp_path):
-    """A live process's run.lock refuses a second run (one error line, folder untouched);
-    a lock whose process is gone (kill -9) is taken over; a run leaves no lock behind."""
+    """While a process holds a run folder, a second run there refuses (one error line,
+    folder untouched); once the holder is killed with kill -9 the folder is free again."""
     out, folder = str(tmp_path), tmp_path / "grok"
-    folder.mkdir()
-    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(folder)], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True)
     try:
-        (folder / "run.lock").write_text(f"{alive.pid} {socket.gethostname()}")
+        assert holder.stdout.readline() == "locked\n"
         code, _, err = run_main("grok", TINY_FLAGS + ["--steps", "10", "--out", out])
-        assert code == 2 and f"in use by process {alive.pid}" in err and err.count("\n") == 1
+        assert code == 2 and f"in use by process {holder.pid}" in err and err.count("\n") == 1
         assert sorted(p.name for p in folder.iterdir()) == ["run.lock"]
     finally:
-        alive.kill()
-        alive.wait()
-    code, _, err = run_main("grok", TINY_FLAGS + ["--steps", "10", "--out", out])  # the holder is gone now
+        holder.kill()  # SIGKILL: no clean-up runs in the holder
+        holder.wait()
+    code, _, err = run_main("grok", TINY_FLAGS + ["--steps", "10", "--out", out])
     assert code == 0, err
-    assert (folder / "summary.json").exists() and not (folder / "run.lock").exists()
+    code, out_text, err = run_main("grok", TINY_FLAGS + ["--steps", "10", "--out", out, "--resume"])
+    assert code == 0 and "reusing it" in out_text, err  # the finished run left no lock held
 
 
 @pytest.mark.integration
@@ -323,6 +341,33 @@ def test_damaged_checkpoint_is_one_line_naming_the_file(tmp_path):
     checkpoint.write_bytes(checkpoint.read_bytes()[:200])  # truncated
     code, _, err = run_main("grok", TINY_FLAGS + ["--steps", "40", "--out", out, "--resume"])
     assert code == 2 and str(checkpoint) in err and "damaged" in err and "allow_pickle" not in err
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("damage, words", [
+    (lambda text: text.rsplit("\n", 2)[0] + "\n5,0\n", "short row"),       # a truncated last row
+    (lambda text: text + "5,0,0,div,train,\udcff,1\n", "damaged")])       # bytes that are not UTF-8
+def test_damaged_history_of_a_finished_run_is_one_line(damage, words, tmp_path):
+    out = str(tmp_path)
+    assert run_main("grok", TINY_FLAGS + ["--steps", "10", "--out", out])[0] == 0
+    history = tmp_path / "grok" / "history.csv"
+    history.write_bytes(damage(history.read_text()).encode("utf-8", "surrogateescape"))
+    code, _, err = run_main("grok", TINY_FLAGS + ["--steps", "10", "--out", out, "--resume"])
+    assert code == 2 and err.count("\n") == 1 and str(history) in err and words in err
+
+
+@pytest.mark.integration
+def test_a_checkpoint_whose_optimizer_state_does_not_fit_is_one_line(tmp_path):
+    out = str(tmp_path)
+    run_main("grok", TINY_FLAGS + ["--steps", "20", "--checkpoint-every", "10", "--out", out])
+    os.remove(tmp_path / "grok" / "summary.json")  # as if it had been stopped
+    checkpoint = tmp_path / "grok" / "checkpoint.npz"
+    with np.load(checkpoint) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["opt.steps"] = arrays["opt.steps"][:-1]  # state for one parameter fewer
+    np.savez(checkpoint, **arrays)
+    code, _, err = run_main("grok", TINY_FLAGS + ["--steps", "20", "--out", out, "--resume"])
+    assert code == 2 and err.count("\n") == 1 and "optimizer state does not fit" in err
 
 
 # -- interrupts: a real signal to a real process ------------------------------------------
@@ -365,7 +410,6 @@ def test_interrupt_then_resume_ends_as_an_uninterrupted_run(model, signum, tmp_p
     assert process.returncode == 128 + signum, err
     assert "--resume" in err and not os.path.exists(os.path.join(stopped, arm, "summary.json"))
     assert not os.path.exists(os.path.join(stopped, "table.json"))
-    assert not os.path.exists(os.path.join(stopped, arm, "run.lock"))  # released on the way out
     with np.load(os.path.join(stopped, arm, "checkpoint.npz")) as z:
         step = json.loads(str(z["meta"]))["step"]
     assert 100 <= step < 400
