@@ -332,12 +332,17 @@ def test_a_second_process_never_writes_a_folder_in_use(tmp_path):
     assert code == 0 and "reusing it" in out_text, err  # the finished run left no lock held
 
 
+def stopped_run(tmp_path, steps):
+    """A tiny grok run left as if it had been stopped: its checkpoint, and no summary."""
+    run_main("grok", TINY_FLAGS + ["--steps", str(steps), "--checkpoint-every", "10", "--out", str(tmp_path)])
+    os.remove(tmp_path / "grok" / "summary.json")
+    return tmp_path / "grok" / "checkpoint.npz"
+
+
 @pytest.mark.integration
 def test_damaged_checkpoint_is_one_line_naming_the_file(tmp_path):
     out = str(tmp_path)
-    run_main("grok", TINY_FLAGS + ["--steps", "40", "--checkpoint-every", "10", "--out", out])
-    os.remove(tmp_path / "grok" / "summary.json")  # as if it had been stopped
-    checkpoint = tmp_path / "grok" / "checkpoint.npz"
+    checkpoint = stopped_run(tmp_path, 40)
     checkpoint.write_bytes(checkpoint.read_bytes()[:200])  # truncated
     code, _, err = run_main("grok", TINY_FLAGS + ["--steps", "40", "--out", out, "--resume"])
     assert code == 2 and str(checkpoint) in err and "damaged" in err and "allow_pickle" not in err
@@ -359,9 +364,7 @@ def test_damaged_history_of_a_finished_run_is_one_line(damage, words, tmp_path):
 @pytest.mark.integration
 def test_a_checkpoint_whose_optimizer_state_does_not_fit_is_one_line(tmp_path):
     out = str(tmp_path)
-    run_main("grok", TINY_FLAGS + ["--steps", "20", "--checkpoint-every", "10", "--out", out])
-    os.remove(tmp_path / "grok" / "summary.json")  # as if it had been stopped
-    checkpoint = tmp_path / "grok" / "checkpoint.npz"
+    checkpoint = stopped_run(tmp_path, 20)
     with np.load(checkpoint) as z:
         arrays = {k: z[k] for k in z.files}
     arrays["opt.steps"] = arrays["opt.steps"][:-1]  # state for one parameter fewer
