@@ -134,15 +134,23 @@ def _json_default(x):
     raise TypeError(f"cannot write {type(x)} as JSON")
 
 
-def read_json(path):
-    """The JSON in `path`; a missing or damaged file is an InputError that names it."""
+def read_json(path, rows=None, row_keys=()):
+    """The JSON in `path`; a missing or damaged file is an InputError that names it.
+    With `rows`: the file must be an object whose `rows` entry is a list of objects,
+    each with every key of `row_keys` (what a reader indexes without checking)."""
     try:
-        with open(path) as f:
-            return json.load(f)
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
     except FileNotFoundError:
         raise InputError(f"{path} does not exist") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InputError(f"{path} is not valid JSON ({error}); it may be truncated") from None
+    if rows is not None:
+        items = value.get(rows) if isinstance(value, dict) else None
+        if not isinstance(items, list) or not all(isinstance(r, dict) and set(row_keys) <= set(r) for r in items):
+            raise InputError(f"{path} is not what this reads: it needs a list {rows!r} of entries with "
+                             f"{', '.join(row_keys) or 'any keys'}")
+    return value
 
 
 def read_history(path):

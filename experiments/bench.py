@@ -219,7 +219,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="tiny sizes, 2 repeats: a smoke run")
     args = p.parse_args(argv)
     if args.compare:
-        runs.read_json(args.compare)  # a missing or damaged file is an error before any work
+        runs.read_json(args.compare, "rows", ("case", "E", "ratio", "engine_ms"))  # checked before any work
     out = args.out or os.path.join("runs", "quick" if args.quick else "", "bench")
     runs.check_writable_folder(out)
     ag.set_backend(args.backend, args.dtype)

@@ -28,9 +28,14 @@ TITLES = {"grok": "Grokking baseline", "grok_weight_decay": "Weight decay", "gro
 LEDGER = re.compile(r"<!-- ledger: (\{.*\}) -->")
 
 
+SHAPES = {"table.json": ("claims", ("id",)), "reproduce_timings.json": ("invocations", ("seconds",)),
+          "bench.json": ("rows", ("case", "E", "engine_ms", "matmul_bound_ms", "ratio"))}
+
+
 def load(root, script, name="table.json"):
-    path = os.path.join(root, script, name)
-    return runs.read_json(path) if os.path.exists(path) else None
+    """A script's JSON output, its shape checked (a damaged file is one error line), or None."""
+    path = os.path.normpath(os.path.join(root, script, name))
+    return runs.read_json(path, *SHAPES[name]) if os.path.exists(path) else None
 
 
 def _cell(text):

@@ -151,6 +151,20 @@ def test_report_names_a_damaged_ledger_comment(tmp_path):
     assert code == 2 and err.count("\n") == 1 and "ledger comment is not valid JSON" in err
 
 
+@pytest.mark.parametrize("script, name, content", [
+    ("bench", "old_bench.json", '{"rows": [{"case": "grok"}]}'),      # valid JSON, not a bench.json
+    ("report", "grok/table.json", '{"claims": [{"verdict": "x"}]}'),  # a claim row without its id
+    ("report", "reproduce_timings.json", '[1, 2]')])
+def test_valid_json_of_the_wrong_shape_is_one_line(script, name, content, tmp_path):
+    path = tmp_path / "runs" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
+    argv = (["--compare", str(path), "--out", str(tmp_path / "b")] if script == "bench"
+            else ["--root", str(tmp_path / "runs"), "--out", str(tmp_path / "RESULTS.md")])
+    code, _, err = run_main(script, argv)
+    assert code == 2 and err.count("\n") == 1 and str(path) in err and "is not what this reads" in err
+
+
 def test_report_in_a_fresh_clone_leaves_the_ledger_alone(tmp_path, monkeypatch):
     """No runs/ yet (a fresh clone): report.py stops with one line and writes nothing."""
     before = digest(os.path.join(ROOT, "RESULTS.md"), os.path.join(ROOT, "results"))
