@@ -722,7 +722,7 @@ class Optimizer:
                                  f"not {len(self.params)}")
         for name in self.state:
             if numpy.shape(saved[f"state.{name}"]) != self.flat.shape:
-                raise StateDictError(f"optimizer state {name} holds {saved[f'state.{name}'].size} values, "
+                raise StateDictError(f"optimizer state {name} holds {numpy.size(saved[f'state.{name}'])} values, "
                                  f"this model has {self.flat.size}")
         self.steps = [int(s) for s in saved["steps"]]
         for name in self.values:

@@ -16,8 +16,9 @@ example.
 
 `--quick` runs the whole chain in seconds as a smoke test (the results are
 meaningless); it writes under runs/quick/ and never touches RESULTS.md or results/.
-Wall time on 2 CPU cores: see RESULTS.md ("Run times"); the seven scripts timed there took
-about 3 h 10 min together, without grok_init, grok_optimizer and grok_interventions.
+Wall time on 2 CPU cores: see RESULTS.md ("Run times"); the ten claim scripts timed there
+took about 7 h 45 min together (grok_init, grok_optimizer and grok_interventions partly
+on one OpenBLAS thread each, two runs side by side).
 """
 import contextlib
 import importlib
@@ -65,8 +66,8 @@ def record_timing(args, name, seconds):
     reused from an earlier invocation costs ~0 s)."""
     path = os.path.join(args.root, "reproduce_timings.json")
     try:
-        earlier = runs.read_json(path)["invocations"] if os.path.exists(path) else []
-    except (runs.InputError, KeyError, TypeError):  # damaged: keep it aside, never lose this time or the run's exit
+        earlier = runs.read_json(path, "invocations", ("seconds",))["invocations"] if os.path.exists(path) else []
+    except runs.InputError:  # damaged: keep it aside, never lose this time or the run's exit
         os.replace(path, path + ".damaged")
         common.say(f"warning: {path} was damaged; kept as {path}.damaged, timings start again")
         earlier = []

@@ -471,18 +471,30 @@ def test_gpu_check_dry_run_on_the_standin(tmp_path):
     assert all(m["equal_within_tolerance"] for m in equivalence.values())
 
 
-def test_reproduce_records_the_time_of_a_script_that_was_stopped(tmp_path, monkeypatch):
-    """A chain stopped inside a script keeps that script's time so far (--resume adds the rest)."""
-    attention_map = importlib.import_module("attention_map")
-    reproduce = importlib.import_module("reproduce")
-
+def timings_after_ctrl_c_in_a_script(tmp_path, monkeypatch):
+    """Run reproduce.py --quick on attention_map, stopped by Ctrl-C inside the script; the
+    interrupt must reach the caller. Returns the scripts of each recorded invocation."""
     def stopped(flags):
         raise KeyboardInterrupt
-    monkeypatch.setattr(attention_map, "main", stopped)
+    monkeypatch.setattr(importlib.import_module("attention_map"), "main", stopped)
     with pytest.raises(KeyboardInterrupt):
-        reproduce.main(["--quick", "--root", str(tmp_path), "--only", "attention_map", "--no-bench"])
+        importlib.import_module("reproduce").main(["--quick", "--root", str(tmp_path), "--only", "attention_map",
+                                                   "--no-bench"])
     invocations = json.loads((tmp_path / "reproduce_timings.json").read_text())["invocations"]
-    assert [list(i["seconds"]) for i in invocations] == [["attention_map"]]
+    return [list(i["seconds"]) for i in invocations]
+
+
+def test_reproduce_records_the_time_of_a_script_that_was_stopped(tmp_path, monkeypatch):
+    """A chain stopped inside a script keeps that script's time so far (--resume adds the rest)."""
+    assert timings_after_ctrl_c_in_a_script(tmp_path, monkeypatch) == [["attention_map"]]
+
+
+@pytest.mark.parametrize("damaged", ['{"invocations": [1, 2]', '[1, 2]'])  # truncated; valid JSON, wrong shape
+def test_a_damaged_timings_file_never_masks_an_interrupt(damaged, tmp_path, monkeypatch):
+    """It is set aside and the stopped script's time starts a new file; the interrupt still propagates."""
+    (tmp_path / "reproduce_timings.json").write_text(damaged)
+    assert timings_after_ctrl_c_in_a_script(tmp_path, monkeypatch) == [["attention_map"]]
+    assert (tmp_path / "reproduce_timings.json.damaged").read_text() == damaged
 
 
 def _member(seed, memorized, grokked, val, train=1.0):
