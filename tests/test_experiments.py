@@ -19,6 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "experiments"))
 
 import common  # noqa: E402
+import plateau  # noqa: E402
 import runs  # noqa: E402
 
 CLAIM_SCRIPTS = ["grok", "grok_weight_decay", "grok_multitask", "grok_init", "grok_phase", "grok_optimizer",
@@ -535,3 +536,22 @@ def test_multitask_pairs_note_when_division_alone_never_grokked():
     by["div"]["grokked_step"] = 2000
     note = grok_multitask.pairs_note(by, results)
     assert "1.54x sooner" in note and "2.00x later" in note
+
+
+@pytest.mark.parametrize("lee, poster, verdict", [
+    ((2000, 900), (3100, None), "reproduced"),         # halved in the authors' regime
+    ((2000, 1500), (3100, None), "partly"),            # only sooner there
+    ((None, None), (3100, 2000), "partly"),            # sooner in the poster's regime only
+    ((2000, None), (3100, None), "not reproduced"),
+    ((None, 3900), (3100, 3200), "partly"),            # sooner than a baseline that never grokked, but
+    ((None, 1900), (3100, 3200), "reproduced"),        # half is only sure within half the budget (4000)
+])
+def test_grokfast_is_judged_in_its_authors_regime(lee, poster, verdict):
+    grok_interventions = importlib.import_module("grok_interventions")
+    group = lambda step: _cell(_member(0, 500, step, 1.0 if step else 0.01))
+    groups = {"baseline": group(poster[0]), "Grokfast": group(poster[1]),
+              **dict(zip(grok_interventions.lee_members(0.005), (group(lee[0]), group(lee[1]))))}
+    cfg = plateau.GrokConfig(grokfast_lambda=2.0, seeds=(0,), steps=4000)
+    (row,) = grok_interventions.claims(groups, cfg, 0.005)
+    assert row["verdict"] == verdict, row["ours"]
+    assert "pre-LN and wd 0.005" in row["ours"] and "post-LN and wd 1" in row["ours"]
