@@ -17,7 +17,7 @@ example.
 `--quick` runs the whole chain in seconds as a smoke test (the results are
 meaningless); it writes under runs/quick/ and never touches RESULTS.md or results/.
 Wall time on 2 CPU cores: see RESULTS.md ("Run times"); the ten claim scripts timed there
-took about 7 h 45 min together (grok_init, grok_optimizer and grok_interventions partly
+took about 8 h 20 min together (grok_init, grok_optimizer and grok_interventions partly
 on one OpenBLAS thread each, two runs side by side).
 """
 import contextlib
