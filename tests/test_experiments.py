@@ -242,6 +242,7 @@ BAD_OTHER = [("reproduce", ["--only", "grok,nope"]), ("reproduce", ["--only", "g
              ("grok_optimizer", ["--sgd-lrs", "0.1,-1"]), ("grok_optimizer", ["--sgd-momenta", "1.5"]),
              ("grok_optimizer", ["--sgd-lrs", "x"]), ("grok_phase", ["--scales", "0"]),
              ("grok_phase", ["--weight-decays", "-1"]), ("grok_interventions", ["--sgd-lr", "0"]),
+             ("grok_interventions", ["--lee-weight-decay", "-1"]),
              ("grok_weight_decay", ["--weight-decay", "0"]), ("grok_optimizer", ["--optimizer", "sgd"]),
              ("grok_phase", ["--init-scale", "0.1"]), ("grok_phase", ["--weight-decay", "0.1"]),
              ("grok_multitask", ["--ops", "add"]), ("grok_init", ["--init", "small"]),
