@@ -74,7 +74,8 @@ def claims(groups, cfg, lee_wd):
     _, earlier_poster = sooner(groups["baseline"], groups["Grokfast"], cfg.steps)
     return [common.claim(
         "grokfast", "Beyond the poster: Grokfast-EMA makes grokking come sooner",
-        "not in the poster (Lee et al. 2024, pre-LN: 95% val at 910 steps with Grokfast and Adam with L2 0.005, at 39,890 with plain Adam and no decay)",
+        "not in the poster (Lee et al. 2024, pre-LN: 95% val at 910 steps with Grokfast and Adam with L2 0.005, "
+        "at 39,890 with plain Adam and no decay)",
         f"alpha {cfg.grokfast_alpha:g}, lambda {cfg.grokfast_lambda:g}; AdamW lr {cfg.lr:g}; "
         f"{len(cfg.seeds)} seeds, at most {cfg.steps:,} steps",
         f"grokked step, pre-LN and wd {lee_wd:g} (nearest Lee et al.): {grokked_text(lee_base, lee_fast)}; "
