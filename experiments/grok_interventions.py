@@ -118,8 +118,8 @@ def main(argv=None):
     groups = dict(zip(MEMBERS, common.per_setting(results["adamw"].summary["div"], n, KEYS)))
     for name, arm in (("SGD", "sgd"), ("four tasks", "four-tasks")):
         groups[name] = common.per_setting(results[arm].summary["div"], n, KEYS)[0]
-    groups.update(zip(lee_members(args.lee_weight_decay), common.per_setting(results["grokfast-lee"].summary["div"], n, KEYS)))
     lee = lee_members(args.lee_weight_decay)
+    groups.update(zip(lee, common.per_setting(results["grokfast-lee"].summary["div"], n, KEYS)))
     headers, rows = rows_for(groups, lambda name: lee[0] if name in lee else "baseline")
     common.print_table(f"division mod {base.p}, seeds {common.format_seeds(base.seeds)}, at most {base.steps:,} "
                        "steps: median [min–max] over seeds", headers, rows)
