@@ -64,6 +64,8 @@ class GrokConfig(TrainConfig):
     init_scale: float = 0.01       # small: Xavier-normal times this; scaled: PyTorch's init times this
     sparsity: float = 0.9          # sparse init: share of weights set to zero
     init_scope: str = "linear"     # "linear" (the poster's code) or "all" (embeddings, Q/K/V too)
+    batch_mix: str = "pool"        # several ops: "pool" (draw from every op's training half pooled)
+                                   # or "balanced" (each op an equal share of every batch, as the poster's code)
 
 
 @dataclass
@@ -166,6 +168,9 @@ def _check_grok(cfg, members):
     _require("n_heads", cfg.d_model % cfg.n_heads == 0,
              f"{cfg.n_heads} heads do not divide the width d_model={cfg.d_model}")
     _choice("norm", cfg.norm, ("post", "pre"))
+    _choice("batch_mix", cfg.batch_mix, ("pool", "balanced"))
+    _require("batch_mix", cfg.batch_mix == "pool" or cfg.batch_size >= len(cfg.ops),
+             f"{cfg.batch_size} cannot give each of the {len(cfg.ops)} operations an example")
     for m in members:
         _choice("init", m.init, ("default", "small", "sparse", "scaled"))
         _choice("init_scope", m.init_scope, ("linear", "all"))
@@ -478,9 +483,39 @@ def goal_held(history, cfg, task_names, split):
                for e in range(len(cfg.seeds)) for task in task_names)
 
 
+# Parameter groups for the squared norms logged at each evaluation (the delay law
+# of issue 19 reads them): V = ||theta||^2 summed over a group's parameters.
+NORM_GROUPS = ("embed", "attn", "mlp", "readout", "ln")
+
+
+def norm_group(name):
+    """Which NORM_GROUPS entry parameter `name` belongs to (e.g. "blocks.0.W_in" -> "mlp")."""
+    last = name.split(".")[-1]
+    if last in ("W_E", "W_pos"):
+        return "embed"
+    if last in ("W_in", "b_in", "W_out", "b_out"):
+        return "mlp"
+    if last in ("W_U", "b_U"):
+        return "readout"
+    if last in ("w", "b"):
+        return "ln"
+    return "attn"  # W_Q, W_K, W_V, W_O and their biases
+
+
+def squared_norms(params):
+    """Each member's squared parameter norm, total and per group: {"norm2": (E,), "norm2_mlp": (E,), ...}
+    as NumPy arrays (one reduction per parameter on the device, one copy to the host)."""
+    names = list(params)
+    per_param = ag.to_numpy(ag.xp.stack([(params[n].data.reshape(params[n].shape[0], -1) ** 2).sum(axis=1)
+                                         for n in names])).astype(np.float64)    # (parameters, E)
+    parts = {g: sum(per_param[i] for i, n in enumerate(names) if norm_group(n) == g) for g in NORM_GROUPS}
+    return {"norm2": per_param.sum(axis=0), **{f"norm2_{g}": v for g, v in parts.items()}}
+
+
 class ArithmeticProblem:
     """Grokking: a op b = c (mod p), full-table train/val splits, one per member."""
-    fields = ("step", "member", "seed", "task", "split", "loss", "acc")
+    fields = ("step", "member", "seed", "task", "split", "loss", "acc", "gap", "norm2") + \
+        tuple(f"norm2_{g}" for g in NORM_GROUPS)
 
     def __init__(self, cfg):
         self.cfg, self.tasks, self.splits = cfg, tuple(cfg.ops), ("train", "val")
@@ -501,22 +536,40 @@ class ArithmeticProblem:
 
     def loss(self, params, step):
         """Per-member mean cross-entropy on a fresh minibatch from each member's pool: (E,)."""
-        size = self.pool[1].shape[1]
-        picks = np.stack([np.random.default_rng([s, 2, step]).choice(
-            size, self.cfg.batch_size, replace=self.cfg.batch_size > size) for s in self.cfg.seeds])
-        picks = ag.from_numpy(picks)                                   # (E, B)
+        picks = ag.from_numpy(np.stack([self._picks(np.random.default_rng([s, 2, step]))
+                                        for s in self.cfg.seeds]))     # (E, B)
         inputs = ag.xp.take_along_axis(self.pool[0], picks[..., None], axis=1)  # (E, B, 4)
         targets = ag.xp.take_along_axis(self.pool[1], picks, axis=1)   # (E, B)
         return ag.cross_entropy(grok_forward(params, inputs, self.cfg), targets, per_member=True)
 
+    def _picks(self, rng):
+        """One member's batch: row numbers into its training pool. "pool": drawn from the whole
+        pool; "balanced": an equal share from each op's stretch of it (the first ops get the rest)."""
+        B = self.cfg.batch_size
+        if self.cfg.batch_mix == "pool":
+            size = self.pool[1].shape[1]
+            return rng.choice(size, B, replace=B > size)
+        picks, start = [], 0
+        for op, count in tasks.split_batch(B, self.tasks).items():
+            size = self.data[op, "train"][1].shape[1]
+            picks.append(start + rng.choice(size, count, replace=count > size))
+            start += size
+        return np.concatenate(picks)
+
     def evaluate(self, params, step):
-        rows = []
+        """One row per member, op and split: loss, accuracy, the op's train-val accuracy gap
+        and the member's squared parameter norms (the same in each of its rows)."""
+        scores = {}
         with ag.no_grad():
             for (op, split), (inputs, targets) in self.data.items():
-                loss, acc = self._score(params, inputs, targets)
-                rows += [dict(step=step, member=e, seed=s, task=op, split=split,
-                              loss=float(loss[e]), acc=float(acc[e]))
-                         for e, s in enumerate(self.cfg.seeds)]
+                scores[op, split] = self._score(params, inputs, targets)
+            norms = squared_norms(params)
+        rows = []
+        for (op, split), (loss, acc) in scores.items():
+            gap = scores[op, "train"][1] - scores[op, "val"][1]
+            rows += [dict(step=step, member=e, seed=s, task=op, split=split, loss=float(loss[e]),
+                          acc=float(acc[e]), gap=float(gap[e]), **{k: float(v[e]) for k, v in norms.items()})
+                     for e, s in enumerate(self.cfg.seeds)]
         return rows
 
     def _score(self, params, inputs, targets, chunk=4096):

@@ -164,7 +164,7 @@ FLAG_OF = {"seeds": "--seeds", "steps": "--steps", "eval_every": "--eval-every",
            "grokfast_alpha": "--grokfast-alpha", "batch_size": "--batch-size",
            "checkpoint_every": "--checkpoint-every", "backend": "--backend", "dtype": "--dtype", "ops": "--ops",
            "p": "--p", "frac_train": "--frac-train", "d_model": "--d-model", "n_heads": "--heads",
-           "n_layers": "--layers", "norm": "--norm", "init": "--init", "init_scale": "--init-scale",
+           "n_layers": "--layers", "norm": "--norm", "batch_mix": "--batch-mix", "init": "--init", "init_scale": "--init-scale",
            "sparsity": "--sparsity", "init_scope": "--init-scope", "tasks": "--tasks", "n": "--n", "k": "--k",
            "attention": "--attention", "eval_size": "--eval-size"}
 
@@ -240,6 +240,9 @@ def add_grok_flags(p):
     g.add_argument("--init-scope", default=d.init_scope, choices=["linear", "all"],
                    help="linear: MLP, attention output, read-out (the poster's code); all: every weight")
     g.add_argument("--norm", default=d.norm, choices=["post", "pre"])
+    g.add_argument("--batch-mix", default=d.batch_mix, choices=["pool", "balanced"],
+                   help="several --ops: pool (draw from every op's training half pooled) or balanced "
+                        "(an equal share of each batch per op, as the poster's code) (default: pool)")
     g.add_argument("--d-model", type=positive_int, default=d.d_model)
     g.add_argument("--heads", type=positive_int, default=d.n_heads)
     g.add_argument("--layers", type=positive_int, default=d.n_layers)
@@ -262,6 +265,7 @@ def grok_config(args, argv, **overrides):
                   weight_decay=args.weight_decay, grokfast_lambda=args.grokfast_lambda,
                   grokfast_alpha=args.grokfast_alpha, batch_size=args.batch_size, init=args.init,
                   init_scale=args.init_scale, sparsity=args.sparsity, init_scope=args.init_scope, norm=args.norm,
+                  batch_mix=args.batch_mix,
                   d_model=args.d_model, n_heads=args.heads, n_layers=args.layers, threshold=args.threshold,
                   patience=args.patience, **shared(args))
     if args.preset == "poster":

@@ -1,0 +1,303 @@
+"""How the grokking delay scales with learning rate x weight decay, and what that says of the poster's regime.
+
+Question: our grokking runs use weight decay 1 and groks in a few thousand steps;
+the poster used 1e-3 and grokked at ~334,000. Under weight decay the delay is
+expected to follow (Omnigrok, Liu et al. 2022; arXiv 2605.18845 for AdamW)
+
+    T_grok - T_mem  =  ln(V_mem / V*) / (2 kappa eta lambda)
+
+where V = ||theta||^2 is the squared parameter norm (history.csv logs it at every
+evaluation), V_mem its value at memorisation, V* the norm at which the model
+generalises, eta the learning rate, lambda the weight decay and kappa the share
+of the decay's pull that the gradient leaves in place. AdamW shrinks every
+weight by (1 - eta lambda) per step, so V alone would fall as exp(-2 eta lambda t).
+
+Arms (division mod 97, AdamW betas 0.9/0.98, post-LN; width --d-model 64 and
+batch --batch-size 256 to afford long runs; seeds --seeds, each setting x seed
+one ensemble member):
+  ladder-fast   lr x wd = 1e-3 x 1, 1e-3 x 0.3, 3e-3 x 0.1, 3e-4 x 1  (--fast-steps)
+  ladder-slow   lr x wd = 1e-3 x 0.1, 2e-3 x 0.05                   (--steps)
+  vmem          lr 1e-3, wd 1e-3 (the poster's): V at memorisation only (--vmem-steps)
+  width128      the poster's width and batch (128, 512), lr 1e-3, wd 1 and 1e-3 (--vmem-steps + 1,000)
+  rung-*        the interventions on the rung lr 1e-3 x --rung-weight-decay, where the
+                baseline's delay is many times its memorisation step (--rung-steps):
+                rung-adamw (baseline, small init, sparse init, Grokfast), rung-four-tasks
+                (all four operations, balanced batches), rung-sgd (momentum --sgd-momentum,
+                lr --sgd-lr, coupled L2 at the same contraction rate as the baseline and at
+                five times it, the poster's SGD/AdamW ratio).
+The law is fitted on the lr 1e-3 cells of the ladder (kappa, V*) and tested on
+the cells with another lr at the same or another product: if it predicts them,
+the product eta x lambda is what sets the delay. The fit then predicts the
+poster's delay (eta lambda = 1e-6) from V_mem measured at wd 1e-3.
+
+Contraction rate per step: AdamW lr x wd; SGD with coupled L2 and momentum mu
+lr x wd / (1 - mu) (the heavy-ball steady state).
+Memorised / grokked = first evaluation with train / val accuracy >= 95%.
+"""
+import dataclasses
+import math
+import os
+
+import numpy as np
+
+import common
+import plateau
+import runs
+
+FAST = ((1e-3, 1.0), (1e-3, 0.3), (3e-3, 0.1), (3e-4, 1.0))
+SLOW = ((1e-3, 0.1), (2e-3, 0.05))
+FIT_LR = 1e-3                      # the law is fitted on these cells, tested on the others
+POSTER_RATE = 1e-3 * 1e-3          # the poster's lr x wd
+POSTER_MEM, POSTER_GROK = 800, 334_000   # ~0.2% and 83.5% of 400,000 steps
+POSTER_DELAY = POSTER_GROK - POSTER_MEM
+INTERVENTIONS = ("baseline", "small init", "sparse init", "Grokfast")
+
+
+# ---------------------------------------------------------------------------
+# Per member: the steps and norms the law needs, and the regime-free measures.
+
+def rate(cfg):
+    """Weight-decay contraction per step: lr x wd (AdamW), lr x wd / (1 - momentum) (SGD)."""
+    if cfg.optimizer == "sgd":
+        return cfg.lr * cfg.weight_decay / (1 - cfg.momentum)
+    return cfg.lr * cfg.weight_decay
+
+
+def member_record(history, e, cfg, op="div"):
+    """One member's memorised and grokked steps, delay, V there, and the regime-free measures:
+    the peak train-val accuracy gap, whether train reached 95% before val passed 50%, and
+    collapses of val accuracy below 50% after grokking."""
+    m = plateau.member_config(cfg, e)
+    train, val = plateau.rows_of(history, e, op, "train"), plateau.rows_of(history, e, op, "val")
+    first = lambda rows, test: next((r for r in rows if test(r)), None)
+    mem = first(train, lambda r: r["acc"] >= cfg.threshold)
+    grok = first(val, lambda r: r["acc"] >= cfg.threshold)
+    rise = first(val, lambda r: r["acc"] >= 0.5)
+    after = [r["acc"] for r in val if grok and r["step"] >= grok["step"]]
+    return dict(seed=cfg.seeds[e], lr=m.lr, weight_decay=m.weight_decay, rate=rate(m),
+                memorized_step=mem and mem["step"], grokked_step=grok and grok["step"],
+                delay=mem and grok and grok["step"] - mem["step"],
+                v0=train[0]["norm2"], v_mem=mem and mem["norm2"], v_grok=grok and grok["norm2"],
+                v_final=train[-1]["norm2"], peak_gap=max(r["gap"] for r in train),
+                memorised_first=mem is not None and (rise is None or mem["step"] < rise["step"]),
+                collapses_after_grok=plateau.collapses(after, cfg.threshold) if after else 0,
+                final_val_acc=val[-1]["acc"], steps=val[-1]["step"])
+
+
+def records(result, cfg, op="div"):
+    return [member_record(result.history, e, cfg, op) for e in range(len(cfg.seeds))]
+
+
+def by_cell(recs):
+    """Members grouped by (lr, wd), in order of first appearance."""
+    cells = {}
+    for r in recs:
+        cells.setdefault((r["lr"], r["weight_decay"]), []).append(r)
+    return cells
+
+
+# ---------------------------------------------------------------------------
+# The law: fit kappa and V* on some members, predict the delay of others.
+
+def fit(members):
+    """V* = geometric mean of V at grokking; kappa_i = ln(V_mem,i / V*) / (2 rate_i delay_i) for each
+    member that grokked; kappa = their median. Returns {"v_star", "kappa", spreads, "n"} or None."""
+    done = [m for m in members if m["delay"] and m["v_mem"] and m["v_grok"]]
+    if not done:
+        return None
+    v_star = float(np.exp(np.mean([math.log(m["v_grok"]) for m in done])))
+    kappas = [math.log(m["v_mem"] / v_star) / (2 * m["rate"] * m["delay"]) for m in done]
+    return dict(v_star=v_star, v_star_min=min(m["v_grok"] for m in done), v_star_max=max(m["v_grok"] for m in done),
+                kappa=float(np.median(kappas)), kappa_min=min(kappas), kappa_max=max(kappas), n=len(done))
+
+
+def predict(law, v_mem, rate_):
+    """The law's delay (steps) for a member that memorised at norm v_mem; None if v_mem <= V*
+    (then the law expects no delay at all: the model is already small enough)."""
+    if law is None or not v_mem or v_mem <= law["v_star"]:
+        return None
+    return math.log(v_mem / law["v_star"]) / (2 * law["kappa"] * rate_)
+
+
+def predict_interval(law, v_mems, rate_):
+    """(low, central, high): the median V_mem with the median kappa and V*, and the extremes
+    that the members' spread of kappa, V* and V_mem allow."""
+    v_mems = [v for v in v_mems if v]
+    if law is None or not v_mems:
+        return None
+    central = predict(law, float(np.median(v_mems)), rate_)
+    low = _delay(min(v_mems), law["v_star_max"], law["kappa_max"], rate_)
+    high = _delay(max(v_mems), law["v_star_min"], law["kappa_min"], rate_)
+    return low, central, high
+
+
+def _delay(v_mem, v_star, kappa, rate_):
+    return math.log(v_mem / v_star) / (2 * kappa * rate_) if v_mem > v_star and kappa > 0 else None
+
+
+def held_out_errors(law, members):
+    """Per held-out member that grokked: (predicted delay / measured delay) - 1."""
+    out = []
+    for m in members:
+        p = predict(law, m["v_mem"], m["rate"])
+        if m["delay"] and p:
+            out.append(p / m["delay"] - 1)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Tables.
+
+def cell_row(name, members, law=None):
+    stat = lambda key: plateau.member_stats(members, (key,))[key]
+    grokked = sum(m["grokked_step"] is not None for m in members)
+    pred = [predict(law, m["v_mem"], m["rate"]) for m in members] if law else []
+    pred = [p for p in pred if p]
+    return [name, f"{members[0]['rate']:.0e}", f"{grokked}/{len(members)}", common.fmt(stat("memorized_step")),
+            common.fmt(stat("grokked_step")), common.fmt(stat("delay")),
+            f"{np.median([m['v_mem'] for m in members if m['v_mem']]):.0f}" if any(m["v_mem"] for m in members)
+            else "—",
+            f"{np.median(pred):,.0f}" if pred else "—",
+            f"{np.median([m['peak_gap'] for m in members]):.2f}",
+            f"{sum(m['memorised_first'] for m in members)}/{len(members)}",
+            str(sum(m["collapses_after_grok"] for m in members))]
+
+
+HEADERS = ["cell", "lr x wd per step", "grokked", "memorised step", "grokked step", "delay", "V_mem",
+           "law's delay", "peak train-val gap", "memorised first", "collapses after grokking"]
+
+
+def cell_name(lr, wd):
+    return f"lr {lr:g}, wd {wd:g}"
+
+
+def plot_law(ladder, law, poster, path):
+    """Delay against 1/(lr wd), log-log: members (fit cells filled, held-out open), the law
+    with the median V_mem, and the poster's point with our prediction's interval."""
+    plt = runs.pyplot()
+    if plt is None or law is None:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    for m in ladder:
+        if m["delay"]:
+            fitted = m["lr"] == FIT_LR
+            ax.plot(1 / m["rate"], m["delay"], "o", ms=6, mfc="C0" if fitted else "white", mec="C0")
+    v_med = float(np.median([m["v_mem"] for m in ladder if m["v_mem"]]))
+    xs = np.logspace(math.log10(1 / max(m["rate"] for m in ladder)) - 0.2, 6.3, 50)
+    ax.plot(xs, [math.log(v_med / law["v_star"]) / (2 * law["kappa"]) * x for x in xs], "-", color="C0",
+            label=f"law: ln(V_mem/V*)/(2 kappa lr wd), kappa {law['kappa']:.2f}")
+    ax.plot(1 / POSTER_RATE, POSTER_DELAY, "*", ms=14, color="C3", label="poster (wd 1e-3): ~333,200")
+    if poster:
+        low, mid, high = poster
+        if mid:
+            ax.errorbar(1 / POSTER_RATE * 1.15, mid, yerr=[[mid - (low or mid)], [(high or mid) - mid]], fmt="s",
+                        color="C1", capsize=4, label=f"law's prediction: {mid:,.0f}")
+    ax.plot([], [], "o", mfc="C0", mec="C0", label="fitted cells (lr 1e-3)")
+    ax.plot([], [], "o", mfc="white", mec="C0", label="held-out cells (other lr)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("1 / (lr x weight decay)   [steps]")
+    ax.set_ylabel("grokked step - memorised step")
+    ax.set_title("Grokking delay against the weight-decay rate (division mod 97)")
+    ax.legend(fontsize=7, loc="upper left")
+    return runs.save_figure(fig, path, dpi=90)
+
+
+# ---------------------------------------------------------------------------
+
+def arms_for(args, argv):
+    base = common.grok_config(args, argv, optimizer="adamw", momentum=0.0, init="default", grokfast_lambda=0.0)
+    cells = lambda pairs: [dict(lr=lr, weight_decay=wd) for lr, wd in pairs]
+    rung_wd = args.rung_weight_decay
+    sgd_same = dict(lr=args.sgd_lr, weight_decay=FIT_LR * rung_wd * (1 - args.sgd_momentum) / args.sgd_lr)
+    sgd_five = dict(lr=args.sgd_lr, weight_decay=5 * sgd_same["weight_decay"])
+    steps = lambda n: n if not args.quick or "--steps" in common.explicit_flags(argv) else base.steps
+    rung = dataclasses.replace(base, lr=FIT_LR, weight_decay=rung_wd, steps=steps(args.rung_steps))
+    wide = dataclasses.replace(base, d_model=128, batch_size=512, steps=steps(args.vmem_steps + 1000))
+    if args.quick:
+        wide = dataclasses.replace(wide, d_model=base.d_model, batch_size=base.batch_size)
+    return {
+        "ladder-fast": common.grid(dataclasses.replace(base, steps=steps(args.fast_steps)), cells(FAST), base.seeds),
+        "ladder-slow": common.grid(base, cells(SLOW), base.seeds),
+        "vmem": dataclasses.replace(base, lr=FIT_LR, weight_decay=POSTER_RATE / FIT_LR, steps=steps(args.vmem_steps)),
+        "width128": common.grid(wide, cells(((FIT_LR, 1.0), (FIT_LR, POSTER_RATE / FIT_LR))), base.seeds),
+        "rung-adamw": common.grid(rung, [dict(init="default", grokfast_lambda=0.0), dict(init="small", grokfast_lambda=0.0),
+                                         dict(init="sparse", grokfast_lambda=0.0),
+                                         dict(init="default", grokfast_lambda=args.grokfast_lambda)], base.seeds),
+        "rung-four-tasks": dataclasses.replace(rung, ops=("div", "add", "sub", "mul"), batch_mix="balanced"),
+        "rung-sgd": common.grid(dataclasses.replace(rung, optimizer="sgd", momentum=args.sgd_momentum,
+                                                    on_divergence="continue"), [sgd_same, sgd_five], base.seeds),
+    }
+
+
+def main(argv=None):
+    p = common.grok_parser(__doc__, steps=40_000)
+    p.set_defaults(d_model=64, batch_size=256, grokfast_lambda=2.0)
+    p.add_argument("--fast-steps", type=common.positive_int, default=15_000, help="budget of ladder-fast")
+    p.add_argument("--vmem-steps", type=common.positive_int, default=3_000, help="budget of vmem (width128: 1,000 more)")
+    p.add_argument("--rung-steps", type=common.positive_int, default=20_000, help="budget of the rung-* arms")
+    p.add_argument("--rung-weight-decay", type=common.positive_float, default=0.3,
+                   help="AdamW weight decay of the rung the interventions run on (lr 1e-3; default 0.3)")
+    p.add_argument("--sgd-lr", type=common.positive_float, default=0.005, help="SGD lr (the poster's 0.005)")
+    p.add_argument("--sgd-momentum", type=common.unit_half_open, default=0.9, help="SGD momentum (default 0.9)")
+    args = p.parse_args(argv)
+    common.reject(argv, ["--ops", "--batch-mix", "--optimizer", "--init", "--lr", "--weight-decay", "--momentum", "--preset"],
+                  "the arms set these (see --help)")
+    out = common.out_folder(args, "grok_delay")
+    arms = arms_for(args, argv)
+    results = common.run_arms(arms, out, args)
+    if common.only_one_arm(args, out):
+        return results
+    return report(arms, results, out, args)
+
+
+def report(arms, results, out, args):
+    recs = {name: records(results[name], cfg) for name, cfg in arms.items()}
+    ladder = recs["ladder-fast"] + recs["ladder-slow"]
+    law = fit([m for m in ladder if m["lr"] == FIT_LR])
+    held = [m for m in ladder if m["lr"] != FIT_LR]
+    errors = held_out_errors(law, held)
+    poster = predict_interval(law, [m["v_mem"] for m in recs["vmem"]], POSTER_RATE)
+    wide = recs["width128"]
+    wide_law = fit([m for m in wide if m["weight_decay"] == 1.0])
+    wide_poster = predict_interval(wide_law, [m["v_mem"] for m in wide if m["weight_decay"] != 1.0], POSTER_RATE)
+
+    ladder_rows = [cell_row(cell_name(*k) + (" (fit)" if k[0] == FIT_LR else " (held out)"), ms, law)
+                   for k, ms in sorted(by_cell(ladder).items(), key=lambda kv: -kv[0][0] * kv[0][1])]
+    common.print_table("ladder: division mod 97, median over seeds; V = squared parameter norm", HEADERS, ladder_rows)
+    n = len(args.seeds)
+    groups = {}
+    for name, member_recs in (("rung-adamw", recs["rung-adamw"]),):
+        for i, label in enumerate(INTERVENTIONS):
+            groups[label] = member_recs[i * n:(i + 1) * n]
+    groups["four tasks"] = recs["rung-four-tasks"]
+    groups["SGD, same contraction"] = recs["rung-sgd"][:n]
+    groups["SGD, 5x contraction (poster's ratio)"] = recs["rung-sgd"][n:]
+    rung_rows = [cell_row(label, ms, law) for label, ms in groups.items()]
+    common.print_table(f"interventions on the rung lr 1e-3 x wd {args.rung_weight_decay:g}", HEADERS, rung_rows)
+    fmt_pred = lambda t: "—" if not t or not t[1] else f"{t[1]:,.0f} [{(t[0] or 0):,.0f}–{(t[2] or 0):,.0f}]"
+    law_rows = [
+        ["kappa (median [min–max] over fitted members)",
+         "—" if not law else f"{law['kappa']:.3f} [{law['kappa_min']:.3f}–{law['kappa_max']:.3f}]"],
+        ["V* (geometric mean [min–max] of V at grokking)",
+         "—" if not law else f"{law['v_star']:.0f} [{law['v_star_min']:.0f}–{law['v_star_max']:.0f}]"],
+        ["held-out error (predicted/measured - 1): median, worst",
+         "—" if not errors else f"{np.median(errors):+.0%}, {max(errors, key=abs):+.0%} ({len(errors)} members)"],
+        ["V_mem at wd 1e-3 (median [min–max])", common.fmt(plateau.member_stats(recs["vmem"], ("v_mem",))["v_mem"])],
+        ["predicted delay at lr x wd = 1e-6 (width 64)", fmt_pred(poster)],
+        ["predicted delay at lr x wd = 1e-6 (width 128, fitted on its wd 1 cell)", fmt_pred(wide_poster)],
+        ["poster's delay (wd 1e-3, width 128)", f"~{POSTER_DELAY:,} (memorised ~{POSTER_MEM}, grokked ~{POSTER_GROK:,})"]]
+    common.print_table("the law T_grok - T_mem = ln(V_mem/V*) / (2 kappa lr wd)", ["quantity", "value"], law_rows)
+    figure = plot_law(ladder, law, poster, os.path.join(out, "delay_law.png"))
+    common.save_table(out, {
+        "script": "grok_delay", "law": law, "width128_law": wide_law, "held_out_errors": errors,
+        "poster_prediction": poster, "width128_poster_prediction": wide_poster, "records": recs,
+        "tables": {"ladder": {"headers": HEADERS, "rows": ladder_rows},
+                   "interventions": {"headers": HEADERS, "rows": rung_rows},
+                   "law": {"headers": ["quantity", "value"], "rows": law_rows}},
+        "claims": [], "arms": common.arm_records(arms, results)}, figures=[figure])
+    return results
+
+
+if __name__ == "__main__":
+    common.main_guard(main)
