@@ -22,7 +22,7 @@ import common  # noqa: E402
 import plateau  # noqa: E402
 import runs  # noqa: E402
 
-CLAIM_SCRIPTS = ["grok", "grok_weight_decay", "grok_multitask", "grok_init", "grok_phase", "grok_optimizer",
+CLAIM_SCRIPTS = ["grok", "grok_weight_decay", "grok_multitask", "grok_init", "grok_phase", "grok_optimizer", "grok_delay",
                  "grok_interventions", "task_diversity", "transfer", "attention_map"]
 ALL_SCRIPTS = CLAIM_SCRIPTS + ["bench", "reproduce", "report", "gpu_check"]
 
