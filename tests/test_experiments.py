@@ -221,7 +221,7 @@ def test_help_explains_the_claim_and_the_flags(script):
 # -- one clear line for every bad input ----------------------------------------------------
 
 GROK = ["grok", "grok_weight_decay", "grok_multitask", "grok_init", "grok_phase", "grok_optimizer",
-        "grok_interventions"]
+        "grok_interventions", "grok_delay"]
 SEQUENCE = ["task_diversity", "transfer", "attention_map"]
 BAD_SHARED = [["--steps", "0"], ["--steps", "-3"], ["--steps", "ten"], ["--eval-every", "0"],
               ["--checkpoint-every", "-1"], ["--seeds", "1,1"], ["--seeds", "-1"], ["--seeds", "3-1"],
@@ -247,7 +247,10 @@ BAD_OTHER = [("reproduce", ["--only", "grok,nope"]), ("reproduce", ["--only", "g
              ("grok_phase", ["--init-scale", "0.1"]), ("grok_phase", ["--weight-decay", "0.1"]),
              ("grok_multitask", ["--ops", "add"]), ("grok_init", ["--init", "small"]),
              ("grok_interventions", ["--init", "sparse"]), ("task_diversity", ["--batch-size", "2"]),
-             ("attention_map", ["--batch-size", "2"])]
+             ("attention_map", ["--batch-size", "2"]), ("grok_delay", ["--rung-weight-decay", "0"]),
+             ("grok_delay", ["--lr", "0.01"]), ("grok_delay", ["--batch-mix", "pool"]),
+             ("grok", ["--batch-mix", "even"]), ("grok", ["--ops", "div,add,sub", "--batch-mix", "balanced",
+                                                          "--batch-size", "2"])]
 BAD = ([(s, a) for s in GROK + SEQUENCE for a in BAD_SHARED] + [(s, a) for s in GROK for a in BAD_GROK]
        + [(s, a) for s in SEQUENCE for a in BAD_SEQ] + BAD_OTHER)
 
@@ -556,3 +559,45 @@ def test_grokfast_is_judged_in_its_authors_regime(lee, poster, verdict):
     (row,) = grok_interventions.claims(groups, cfg, 0.005)
     assert row["verdict"] == verdict, row["ours"]
     assert "pre-LN and wd 0.005" in row["ours"] and "post-LN and wd 1" in row["ours"]
+
+
+# -- the delay law (grok_delay.py) ----------------------------------------------------------------
+
+def _member(lr, wd, v_mem, v_star, kappa, mem=1000):
+    delay = round(np.log(v_mem / v_star) / (2 * kappa * lr * wd))
+    return dict(lr=lr, weight_decay=wd, rate=lr * wd, memorized_step=mem, grokked_step=mem + delay, delay=delay,
+                v_mem=v_mem, v_grok=v_star, memorised_first=True, peak_gap=0.9, collapses_after_grok=0)
+
+
+def test_the_law_recovers_kappa_and_predicts_held_out_cells():
+    grok_delay = importlib.import_module("grok_delay")
+    fitted = [_member(1e-3, wd, v, 400.0, 0.3) for wd, v in ((1, 900.0), (0.3, 1500.0), (0.1, 2500.0))]
+    law = grok_delay.fit(fitted)
+    assert law["v_star"] == pytest.approx(400.0) and law["kappa"] == pytest.approx(0.3, rel=1e-3)
+    held = [_member(3e-3, 0.1, 1200.0, 400.0, 0.3), _member(3e-4, 1, 1800.0, 400.0, 0.3)]
+    assert max(abs(e) for e in grok_delay.held_out_errors(law, held)) < 1e-3
+    low, mid, high = grok_delay.predict_interval(law, [3000.0, 3200.0], 1e-6)
+    assert low <= mid <= high and mid == pytest.approx(np.log(3100 / 400) / (2 * 0.3 * 1e-6), rel=1e-3)
+    assert grok_delay.predict(law, 300.0, 1e-3) is None  # already below V*: the law expects no delay
+    assert grok_delay.fit([dict(m, delay=None, grokked_step=None) for m in fitted]) is None
+
+
+def test_the_law_gives_each_non_reproduced_intervention_its_reason():
+    grok_delay = importlib.import_module("grok_delay")
+    law = grok_delay.fit([_member(1e-3, 0.3, 1500.0, 400.0, 0.3)])
+    base = [_member(1e-3, 0.3, 1500.0, 400.0, 0.3) for _ in range(3)]
+    never = lambda m: dict(m, grokked_step=None, delay=None)
+    groups = {"baseline": base,
+              "fast": [_member(1e-3, 0.3, 500.0, 400.0, 0.3) for _ in range(3)],          # grokked much sooner
+              "late": [never(_member(1e-3, 0.3, 1e9, 400.0, 0.3)) for _ in range(3)],     # law: past the budget
+              "stuck": [never(_member(1e-3, 0.3, 1500.0, 400.0, 0.3)) for _ in range(3)],  # law: within it
+              "no memory": [dict(never(m), memorized_step=None, v_mem=None) for m in base],
+              "slower": [_member(1e-3, 0.3, 3000.0, 400.0, 0.3) for _ in range(3)]}
+    rows, reasons = grok_delay.intervention_claims(groups, law, budget=20_000, rung_wd=0.3)
+    verdicts = {name: reasons[name] for name in groups if name != "baseline"}
+    assert verdicts["fast"] == ("reproduced", "")
+    assert verdicts["late"][1].startswith("budget-bound")
+    assert verdicts["stuck"][1].startswith("contradicted")
+    assert verdicts["no memory"][1].startswith("budget-bound: no seed memorised")
+    assert verdicts["slower"][1].startswith("contradicted: it grokked")
+    assert len({r["id"] for r in rows}) == len(rows)

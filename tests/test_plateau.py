@@ -264,3 +264,40 @@ def test_float32_training_computes_nothing_in_float64(cfg):
         plateau.train_step(problem, params, optimizer, step)
     assert all(isinstance(p.data, Float64Trap) for p in params.values())  # the trap stayed on
     assert Float64Trap.seen == []
+
+
+# -- what the delay law reads: norms and the train-val gap (issue 19) ---------------------------
+
+@pytest.mark.integration
+def test_history_logs_the_squared_norms_and_the_gap(tmp_path):
+    """norm2 is the squared norm of every parameter, the groups add up to it, gap = train - val
+    accuracy; and a resumed run logs the very same numbers (they are part of history.csv)."""
+    cfg = dataclasses.replace(TINY_GROK, seeds=(0, 1), steps=6, eval_every=3, checkpoint_every=3)
+    result = plateau.train(cfg, out=str(tmp_path / "a"), log=quiet)
+    last = [r for r in result.history if r["step"] == result.steps]
+    for e in range(2):
+        rows = [r for r in last if r["member"] == e]
+        expected = sum(float((value[e].astype(np.float64) ** 2).sum()) for value in result.params.values())
+        for r in rows:
+            assert r["norm2"] == pytest.approx(expected, rel=1e-12)
+            assert r["norm2"] == pytest.approx(sum(r[f"norm2_{g}"] for g in plateau.NORM_GROUPS), rel=1e-12)
+        train, val = (next(r for r in rows if r["split"] == s) for s in ("train", "val"))
+        assert train["gap"] == val["gap"] == pytest.approx(train["acc"] - val["acc"])
+    assert {plateau.norm_group(n) for n in result.params} == set(plateau.NORM_GROUPS)
+    plateau.train(dataclasses.replace(cfg, steps=3), out=str(tmp_path / "b"), log=quiet)
+    plateau.train(cfg, out=str(tmp_path / "b"), resume=True, log=quiet)
+    assert (tmp_path / "a" / "history.csv").read_bytes() == (tmp_path / "b" / "history.csv").read_bytes()
+
+
+def test_balanced_batches_give_each_operation_its_share():
+    cfg = dataclasses.replace(TINY_GROK, ops=("div", "add", "mul"), batch_size=32, batch_mix="balanced")
+    problem = plateau.ArithmeticProblem(cfg)
+    sizes = [problem.data[op, "train"][1].shape[1] for op in cfg.ops]
+    picks = problem._picks(np.random.default_rng(0))
+    edges = np.cumsum([0] + sizes)
+    counts = [int(((picks >= a) & (picks < b)).sum()) for a, b in zip(edges[:-1], edges[1:])]
+    assert counts == [11, 11, 10]
+    pooled = plateau.ArithmeticProblem(dataclasses.replace(cfg, batch_mix="pool"))
+    assert pooled._picks(np.random.default_rng(0)).shape == (32,)
+    with pytest.raises(plateau.ConfigError, match="batch_mix"):
+        plateau.check_config(dataclasses.replace(cfg, batch_mix="even"))
