@@ -19,9 +19,10 @@ import shutil
 import common  # first: it puts the repository root on sys.path
 import runs
 
-SCRIPTS = ("grok", "grok_weight_decay", "grok_multitask", "grok_init", "grok_phase", "grok_optimizer",
+SCRIPTS = ("grok_delay", "grok", "grok_weight_decay", "grok_multitask", "grok_init", "grok_phase", "grok_optimizer",
            "grok_interventions", "task_diversity", "transfer", "attention_map")
-TITLES = {"grok": "Grokking baseline", "grok_weight_decay": "Weight decay", "grok_multitask": "Multi-task (division)",
+TITLES = {"grok_delay": "Our regime against the poster's: how the grokking delay scales",
+          "grok": "Grokking baseline", "grok_weight_decay": "Weight decay", "grok_multitask": "Multi-task (division)",
           "grok_init": "Initialization", "grok_phase": "Init scale x weight decay: where the init claims hold",
           "grok_optimizer": "Optimizer", "grok_interventions": "Interventions side by side (and Grokfast)",
           "task_diversity": "Task diversity (Table 1)", "transfer": "Transfer", "attention_map": "Attention on the separator"}
@@ -60,6 +61,56 @@ def old_ledger(path):
     except json.JSONDecodeError as error:
         raise runs.InputError(f"{path}: its ledger comment is not valid JSON ({error}); fix or delete "
                               "that line") from None
+
+
+def previous_ledger(path, ledger):
+    """What an existing RESULTS.md shows per script, so that a script whose runs are not under --root
+    keeps its rows, notes and section as they were: {script: {"rows", "notes", "section"}}, plus the
+    "Run times" and "Speed" sections under those names. Rows are matched to claim ids by their order
+    in the ledger comment (the order the rows were written in)."""
+    if not ledger or not ledger.get("claims"):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    if "|---|---|---|---|---|---|" not in lines:
+        return {}  # nothing to carry over: a claim that would go missing is refused below
+    start = lines.index("|---|---|---|---|---|---|") + 1
+    rows = []
+    while start < len(lines) and lines[start].startswith("| "):
+        rows.append(lines[start])
+        start += 1
+    ids = list(ledger["claims"])
+    if len(rows) != len(ids):
+        return {}  # rows and ids do not match: carry nothing rather than the wrong rows
+    out = {}
+    for cid, row in zip(ids, rows):
+        entry = out.setdefault(ledger["claims"][cid], {"rows": [], "notes": [], "section": []})
+        entry["rows"].append(row)
+        entry["notes"] += [line for line in lines if line.startswith(f"- **{cid}**: ")]
+    sections, current = {}, None
+    for line in lines[start:]:
+        if line.startswith("### "):
+            current = line[4:].split(" (experiments/")[0]
+            sections[current] = []
+        if current is not None:
+            sections[current].append(line)
+    for script, entry in out.items():
+        entry["section"] = sections.get(TITLES.get(script), [])
+    for name in ("Run times", "Speed"):
+        if name in sections:
+            out[name] = {"section": sections[name]}
+    return out
+
+
+def reason_line(claim, reasons):
+    """The reason another script (grok_delay's slow rung) gives for a claim that did not reproduce."""
+    text = reasons.get(claim["id"])
+    return f"Reason: {text}." if text and claim["verdict"] != "reproduced" else ""
+
+
+def carried_figures(section):
+    """The figures (results/NAME) a carried-over section shows."""
+    return [m for line in section for m in re.findall(r"\]\(results/([^)]+)\)", line)]
 
 
 def figure_name(script, path):
@@ -104,6 +155,12 @@ def main(argv=None):
     new_ids = {row["id"]: script for script, row in claims}
     before_ledger = old_ledger(args.out)
     before = None if before_ledger is None else before_ledger.get("claims", {})
+    # A script whose runs are not under --root keeps what the existing ledger shows of it (unless --force).
+    previous = {} if args.force else previous_ledger(args.out, before_ledger)
+    carried = [script for script in SCRIPTS if not tables[script] and script in previous]
+    for script in carried:
+        new_ids.update({cid: s for cid, s in before.items() if s == script})
+    new_ids = {cid: new_ids[cid] for script in SCRIPTS for cid in list(new_ids) if new_ids[cid] == script}
     missing = sorted(set(before or {}) - set(new_ids))
     if missing and not args.force:
         scripts = sorted({before[c] for c in missing})
@@ -112,7 +169,8 @@ def main(argv=None):
                          f"experiments/reproduce.py) first, or pass --force to replace the ledger anyway")
     if before is not None and not new_ids and not args.force:
         raise runs.InputError(f"no claims under {args.root}/, and {args.out} exists; run experiments/reproduce.py first")
-    commits = sorted({t.get("commit", "unknown") for t in tables.values() if t})
+    commits = sorted({t.get("commit", "unknown") for t in tables.values() if t}
+                     | set((before_ledger or {}).get("commits", []) if carried else []))
     figure_dir = os.path.join(os.path.dirname(os.path.abspath(args.out)), "results")
     lines = ["# Results: the claims ledger", "",  # the ledger comment goes here once the figures are known
              f"Generated by `python experiments/report.py` from the runs under `{args.root}/` (made by "
@@ -121,14 +179,36 @@ def main(argv=None):
              "grokked = first with validation accuracy >= 95%. Each verdict follows the rule beside it, which "
              "the script that ran the experiment applies.", "",
              "| claim | poster (its unit) | our setting | ours | verdict | rule |", "|---|---|---|---|---|---|"]
-    for _, c in claims:
-        lines.append("| " + " | ".join(_cell(x) for x in (c["claim"], c["poster"], c["setting"], c["ours"],
-                                                          f"**{c['verdict']}**", c["rule"])) + " |")
-    notes = [f"- **{c['id']}**: {c['note']}" for _, c in claims if c.get("note")]
+    reasons = {cid: text for t in tables.values() if t for cid, text in (t.get("reasons") or {}).items()}
+    notes = []
+    for script in SCRIPTS:
+        if script in carried:
+            lines += previous[script]["rows"]
+            notes += previous[script]["notes"]
+            for cid, row in zip([c for c, s in before.items() if s == script], previous[script]["rows"]):
+                reason = reason_line({"id": cid, "verdict": "reproduced" if "| **reproduced** |" in row else ""},
+                                     reasons)
+                mine = [i for i, n in enumerate(notes) if n.startswith(f"- **{cid}**: ")]
+                if reason and mine and "Reason: " not in notes[mine[0]]:
+                    notes[mine[0]] += " " + reason
+                elif reason and not mine:
+                    notes.append(f"- **{cid}**: {reason}")
+            continue
+        for c in (tables[script] or {}).get("claims", []):
+            lines.append("| " + " | ".join(_cell(x) for x in (c["claim"], c["poster"], c["setting"], c["ours"],
+                                                              f"**{c['verdict']}**", c["rule"])) + " |")
+            note = " ".join(x for x in (c.get("note"), reason_line(c, reasons)) if x)
+            notes += [f"- **{c['id']}**: {note}"] if note else []
     lines += (["", "Notes:", ""] + notes) if notes else []
     copied = []
     for script in SCRIPTS:
         t = tables[script]
+        if script in carried:
+            section = previous[script]["section"]
+            lines += section[:1] + ["", f"(Carried over from the previous ledger: the runs of {script}.py are "
+                                        f"not under `{args.root}/`.)"] + section[1:]
+            copied += carried_figures(section)
+            continue
         lines.append(f"\n### {TITLES[script]}\n")
         if not t:
             lines.append(f"Not run for this ledger: `python experiments/reproduce.py --resume --only {script}` "
@@ -158,16 +238,20 @@ def main(argv=None):
                   f"{args.root}/reproduce_timings.json (a script stopped and resumed adds up; arms run "
                   "one by one from `reproduce.py --list` are not timed).\n"] + markdown(["script", "wall time"],
                                                    [[k, runs.format_seconds(v).strip()] for k, v in total.items()])
+    elif "Run times" in previous:
+        lines += previous["Run times"]["section"]
     bench = load(args.root, "bench", "bench.json")
     if bench:
         lines += speed_section(bench)
+    elif "Speed" in previous:
+        lines += previous["Speed"]["section"]
     try:
         with open(args.out, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
     except OSError as error:
         raise runs.InputError(f"cannot write {args.out} ({error.strerror})") from None
     remove_stale_figures(figure_dir, (before_ledger or {}).get("figures", []), copied)
-    common.say(f"wrote {args.out} ({len(claims)} claims, {len(copied)} figures in {figure_dir})")
+    common.say(f"wrote {args.out} ({len(new_ids)} claims ({len(new_ids) - len(claims)} carried over), {len(copied)} figures in {figure_dir})")
 
 
 if __name__ == "__main__":

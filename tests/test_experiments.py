@@ -7,6 +7,8 @@ import importlib
 import io
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -601,3 +603,24 @@ def test_the_law_gives_each_non_reproduced_intervention_its_reason():
     assert verdicts["no memory"][1].startswith("budget-bound: no seed memorised")
     assert verdicts["slower"][1].startswith("contradicted: it grokked")
     assert len({r["id"] for r in rows}) == len(rows)
+
+
+@pytest.mark.integration
+def test_report_carries_over_the_scripts_whose_runs_are_absent(tmp_path):
+    """A ledger can be remade for some scripts: the others keep their rows, notes, sections and
+    figures from the existing RESULTS.md (say, in a fresh clone with only one script re-run)."""
+    for script in ("grok", "transfer"):
+        assert run_main(script, ["--quick", "--out", str(tmp_path / "runs" / script)])[0] == 0
+    ledger = tmp_path / "RESULTS.md"
+    assert run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(ledger)])[0] == 0
+    first = ledger.read_text()
+    (tmp_path / "only").mkdir()
+    shutil.copytree(tmp_path / "runs" / "transfer", tmp_path / "only" / "transfer")
+    code, out, err = run_main("report", ["--root", str(tmp_path / "only"), "--out", str(ledger)])
+    assert code == 0, err
+    second = ledger.read_text()
+    rows = lambda text: [line for line in text.splitlines() if line.startswith("| ") and "**" in line]
+    assert rows(second) == rows(first) and "Memorize early" in second
+    assert "the runs of grok.py are not under" in second and "the runs of transfer.py" not in second
+    figures = lambda text: json.loads(re.search(r"<!-- ledger: (\{.*\}) -->", text).group(1))["figures"]
+    assert set(figures(second)) == set(figures(first))
