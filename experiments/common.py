@@ -27,6 +27,10 @@ import runs  # noqa: E402
 
 say = runs.say
 
+# The claim scripts, in the order reproduce.py runs them and RESULTS.md shows them (written once here).
+CLAIM_SCRIPTS = ("grok_delay", "grok", "grok_weight_decay", "grok_multitask", "grok_init", "grok_phase",
+                 "grok_optimizer", "grok_interventions", "task_diversity", "transfer", "attention_map")
+
 # ---------------------------------------------------------------------------
 # Flags. Every value is checked by its type function (one line on error), and
 # every config by plateau.check_config, whose field names map to flags here.

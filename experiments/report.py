@@ -19,8 +19,7 @@ import shutil
 import common  # first: it puts the repository root on sys.path
 import runs
 
-SCRIPTS = ("grok_delay", "grok", "grok_weight_decay", "grok_multitask", "grok_init", "grok_phase", "grok_optimizer",
-           "grok_interventions", "task_diversity", "transfer", "attention_map")
+SCRIPTS = common.CLAIM_SCRIPTS
 TITLES = {"grok_delay": "Our regime against the poster's: how the grokking delay scales",
           "grok": "Grokking baseline", "grok_weight_decay": "Weight decay", "grok_multitask": "Multi-task (division)",
           "grok_init": "Initialization", "grok_phase": "Init scale x weight decay: where the init claims hold",

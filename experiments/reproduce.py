@@ -1,8 +1,8 @@
 """Run every claim script at its default reduced scale, then bench.py and report.py (RESULTS.md).
 
-Order: grok, grok_weight_decay, grok_multitask, grok_init, grok_phase,
-grok_optimizer, grok_interventions, task_diversity, transfer, attention_map,
-then bench and report. Each script writes its run folders and table.json
+Order: common.CLAIM_SCRIPTS (grok_delay, grok, grok_weight_decay, grok_multitask,
+grok_init, grok_phase, grok_optimizer, grok_interventions, task_diversity,
+transfer, attention_map), then bench and report. Each script writes its run folders and table.json
 under --root/<script>; experiments/report.py turns those into RESULTS.md and
 its figures (results/). Ctrl-C or SIGTERM stops the whole chain after saving
 the running arm's checkpoint; `--resume` continues where it stopped and reuses
@@ -29,8 +29,7 @@ import time
 import common  # first: it puts the repository root on sys.path
 import runs
 
-ORDER = ["grok", "grok_weight_decay", "grok_multitask", "grok_init", "grok_phase", "grok_optimizer",
-         "grok_interventions", "task_diversity", "transfer", "attention_map"]
+ORDER = list(common.CLAIM_SCRIPTS)
 
 
 def arm_names(script, flags):

@@ -24,8 +24,7 @@ import common  # noqa: E402
 import plateau  # noqa: E402
 import runs  # noqa: E402
 
-CLAIM_SCRIPTS = ["grok", "grok_weight_decay", "grok_multitask", "grok_init", "grok_phase", "grok_optimizer", "grok_delay",
-                 "grok_interventions", "task_diversity", "transfer", "attention_map"]
+CLAIM_SCRIPTS = list(common.CLAIM_SCRIPTS)
 ALL_SCRIPTS = CLAIM_SCRIPTS + ["bench", "reproduce", "report", "gpu_check"]
 
 
@@ -565,7 +564,7 @@ def test_grokfast_is_judged_in_its_authors_regime(lee, poster, verdict):
 
 # -- the delay law (grok_delay.py) ----------------------------------------------------------------
 
-def _member(lr, wd, v_mem, v_star, kappa, mem=1000):
+def _law_member(lr, wd, v_mem, v_star, kappa, mem=1000):
     delay = round(np.log(v_mem / v_star) / (2 * kappa * lr * wd))
     return dict(lr=lr, weight_decay=wd, rate=lr * wd, memorized_step=mem, grokked_step=mem + delay, delay=delay,
                 v_mem=v_mem, v_grok=v_star, memorised_first=True, peak_gap=0.9, collapses_after_grok=0)
@@ -573,10 +572,10 @@ def _member(lr, wd, v_mem, v_star, kappa, mem=1000):
 
 def test_the_law_recovers_kappa_and_predicts_held_out_cells():
     grok_delay = importlib.import_module("grok_delay")
-    fitted = [_member(1e-3, wd, v, 400.0, 0.3) for wd, v in ((1, 900.0), (0.3, 1500.0), (0.1, 2500.0))]
+    fitted = [_law_member(1e-3, wd, v, 400.0, 0.3) for wd, v in ((1, 900.0), (0.3, 1500.0), (0.1, 2500.0))]
     law = grok_delay.fit(fitted)
     assert law["v_star"] == pytest.approx(400.0) and law["kappa"] == pytest.approx(0.3, rel=1e-3)
-    held = [_member(3e-3, 0.1, 1200.0, 400.0, 0.3), _member(3e-4, 1, 1800.0, 400.0, 0.3)]
+    held = [_law_member(3e-3, 0.1, 1200.0, 400.0, 0.3), _law_member(3e-4, 1, 1800.0, 400.0, 0.3)]
     assert max(abs(e) for e in grok_delay.held_out_errors(law, held)) < 1e-3
     low, mid, high = grok_delay.predict_interval(law, [3000.0, 3200.0], 1e-6)
     assert low <= mid <= high and mid == pytest.approx(np.log(3100 / 400) / (2 * 0.3 * 1e-6), rel=1e-3)
@@ -586,15 +585,15 @@ def test_the_law_recovers_kappa_and_predicts_held_out_cells():
 
 def test_the_law_gives_each_non_reproduced_intervention_its_reason():
     grok_delay = importlib.import_module("grok_delay")
-    law = grok_delay.fit([_member(1e-3, 0.3, 1500.0, 400.0, 0.3)])
-    base = [_member(1e-3, 0.3, 1500.0, 400.0, 0.3) for _ in range(3)]
+    law = grok_delay.fit([_law_member(1e-3, 0.3, 1500.0, 400.0, 0.3)])
+    base = [_law_member(1e-3, 0.3, 1500.0, 400.0, 0.3) for _ in range(3)]
     never = lambda m: dict(m, grokked_step=None, delay=None)
     groups = {"baseline": base,
-              "fast": [_member(1e-3, 0.3, 500.0, 400.0, 0.3) for _ in range(3)],          # grokked much sooner
-              "late": [never(_member(1e-3, 0.3, 1e9, 400.0, 0.3)) for _ in range(3)],     # law: past the budget
-              "stuck": [never(_member(1e-3, 0.3, 1500.0, 400.0, 0.3)) for _ in range(3)],  # law: within it
+              "fast": [_law_member(1e-3, 0.3, 500.0, 400.0, 0.3) for _ in range(3)],          # grokked much sooner
+              "late": [never(_law_member(1e-3, 0.3, 1e9, 400.0, 0.3)) for _ in range(3)],     # law: past the budget
+              "stuck": [never(_law_member(1e-3, 0.3, 1500.0, 400.0, 0.3)) for _ in range(3)],  # law: within it
               "no memory": [dict(never(m), memorized_step=None, v_mem=None) for m in base],
-              "slower": [_member(1e-3, 0.3, 3000.0, 400.0, 0.3) for _ in range(3)]}
+              "slower": [_law_member(1e-3, 0.3, 3000.0, 400.0, 0.3) for _ in range(3)]}
     rows, reasons = grok_delay.intervention_claims(groups, law, budget=20_000, rung_wd=0.3)
     verdicts = {name: reasons[name] for name in groups if name != "baseline"}
     assert verdicts["fast"] == ("reproduced", "")
