@@ -289,6 +289,7 @@ def test_history_logs_the_squared_norms_and_the_gap(tmp_path):
     assert (tmp_path / "a" / "history.csv").read_bytes() == (tmp_path / "b" / "history.csv").read_bytes()
 
 
+@pytest.mark.integration
 def test_balanced_batches_give_each_operation_its_share():
     cfg = dataclasses.replace(TINY_GROK, ops=("div", "add", "mul"), batch_size=32, batch_mix="balanced")
     problem = plateau.ArithmeticProblem(cfg)
