@@ -105,3 +105,15 @@ def test_mixed_batch_split():
 def test_unknown_sequence_task():
     with pytest.raises(ValueError, match="'mwx'"):
         tasks.sequence_batch("mwx", 2, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("ops", [["add", "div"], ["div", "mul"], ["sub", "add", "mul", "div"], ["mul", "sub"]])
+@pytest.mark.parametrize("seed", [0, [3, 1]])
+def test_each_operations_split_depends_on_that_operation_and_the_seed_only(ops, seed):
+    """An op trained beside others gets exactly the split it gets alone (issue 21: one generator
+    shared across ops gave division another split under --ops add,div than under --ops div)."""
+    together = tasks.arithmetic_split(ops, 11, seed=seed)
+    for op in ops:
+        alone = tasks.arithmetic_split([op], 11, seed=seed)[op]
+        for split in ("train", "val"):
+            assert all(np.array_equal(a, b) for a, b in zip(together[op][split], alone[split]))
