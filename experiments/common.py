@@ -37,6 +37,11 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):
         raise UsageError(message)
 
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        runs.check_resume_flags(getattr(parsed, "resume", False), getattr(parsed, "overwrite", False))
+        return parsed
+
 
 class UsageError(runs.InputError):
     pass
@@ -188,7 +193,8 @@ def shared(args):
 def out_folder(args, script):
     """Where a script writes: --out, or runs/<script> (runs/quick/<script> for a smoke run)."""
     out = args.out or os.path.join("runs", "quick", script) if args.quick else args.out or os.path.join("runs", script)
-    runs.check_writable_folder(out)
+    runs.check_writable_folder(out)  # creates nothing: the run folders are made when an arm starts
+    runs.MADE_BY.update(commit=git_commit(), quick=bool(args.quick))  # recorded in every run folder
     return out
 
 
@@ -332,6 +338,8 @@ def check_arms(arms, args):
         plateau.check_config(cfg)
     if args.arm is not None and args.arm not in arms:
         raise runs.InputError(f"--arm {args.arm!r} is not an arm of this script; choose from {', '.join(arms)}")
+    for backend, dtype in sorted({(cfg.backend, cfg.dtype) for cfg in arms.values()}):
+        ag.set_backend(backend, dtype)  # no CuPy: one line now, before any header or folder
 
 
 def run_arms(arms, out, args, log=say, **train_kwargs):
@@ -439,6 +447,7 @@ def git_commit():
     global _COMMIT
     if _COMMIT is None:
         _COMMIT = _read_git_commit()
+        runs.MADE_BY["commit"] = _COMMIT
     return _COMMIT
 
 
@@ -459,17 +468,26 @@ def _read_git_commit():
 
 
 def save_table(out, payload, figures=()):
-    """Write out/table.json and end the run with where everything is (or how to get figures)."""
+    """Write out/table.json and end the run with where everything is (or how to get figures),
+    then the verdict of each claim. A figure that could not be drawn (no matplotlib) stays in
+    table.json's figures as null, so report.py keeps the one an earlier ledger showed."""
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "table.json")
-    runs.write_json(path, {**payload, "commit": git_commit(), "figures": [f for f in figures if f]})
+    runs.write_json(path, {**payload, "commit": git_commit(), "figures": [f or None for f in figures]})
     say(f"\nwrote {path}")
     made = [f for f in figures if f]
     if made:
         say("figures: " + ", ".join(made))
-    elif figures:
+    if len(made) < len(figures):
         say(runs.FIGURES_NEED)
+    for c in payload.get("claims", []):
+        say(verdict_line(c))
     return path
+
+
+def verdict_line(c):
+    """One claim's verdict, as a script ends: `verdict <id>: <verdict>: <ours>`."""
+    return f"verdict {c['id']}: {c['verdict']}: {c['ours']}"
 
 
 def grok_rows(results, op="div", baseline=None):
