@@ -14,6 +14,7 @@ Command-line contract (every script):
 """
 import argparse
 import dataclasses
+import math
 import os
 import re
 import sys
@@ -61,6 +62,8 @@ def _number(kind, test, what):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not math.isfinite(value):  # inf, nan, 1e309 (which parses as inf)
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number")
         if not test(value):
             raise argparse.ArgumentTypeError(f"{text} is not {what}")
         return value
@@ -111,6 +114,8 @@ def float_list(test=lambda v: True, what="a number"):
             values = tuple(float(v) for v in text.split(","))
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+        if not all(math.isfinite(v) for v in values):  # inf, nan, 1e309 (which parses as inf)
+            raise argparse.ArgumentTypeError(f"{text!r} holds a number that is not finite")
         bad = [v for v in values if not test(v)]
         if bad:
             raise argparse.ArgumentTypeError(f"{bad[0]:g} is not {what}")
@@ -274,6 +279,11 @@ def grok_config(args, argv, **overrides):
                   batch_mix=args.batch_mix,
                   d_model=args.d_model, n_heads=args.heads, n_layers=args.layers, threshold=args.threshold,
                   patience=args.patience, **shared(args))
+    if "init" not in overrides:  # a flag the chosen init ignores is refused, not silently dropped
+        for flag, inits in (("--init-scale", ("small", "scaled")), ("--sparsity", ("sparse",))):
+            if flag in given and args.init not in inits:
+                raise runs.InputError(f"{flag} has no effect with --init {args.init}; it sets --init "
+                                      f"{' or '.join(inits)}")
     if args.preset == "poster":
         fields.update({k: v for k, v in POSTER_PRESET.items() if FLAG_OF[k] not in given})
     fields.update(quick_fields(args, QUICK_GROK, argv))
