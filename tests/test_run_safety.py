@@ -175,6 +175,7 @@ def test_overwrite_alone_replaces_and_resume_continues_from_a_checkpoint(pristin
 
 # -- links, full disks ---------------------------------------------------------------------
 
+@pytest.mark.integration
 def test_a_run_lock_that_is_a_link_is_never_written_through(tmp_path):
     target = tmp_path / "precious.txt"
     target.write_text("keep me")
