@@ -9,7 +9,9 @@ use it. A run folder holds one run and says which:
                      file, replaced atomically every `checkpoint_every` steps and
                      when the run is interrupted
     summary.json     written only when the run is finished (goal met or step
-                     budget spent): its run_id, steps, config and per-task summary
+                     budget spent): its run_id, steps, config and per-task summary,
+                     the size and checksum of history.csv and of the parameters, and
+                     made_by (the commits that trained it; whether a smoke run)
     params.npz       the final parameters (with summary.json)
     curves.png       training curves (needs matplotlib)
 
@@ -20,6 +22,12 @@ trains, it holds an operating-system lock on the folder's `run.lock`, so a
 second process started on the same folder refuses instead of interleaving its
 steps with the first one's. The kernel drops the lock when its process ends,
 however it ends (kill -9 included); the file stays and names the last holder.
+
+Every run file is read through `RunFolder` and checked once on its way in; a
+damaged one is one InputError naming it and a remedy that works when followed
+(delete the run folder). Every file is written under a temporary name and
+renamed into place (`write_atomically`): a full disk or Ctrl-C leaves the old
+file, never part of a new one. A resume never deletes a finished run.
 """
 import contextlib
 import csv

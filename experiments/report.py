@@ -9,7 +9,13 @@ runs gives the same file.
 
 It never replaces a ledger with one that has fewer claims: if a claim of the
 existing RESULTS.md would be missing (its runs are not under --root), it stops
-with an error naming them, unless --force.
+with an error naming them, unless --force. Smoke runs (--quick, as their run
+folders record) never go into the committed RESULTS.md (nor through a link to
+it), and into another ledger only with --force. Each claim names the commit(s)
+its runs were trained at. The ledger and its figures are written under
+temporary names and then moved into place: all of them, or nothing. A figure a
+run could not draw (no matplotlib: null in its table.json) keeps the one the
+earlier ledger showed, so results/ never loses a figure to a missing library.
 """
 import contextlib
 import json
