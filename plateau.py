@@ -184,8 +184,9 @@ def _check_sequence(cfg, members):
     for task in cfg.tasks:
         _require("tasks", task in tasks.SEQUENCE_TASKS,
                  f"unknown sequence task {task!r}; choose from {', '.join(tasks.SEQUENCE_TASK_NAMES)}")
-    for name in ("n", "k", "d_model", "eval_size"):
+    for name in ("k", "d_model", "eval_size"):
         _require(name, getattr(cfg, name) >= 1, f"must be at least 1, got {getattr(cfg, name)}")
+    _require("n", cfg.n >= 2, f"must be at least 2 (repetition and collapse compare output positions), got {cfg.n}")
     _require("p", 2 <= cfg.p <= 1000, f"must lie in [2, 1000], got {cfg.p}")
     _require("batch_size", cfg.batch_size >= len(cfg.tasks),
              f"{cfg.batch_size} cannot give each of the {len(cfg.tasks)} tasks a sequence")
@@ -758,9 +759,11 @@ def train(cfg, out=None, resume=False, overwrite=False, callback=None, init_para
     runs.Interrupted; the run is finished only when it met its goal or its budget.
     """
     check_config(cfg)
+    runs.check_resume_flags(resume, overwrite)
     ag.set_backend(cfg.backend, cfg.dtype)
     problem = make_problem(cfg)
-    run = runs.RunFolder(out, problem.fields, config_to_dict(cfg), RESUMABLE) if out else None
+    run = runs.RunFolder(out, problem.fields, config_to_dict(cfg), RESUMABLE,
+                         finite_params=cfg.on_divergence == "stop") if out else None
     with run.lock() if run else contextlib.nullcontext():  # no other process uses this folder meanwhile
         if run and resume and (done := run.finished_result()):
             params, history, _, steps = done
@@ -771,7 +774,7 @@ def train(cfg, out=None, resume=False, overwrite=False, callback=None, init_para
             load_params(params, init_params)
         optimizer = make_optimizer(cfg, list(params.values()))
         checkpoint = run.begin(resume, overwrite) if run else None
-        start, history = load_checkpoint(checkpoint, params, optimizer) if checkpoint else (0, [])
+        start, history = load_checkpoint(checkpoint, params, optimizer, run.remedy) if checkpoint else (0, [])
         if checkpoint:
             log(f"{out}: resuming at step {start}")
         watch, clock, step = NonFiniteWatch(cfg), runs.Clock(start, cfg.steps), start
@@ -857,7 +860,7 @@ def save_checkpoint(run, step, params, optimizer, history, watch):
     run.save_checkpoint(step, arrays, history)
 
 
-def load_checkpoint(checkpoint, params, optimizer):
+def load_checkpoint(checkpoint, params, optimizer, remedy="delete the checkpoint to start that run again"):
     """Put a checkpoint's parameters and optimizer state in place: (step, history)."""
     arrays = checkpoint["arrays"]
     load_params(params, {k[6:]: v for k, v in arrays.items() if k.startswith("param.")})
@@ -865,7 +868,7 @@ def load_checkpoint(checkpoint, params, optimizer):
         optimizer.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})
     except ag.StateDictError as error:  # a checkpoint edited or made by other code: a bad file
         raise runs.InputError(f"its checkpoint's optimizer state does not fit this model ({error}); "
-                              "delete the checkpoint to start that run again") from None
+                              f"{remedy}") from None
     return checkpoint["step"], checkpoint["history"]
 
 

@@ -9,7 +9,9 @@ use it. A run folder holds one run and says which:
                      file, replaced atomically every `checkpoint_every` steps and
                      when the run is interrupted
     summary.json     written only when the run is finished (goal met or step
-                     budget spent): its run_id, steps, config and per-task summary
+                     budget spent): its run_id, steps, config and per-task summary,
+                     the size and checksum of history.csv and of the parameters, and
+                     made_by (the commits that trained it; whether a smoke run)
     params.npz       the final parameters (with summary.json)
     curves.png       training curves (needs matplotlib)
 
@@ -20,9 +22,16 @@ trains, it holds an operating-system lock on the folder's `run.lock`, so a
 second process started on the same folder refuses instead of interleaving its
 steps with the first one's. The kernel drops the lock when its process ends,
 however it ends (kill -9 included); the file stays and names the last holder.
+
+Every run file is read through `RunFolder` and checked once on its way in; a
+damaged one is one InputError naming it and a remedy that works when followed
+(delete the run folder). Every file is written under a temporary name and
+renamed into place (`write_atomically`): a full disk or Ctrl-C leaves the old
+file, never part of a new one. A resume never deletes a finished run.
 """
 import contextlib
 import csv
+import hashlib
 import json
 import math
 import os
@@ -119,11 +128,29 @@ def format_seconds(s):
 # ---------------------------------------------------------------------------
 # Files: JSON and CSV written atomically, read back with the file named on error.
 
+def write_atomically(path, write):
+    """Write `path` through `write(tmp)` into a temporary file next to it, then rename it over
+    `path`: a reader sees the old file or the new one, never a part. If anything fails (a full
+    disk, a read-only folder, Ctrl-C) the temporary file is removed and `path` is untouched; an
+    OSError becomes one InputError line naming the file."""
+    stem, ext = os.path.splitext(path)
+    tmp = f"{stem}.tmp{ext}"  # keeps the extension: np.savez would add .npz to any other name
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        if isinstance(error, OSError):
+            raise InputError(f"cannot write {path} ({error.strerror or error}); nothing was replaced") from None
+        raise
+
+
 def write_json(path, value):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(value, f, indent=1, default=_json_default)
-    os.replace(tmp, path)
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(value, f, indent=1, default=_json_default)
+    write_atomically(path, write)
 
 
 def _json_default(x):
@@ -134,38 +161,42 @@ def _json_default(x):
     raise TypeError(f"cannot write {type(x)} as JSON")
 
 
-def read_json(path, rows=None, row_keys=()):
-    """The JSON in `path`; a missing or damaged file is an InputError that names it.
-    With `rows`: the file must be an object whose `rows` entry is a list of objects,
-    each with every key of `row_keys` (what a reader indexes without checking)."""
+def read_json(path, rows=None, row_keys=(), remedy=""):
+    """The JSON in `path`; a missing or damaged file is an InputError that names it (and
+    `remedy`, what to do about it). With `rows`: the file must be an object whose `rows` entry
+    is a list of objects, each with every key of `row_keys` (what a reader indexes)."""
+    remedy = f"; {remedy}" if remedy else ""
     try:
         with open(path, encoding="utf-8") as f:
             value = json.load(f)
     except FileNotFoundError:
-        raise InputError(f"{path} does not exist") from None
+        raise InputError(f"{path} does not exist{remedy}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"{path} is not valid JSON ({error}); it may be truncated") from None
+        raise InputError(f"{path} is not valid JSON ({error}); it may be truncated{remedy}") from None
+    except OSError as error:  # a folder where the file should be, unreadable, ...
+        raise InputError(f"{path} cannot be read ({error.strerror}){remedy}") from None
     if rows is not None:
         items = value.get(rows) if isinstance(value, dict) else None
         if not isinstance(items, list) or not all(isinstance(r, dict) and set(row_keys) <= set(r) for r in items):
             raise InputError(f"{path} is not what this reads: it needs a list {rows!r} of entries with "
-                             f"{', '.join(row_keys) or 'any keys'}")
+                             f"{', '.join(row_keys) or 'any keys'}{remedy}")
     return value
 
 
-def read_history(path):
+def read_history(path, remedy="delete the run folder to train it again"):
     """history.csv back as a list of dicts with numbers where numbers were; a missing or
     damaged file (a short row, bytes that are not text) is an InputError that names it."""
     try:
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
     except FileNotFoundError:
-        raise InputError(f"{path} does not exist") from None
+        raise InputError(f"{path} does not exist; {remedy}") from None
     except (UnicodeDecodeError, csv.Error) as error:
-        raise InputError(f"{path} is damaged ({type(error).__name__}); delete the run folder "
-                         "to train it again") from None
+        raise InputError(f"{path} is damaged ({type(error).__name__}); {remedy}") from None
+    except OSError as error:
+        raise InputError(f"{path} cannot be read ({error.strerror}); {remedy}") from None
     if any(None in row.values() or None in row for row in rows):
-        raise InputError(f"{path} is damaged or truncated (a short row); delete the run folder to train it again")
+        raise InputError(f"{path} is damaged or truncated (a short row); {remedy}")
     return [{k: _number(v) for k, v in row.items()} for row in rows]
 
 
@@ -178,45 +209,90 @@ def _number(text):
     return text
 
 
-def load_npz(path):
+def load_npz(path, remedy="delete it to start that run again"):
     """Every array of an .npz file as a dict; a missing or damaged file is an InputError that names it."""
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except FileNotFoundError:
-        raise InputError(f"{path} does not exist") from None
+        raise InputError(f"{path} does not exist; {remedy}") from None
     except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError) as error:
-        raise InputError(f"{path} is damaged or truncated ({type(error).__name__}: {error}); "
-                         "delete it to start that run again") from None
+        raise InputError(f"{path} is damaged or truncated ({type(error).__name__}: {error}); {remedy}") from None
 
 
-def check_writable_folder(path, flag="--out"):
-    """Make `path` a folder we can write into, or raise an InputError naming the flag."""
+def file_digest(path):
+    """(size in bytes, SHA-256) of a file: summary.json records them for history.csv and
+    params.npz, so a finished run whose files were cut short or edited is never reused."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return [os.path.getsize(path), h.hexdigest()]
+
+
+def check_writable_folder(path, flag="--out", create=False):
+    """Check that `path` is a folder we can write into, or one we can create there; raise an
+    InputError naming the flag if not. Creates nothing unless `create`: a command that stops
+    before any work (--list-arms, a bad flag, no CuPy) leaves no empty folder behind."""
+    if not path:
+        raise InputError(f"{flag} is empty; give a folder")
     if os.path.exists(path) and not os.path.isdir(path):
         raise InputError(f"{flag} {path} is a file, not a folder")
-    try:
-        os.makedirs(path, exist_ok=True)
-        probe = os.path.join(path, f".write-test-{os.getpid()}")
-        with open(probe, "w"):
-            pass
-        os.remove(probe)
-    except OSError as error:
-        raise InputError(f"{flag} {path} is not a writable folder ({error.strerror})") from None
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise InputError(f"{flag} {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{flag} {path} is not a writable folder (permission denied on {existing})")
+    if create:
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as error:
+            raise InputError(f"{flag} {path} is not a writable folder ({error.strerror})") from None
+
+
+def check_writable_file(path, flag):
+    """Check, before any work, that `path` can be written as a file: not a folder, in a folder
+    that exists (or can be made) and is writable. Creates nothing."""
+    if not path:
+        raise InputError(f"{flag} is empty; give a file name")
+    if os.path.isdir(path):
+        raise InputError(f"{flag} {path} is a folder, not a file")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise InputError(f"{flag} {path} is not writable (permission denied)")
+    check_writable_folder(os.path.dirname(os.path.abspath(path)), flag)
 
 
 # ---------------------------------------------------------------------------
 # Run folders.
 
+# What made the runs this process trains: the code's commit and whether they are smoke runs
+# (--quick). The scripts fill it in (experiments/common.py); every run folder records it in
+# config.json, its checkpoint and summary.json, and report.py reads it there, to name the commit
+# behind each claim and to keep smoke numbers out of the committed ledger.
+MADE_BY = {"commit": "unknown", "quick": False}
+
+
 class RunFolder:
     """One run's folder (see the module docstring for what it holds).
 
     config is the run's config as a dict; `resumable` names the keys a resume may
-    change (the step budget, say): two configs that differ only there are one run."""
+    change (the step budget, say): two configs that differ only there are one run.
+    finite_params=False: the run may keep NaN parameters (a sweep whose diverged
+    members go on); otherwise a file holding them is damaged.
+
+    Every run file is read through this class, and each is checked on its way in (its
+    shape, its numbers, and for a finished run its size and checksum as summary.json
+    recorded them): a file that fails is one InputError naming it and the way out,
+    `self.remedy`, which always works when followed."""
     CHECKPOINT = "checkpoint.npz"
 
-    def __init__(self, path, fields, config, resumable=()):
+    def __init__(self, path, fields, config, resumable=(), finite_params=True):
         self.path, self.fields, self.config, self.resumable = path, fields, config, set(resumable) | {"run_id"}
-        check_writable_folder(path)
+        self.finite_params = finite_params
+        check_writable_folder(path, create=True)
+        self.remedy = f"delete the run folder {path} to train that run again"
 
     def describe_differences(self, other):
         return ", ".join(f"{k}={other.get(k)!r} there, {self.config.get(k)!r} here" for k in self.differences(other))
@@ -234,9 +310,16 @@ class RunFolder:
         """Hold an operating-system lock on run.lock while this process uses the folder;
         refuse if another process holds it. The kernel drops the lock when its process
         ends, however it ends (kill -9 included), so a lock is never left behind; the
-        file itself stays, holding the last holder's process id and host for messages."""
+        file itself stays, holding the last holder's process id and host for messages.
+        A run.lock that is a link is refused, never followed: its target is not ours to write."""
         path = self.file(LOCK)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if os.path.islink(path):
+            raise InputError(f"{path} is a symbolic link, not a lock file this code made; delete the link "
+                             "(its target is left alone) and run again")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as error:
+            raise InputError(f"cannot open {path} ({error.strerror}); delete it and run again") from None
         try:
             if not _try_lock(fd):
                 holder = (_read_text(path) or "").strip() or "another process"
@@ -262,50 +345,123 @@ class RunFolder:
             return "checkpoint"
         return None
 
+    # -- reading run files: each checked once, here, on its way in ---------------------------
+
+    def damaged(self, name, what):
+        return InputError(f"{self.file(name)} {what}; {self.remedy}")
+
+    def read_summary(self):
+        """summary.json: an object with the run's steps, config and run_id."""
+        s = read_json(self.file("summary.json"), remedy=self.remedy)
+        if not (isinstance(s, dict) and _whole(s.get("steps")) and isinstance(s.get("config"), dict)
+                and isinstance(s.get("run_id"), str) and isinstance(s.get("files", {}), dict)):
+            raise self.damaged("summary.json", "is not a finished run's summary (it needs steps, config and run_id)")
+        return s
+
+    def check_params(self, name, arrays):
+        """Parameters are floating-point numbers, finite unless this run lets members diverge."""
+        for key, a in arrays.items():
+            if a.dtype.kind != "f":
+                raise self.damaged(name, f"is damaged: parameter {key} holds {a.dtype} numbers, not floats")
+            if self.finite_params and not np.isfinite(a).all():
+                raise self.damaged(name, f"is damaged: parameter {key} holds NaN or infinite values "
+                                         "(a run that stops on divergence never saves them)")
+        return arrays
+
+    def read_history(self):
+        return read_history(self.file("history.csv"), self.remedy)
+
     def finished_result(self):
         """(params, history, summary, steps) if this folder holds a finished run of this config.
 
         A run that met its goal at step s before its budget counts as finished for
-        any budget >= s: more budget would have stopped it at the same step."""
+        any budget >= s: more budget would have stopped it at the same step.
+        Its history and parameters must be the files it finished with (summary.json
+        records their size and checksum): a file cut short or edited is refused."""
         if self.holds() != "finished":
             return None
-        summary = read_json(self.file("summary.json"))
-        if "config" not in summary or self.differences(summary["config"]):
+        summary = self.read_summary()
+        if self.differences(summary["config"]):
             return None
         done, budget, wanted = summary["steps"], summary["config"].get("steps"), self.config.get("steps")
-        if not (wanted == budget or done < budget and wanted >= done):
+        if not (wanted == budget or _whole(budget) and done < budget and wanted >= done):
             return None
-        params = load_npz(self.file("params.npz"))
-        return params, read_history(self.file("history.csv")), summary, done
+        params = self.check_params("params.npz", load_npz(self.file("params.npz"), self.remedy))
+        history = self.read_history()
+        recorded = summary.get("files")
+        if recorded is not None:
+            for name, digest in (("history.csv", file_digest(self.file("history.csv"))),
+                                 ("params.npz", arrays_digest(params))):
+                if recorded.get(name) != digest:
+                    raise self.damaged(name, "is not the file this run finished with (its size or checksum "
+                                             "differs from summary.json's: cut short or edited)")
+        elif not history or history[-1].get("step") != done:  # a run finished before checksums were kept
+            raise self.damaged("history.csv", f"ends before step {done}, where the run finished: it was cut short")
+        return params, history, summary, done
+
+    def read_checkpoint(self):
+        """checkpoint.npz as {step, run_id, config, history, commits, arrays}; refused if damaged."""
+        path = self.file(self.CHECKPOINT)
+        arrays = load_npz(path, self.remedy)
+        try:
+            meta = json.loads(str(arrays.pop("meta")))
+        except (KeyError, json.JSONDecodeError):
+            meta = None
+        if not (isinstance(meta, dict) and _whole(meta.get("step")) and isinstance(meta.get("run_id"), str)
+                and isinstance(meta.get("config"), dict) and isinstance(meta.get("history"), list)):
+            raise self.damaged(self.CHECKPOINT, "is not a checkpoint of this version of plateau")
+        self.check_params(self.CHECKPOINT, {k: v for k, v in arrays.items() if k.startswith("param.")})
+        return {**meta, "arrays": arrays}
+
+    # -- starting, saving and finishing --------------------------------------------------------
 
     def begin(self, resume, overwrite):
-        """Start a fresh run, or load this config's checkpoint: returns None or the checkpoint dict."""
+        """Start a fresh run, or load this config's checkpoint: returns None or the checkpoint dict.
+
+        Never deletes a finished run unless `overwrite` (alone) asks for it: a resume that
+        cannot reuse or continue it is refused with one line naming what would."""
+        check_resume_flags(resume, overwrite)
         held = self.holds()
-        if resume and held and not overwrite:
-            finished = read_json(self.file("summary.json")).get("config", {}) if held == "finished" else {}
-            if finished and self.differences(finished):
-                raise InputError(f"cannot resume {self.path}: it holds a finished run of another config "
-                                 f"({self.describe_differences(finished)}); use another --out (--overwrite replaces it)")
-            checkpoint = self.load_checkpoint() if os.path.exists(self.file(self.CHECKPOINT)) else None
-            if checkpoint is not None:
-                if checkpoint["step"] > self.config["steps"]:
-                    raise InputError(f"cannot resume {self.path} with {self.config['steps']} steps: its checkpoint "
-                                     f"is at step {checkpoint['step']} already; use another --out")
-                self._remove("summary.json", "params.npz", "curves.png")  # no longer finished
-                self.run_id = checkpoint["run_id"]
-                write_json(self.file("config.json"), {**self.config, "run_id": self.run_id})
-                self.write_history(checkpoint["history"])
-                return checkpoint
-            held = None  # this config's run, finished with another budget and no checkpoint: start again
-        if held and not overwrite:
+        if held and not (resume or overwrite):
             what = "a finished run" if held == "finished" else "an unfinished run with a checkpoint"
             raise InputError(f"{self.path} already holds {what}: continue it with --resume, "
                              "or choose another --out (--overwrite replaces it)")
+        if resume and held == "finished":
+            self._refuse_to_drop(self.read_summary())
+        if resume and held:
+            checkpoint = self.load_checkpoint()
+            if checkpoint["step"] > self.config["steps"]:
+                raise InputError(f"cannot resume {self.path} with {self.config['steps']} steps: its checkpoint "
+                                 f"is at step {checkpoint['step']} already; use another --out")
+            self._remove("summary.json", "params.npz", "curves.png")  # no longer finished
+            self.run_id = checkpoint["run_id"]
+            self.made_by = _made_by(checkpoint.get("made_by"))
+            write_json(self.file("config.json"), {**self.config, "run_id": self.run_id, "made_by": self.made_by})
+            self.write_history(checkpoint["history"])
+            return checkpoint
         self._remove(*RUN_FILES)
-        self.run_id = uuid.uuid4().hex
-        write_json(self.file("config.json"), {**self.config, "run_id": self.run_id})
+        self.run_id, self.made_by = uuid.uuid4().hex, _made_by(None)
+        write_json(self.file("config.json"), {**self.config, "run_id": self.run_id, "made_by": self.made_by})
         self.write_history([])
         return None
+
+    def _refuse_to_drop(self, summary):
+        """A resume found a finished run that finished_result could not reuse: continue it from its
+        checkpoint if that only adds steps; otherwise refuse (one line), and never delete it."""
+        if self.differences(summary["config"]):
+            raise InputError(f"cannot resume {self.path}: it holds a finished run of another config "
+                             f"({self.describe_differences(summary['config'])}); use another --out "
+                             "(--overwrite without --resume replaces it)")
+        done, wanted = summary["steps"], self.config["steps"]
+        if wanted < done:
+            raise InputError(f"cannot resume {self.path} with --steps {wanted}: it holds this config's run, "
+                             f"finished at step {done}; give --steps {summary['config'].get('steps')} to reuse it, "
+                             "or another --out (--overwrite without --resume replaces it)")
+        if not os.path.exists(self.file(self.CHECKPOINT)):
+            raise InputError(f"cannot continue {self.path} to {wanted} steps: its run finished at step {done} and "
+                             "kept no checkpoint to continue from; give --steps "
+                             f"{summary['config'].get('steps')} to reuse it, or another --out "
+                             "(--overwrite without --resume trains it again)")
 
     def _remove(self, *names):
         for name in names:
@@ -313,42 +469,75 @@ class RunFolder:
                 os.remove(self.file(name))
 
     def append(self, rows):
-        with open(self.file("history.csv"), "a", newline="") as f:
-            csv.DictWriter(f, self.fields, extrasaction="ignore").writerows(rows)
+        try:
+            with open(self.file("history.csv"), "a", newline="") as f:
+                csv.DictWriter(f, self.fields, extrasaction="ignore").writerows(rows)
+        except OSError as error:
+            raise InputError(f"cannot write {self.file('history.csv')} ({error.strerror}); its checkpoint "
+                             "is kept: free the space and continue with --resume") from None
 
     def write_history(self, history):
-        with open(self.file("history.csv"), "w", newline="") as f:
-            writer = csv.DictWriter(f, self.fields, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(history)
+        def write(tmp):
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, self.fields, extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(history)
+        write_atomically(self.file("history.csv"), write)
 
     def save_checkpoint(self, step, arrays, history):
-        """Parameters, optimizer state and the run's step, history and identity, in one
-        file written next to the old one and then renamed over it (never half-written)."""
-        meta = json.dumps({"step": step, "run_id": self.run_id, "config": self.config, "history": history},
-                          default=_json_default)
-        tmp = self.file("checkpoint.tmp.npz")
-        np.savez(tmp, meta=np.array(meta), **arrays)
-        os.replace(tmp, self.file(self.CHECKPOINT))
+        """Parameters (named param.*), optimizer state and the run's step, history and identity,
+        in one file written next to the old one and then renamed over it (never half-written;
+        a full disk leaves the old checkpoint and no temporary file)."""
+        meta = json.dumps({"step": step, "run_id": self.run_id, "config": self.config, "history": history,
+                           "made_by": self.made_by}, default=_json_default)
+        write_atomically(self.file(self.CHECKPOINT), lambda tmp: np.savez(tmp, meta=np.array(meta), **arrays))
 
     def load_checkpoint(self):
         """The checkpoint as {step, run_id, config, history, arrays}, if it belongs to this config."""
-        path = self.file(self.CHECKPOINT)
-        arrays = load_npz(path)
-        try:
-            meta = json.loads(str(arrays.pop("meta")))
-        except (KeyError, json.JSONDecodeError):
-            raise InputError(f"{path} is not a checkpoint of this version of plateau; delete it "
-                             "to start that run again") from None
-        if self.differences(meta["config"]):
+        checkpoint = self.read_checkpoint()
+        if self.differences(checkpoint["config"]):
             raise InputError(f"cannot resume {self.path}: its checkpoint was made by another config "
-                             f"({self.describe_differences(meta['config'])}); use another --out")
-        return {**meta, "arrays": arrays}
+                             f"({self.describe_differences(checkpoint['config'])}); use another --out")
+        return checkpoint
 
     def finish(self, summary, params):
-        """Mark the run finished: summary.json (written last) and the final parameters."""
-        np.savez(self.file("params.npz"), **params)
-        write_json(self.file("summary.json"), {**summary, "run_id": self.run_id, "config": self.config})
+        """Mark the run finished: the final parameters, then summary.json (written last), which
+        records the size and checksum of history.csv and the parameters, and what made the run."""
+        write_atomically(self.file("params.npz"), lambda tmp: np.savez(tmp, **params))
+        files = {"history.csv": file_digest(self.file("history.csv")), "params.npz": arrays_digest(params)}
+        write_json(self.file("summary.json"), {**summary, "run_id": self.run_id, "config": self.config,
+                                               "files": files, "made_by": self.made_by})
+
+
+def check_resume_flags(resume, overwrite):
+    """--resume keeps a run, --overwrite replaces it: both at once is refused, never guessed."""
+    if resume and overwrite:
+        raise InputError("--resume and --overwrite contradict each other: --resume continues or reuses "
+                         "a run, --overwrite replaces it; give one of them")
+
+
+def _whole(x):
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def _made_by(earlier):
+    """What made a run: every commit that trained part of it, in order, and whether it is a smoke run."""
+    earlier = earlier if isinstance(earlier, dict) else {}
+    commits = [c for c in earlier.get("commits", []) if isinstance(c, str)]
+    if not commits or commits[-1] != MADE_BY["commit"]:
+        commits.append(MADE_BY["commit"])
+    return {"commits": commits, "quick": bool(earlier.get("quick")) or bool(MADE_BY["quick"])}
+
+
+def arrays_digest(arrays):
+    """A SHA-256 of named arrays (names, dtypes, shapes and bytes): the same numbers give the same
+    digest, whatever zip timestamps an .npz file carries."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name} {a.dtype.str} {a.shape}\n".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 LOCK = "run.lock"

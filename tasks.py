@@ -87,18 +87,20 @@ def arithmetic_sequences(op, p):
 
 
 def arithmetic_split(ops, p, frac_train=0.5, seed=0):
-    """Each op's table split on its own by a seeded permutation.
+    """Each op's table split on its own by a permutation drawn from a generator of its own,
+    seeded by `seed` alone: an op's split depends on that op and the seed only, so division
+    trained beside addition sees the very split it sees alone. (Ops whose tables have the same
+    size, add, sub and mul, therefore hold out the same (a, b) pairs.)
 
     Returns {op: {"train": (inputs, targets), "val": (inputs, targets)}}.
     """
     check_operations(ops, p)
     if not 0 < frac_train < 1:
         raise ValueError(f"frac_train must lie strictly between 0 and 1, got {frac_train}")
-    rng = np.random.default_rng(seed)
     out = {}
     for op in ops:
         inputs, targets = arithmetic_sequences(op, p)
-        order = rng.permutation(len(targets))
+        order = np.random.default_rng(seed).permutation(len(targets))
         cut = int(round(frac_train * len(targets)))
         out[op] = {"train": (inputs[order[:cut]], targets[order[:cut]]),
                    "val": (inputs[order[cut:]], targets[order[cut:]])}

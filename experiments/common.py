@@ -14,6 +14,7 @@ Command-line contract (every script):
 """
 import argparse
 import dataclasses
+import math
 import os
 import re
 import sys
@@ -41,6 +42,11 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):
         raise UsageError(message)
 
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        runs.check_resume_flags(getattr(parsed, "resume", False), getattr(parsed, "overwrite", False))
+        return parsed
+
 
 class UsageError(runs.InputError):
     pass
@@ -60,6 +66,8 @@ def _number(kind, test, what):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not math.isfinite(value):  # inf, nan, 1e309 (which parses as inf)
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number")
         if not test(value):
             raise argparse.ArgumentTypeError(f"{text} is not {what}")
         return value
@@ -110,6 +118,8 @@ def float_list(test=lambda v: True, what="a number"):
             values = tuple(float(v) for v in text.split(","))
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+        if not all(math.isfinite(v) for v in values):  # inf, nan, 1e309 (which parses as inf)
+            raise argparse.ArgumentTypeError(f"{text!r} holds a number that is not finite")
         bad = [v for v in values if not test(v)]
         if bad:
             raise argparse.ArgumentTypeError(f"{bad[0]:g} is not {what}")
@@ -192,7 +202,8 @@ def shared(args):
 def out_folder(args, script):
     """Where a script writes: --out, or runs/<script> (runs/quick/<script> for a smoke run)."""
     out = args.out or os.path.join("runs", "quick", script) if args.quick else args.out or os.path.join("runs", script)
-    runs.check_writable_folder(out)
+    runs.check_writable_folder(out)  # creates nothing: the run folders are made when an arm starts
+    runs.MADE_BY.update(commit=git_commit(), quick=bool(args.quick))  # recorded in every run folder
     return out
 
 
@@ -272,6 +283,11 @@ def grok_config(args, argv, **overrides):
                   batch_mix=args.batch_mix,
                   d_model=args.d_model, n_heads=args.heads, n_layers=args.layers, threshold=args.threshold,
                   patience=args.patience, **shared(args))
+    if "init" not in overrides:  # a flag the chosen init ignores is refused, not silently dropped
+        for flag, inits in (("--init-scale", ("small", "scaled")), ("--sparsity", ("sparse",))):
+            if flag in given and args.init not in inits:
+                raise runs.InputError(f"{flag} has no effect with --init {args.init}; it sets --init "
+                                      f"{' or '.join(inits)}")
     if args.preset == "poster":
         fields.update({k: v for k, v in POSTER_PRESET.items() if FLAG_OF[k] not in given})
     fields.update(quick_fields(args, QUICK_GROK, argv))
@@ -336,6 +352,8 @@ def check_arms(arms, args):
         plateau.check_config(cfg)
     if args.arm is not None and args.arm not in arms:
         raise runs.InputError(f"--arm {args.arm!r} is not an arm of this script; choose from {', '.join(arms)}")
+    for backend, dtype in sorted({(cfg.backend, cfg.dtype) for cfg in arms.values()}):
+        ag.set_backend(backend, dtype)  # no CuPy: one line now, before any header or folder
 
 
 def run_arms(arms, out, args, log=say, **train_kwargs):
@@ -443,6 +461,7 @@ def git_commit():
     global _COMMIT
     if _COMMIT is None:
         _COMMIT = _read_git_commit()
+        runs.MADE_BY["commit"] = _COMMIT
     return _COMMIT
 
 
@@ -463,17 +482,26 @@ def _read_git_commit():
 
 
 def save_table(out, payload, figures=()):
-    """Write out/table.json and end the run with where everything is (or how to get figures)."""
+    """Write out/table.json and end the run with where everything is (or how to get figures),
+    then the verdict of each claim. A figure that could not be drawn (no matplotlib) stays in
+    table.json's figures as null, so report.py keeps the one an earlier ledger showed."""
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "table.json")
-    runs.write_json(path, {**payload, "commit": git_commit(), "figures": [f for f in figures if f]})
+    runs.write_json(path, {**payload, "commit": git_commit(), "figures": [f or None for f in figures]})
     say(f"\nwrote {path}")
     made = [f for f in figures if f]
     if made:
         say("figures: " + ", ".join(made))
-    elif figures:
+    if len(made) < len(figures):
         say(runs.FIGURES_NEED)
+    for c in payload.get("claims", []):
+        say(verdict_line(c))
     return path
+
+
+def verdict_line(c):
+    """One claim's verdict, as a script ends: `verdict <id>: <verdict>: <ours>`."""
+    return f"verdict {c['id']}: {c['verdict']}: {c['ours']}"
 
 
 def grok_rows(results, op="div", baseline=None):

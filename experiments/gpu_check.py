@@ -186,7 +186,7 @@ def main(argv=None):
     p.add_argument("--standin", action="store_true", help="dry run on the CPU stand-in, tiny sizes (the tests use it)")
     p.add_argument("--stage", default=None, help=common.argparse.SUPPRESS)  # internal: run one stage here
     args = p.parse_args(argv)
-    runs.check_writable_folder(args.out)
+    runs.check_writable_folder(args.out, create=True)
     if args.stage:
         return run_stage(args.stage, args.out, args.standin)
     start, lines = time.perf_counter(), []

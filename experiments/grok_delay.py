@@ -369,10 +369,6 @@ def main(argv=None):
     return report(arms, results, out, args)
 
 
-def say_verdict(row):
-    common.say(f"verdict: {row['claim']}: {row['verdict']}" + (f" ({row['note']})" if row["note"] else ""))
-
-
 def report(arms, results, out, args):
     recs = {name: records(results[name], cfg) for name, cfg in arms.items()}
     ladder = recs["ladder-fast"] + recs["ladder-slow"]
@@ -415,8 +411,6 @@ def report(arms, results, out, args):
                f"{len(args.seeds)} seeds each")
     rows, reasons = intervention_claims(groups, law, arms["rung-adamw"].steps, args.rung_weight_decay)
     claim_rows = law_claims(law, errors, held, poster, setting) + rows
-    for row in claim_rows:
-        say_verdict(row)
     figure = plot_law(ladder, law, poster, os.path.join(out, "delay_law.png"))
     common.save_table(out, {
         "script": "grok_delay", "law": law, "width128_law": wide_law, "held_out_errors": errors,
@@ -425,7 +419,7 @@ def report(arms, results, out, args):
                    "interventions": {"headers": HEADERS, "rows": rung_rows},
                    "law": {"headers": ["quantity", "value"], "rows": law_rows}},
         "claims": claim_rows, "reasons": ledger_reasons(reasons),
-        "arms": common.arm_records(arms, results)}, figures=[figure] if figure else [])
+        "arms": common.arm_records(arms, results)}, figures=[figure] if figure or runs.pyplot() is None else [])
     return results
 
 

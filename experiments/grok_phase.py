@@ -55,17 +55,23 @@ def claims(scales, decays, cells, cfg):
                 holds.append((s, w, c, base))
     small = min(scales)
     at_small = [w for s, w, *_ in holds if s == small]
+    decayed = {w for w in decays if w > 0}
+    # No evidence is no verdict: one scale has nothing to compare, no decay > 0 no cell to judge.
+    judged = len(scales) > 1 and bool(decayed)
+    unjudged = ("" if judged else "No verdict: the claim compares a smaller init scale with the largest at a "
+                "weight decay > 0, and this map has " + ("one scale only. " if len(scales) == 1 else
+                                                         "no weight decay > 0. "))
     return [common.claim(
         "phase-small-init", "Small init cuts the train-to-val delay (where, over init scale x weight decay)",
         "delay ~1,050 steps with scale 0.01 (wd 1e-3) vs ~333,000 for the default init",
         f"scales {', '.join(f'{s:g}' for s in scales)} x wd {', '.join(f'{w:g}' for w in decays)} "
         f"({len(cfg.seeds) // len(cells)} seeds each); " + common.setting(cfg),
         summary(scales, decays, cells, holds),
-        common.verdict({w for w in decays if w > 0} <= set(at_small), partly=bool(holds)),
+        common.verdict(decayed <= set(at_small), partly=bool(holds)) if judged else "see note",
         f"per cell: most seeds grok, and the delay is <= 1/3 of scale {big:g}'s at the same wd (a delay is known to "
         f"+-{cfg.eval_every} steps; never = later than any); reproduced if "
         f"scale {small:g} does so at every wd > 0, partly if some smaller scale does somewhere",
-        note=fell_back(cells, cfg.threshold) + "Every cell's figures are in the map's table below.")]
+        note=unjudged + fell_back(cells, cfg.threshold) + "Every cell's figures are in the map's table below.")]
 
 
 def cell_name(s, w):

@@ -9,8 +9,15 @@ runs gives the same file.
 
 It never replaces a ledger with one that has fewer claims: if a claim of the
 existing RESULTS.md would be missing (its runs are not under --root), it stops
-with an error naming them, unless --force.
+with an error naming them, unless --force. Smoke runs (--quick, as their run
+folders record) never go into the committed RESULTS.md (nor through a link to
+it), and into another ledger only with --force. Each claim names the commit(s)
+its runs were trained at. The ledger and its figures are written under
+temporary names and then moved into place: all of them, or nothing. A figure a
+run could not draw (no matplotlib: null in its table.json) keeps the one the
+earlier ledger showed, so results/ never loses a figure to a missing library.
 """
+import contextlib
 import json
 import os
 import re
@@ -28,7 +35,8 @@ TITLES = {"grok_delay": "Our regime against the poster's: how the grokking delay
 LEDGER = re.compile(r"<!-- ledger: (\{.*\}) -->")
 
 
-SHAPES = {"table.json": ("claims", ("id",)), "reproduce_timings.json": ("invocations", ("seconds",)),
+CLAIM_KEYS = ("id", "claim", "poster", "setting", "ours", "verdict", "rule")  # what a ledger row reads
+SHAPES = {"table.json": ("claims", CLAIM_KEYS), "reproduce_timings.json": ("invocations", ("seconds",)),
           "bench.json": ("rows", ("case", "E", "engine_ms", "matmul_bound_ms", "ratio"))}
 
 
@@ -36,6 +44,26 @@ def load(root, script, name="table.json"):
     """A script's JSON output, its shape checked (a damaged file is one error line), or None."""
     path = os.path.normpath(os.path.join(root, script, name))
     return runs.read_json(path, *SHAPES[name]) if os.path.exists(path) else None
+
+
+def is_committed_ledger(path):
+    """Whether `path` is (or links to) the committed RESULTS.md: real paths are compared."""
+    return os.path.realpath(path) == os.path.realpath(os.path.join(common.ROOT, "RESULTS.md"))
+
+
+def made_by(root, script, table):
+    """(commits, smoke) of a script's runs, as its run folders recorded them (summary.json's
+    made_by); the table's own commit for runs made before run folders recorded it."""
+    commits, smoke = [], False
+    arms = table.get("arms") if isinstance(table.get("arms"), dict) else {}
+    for arm in arms:
+        path = os.path.join(root, script, arm, "summary.json")
+        summary = runs.read_json(path) if os.path.isfile(path) else {}
+        record = summary.get("made_by") if isinstance(summary, dict) else None
+        if isinstance(record, dict):
+            commits += [c for c in record.get("commits", []) if isinstance(c, str) and c not in commits]
+            smoke = smoke or bool(record.get("quick"))
+    return commits or [str(table.get("commit", "unknown"))], smoke
 
 
 def _cell(text):
@@ -71,9 +99,10 @@ def previous_ledger(path, ledger):
         return {}
     with open(path, encoding="utf-8") as f:
         lines = f.read().split("\n")
-    if "|---|---|---|---|---|---|" not in lines:
+    rulers = [i for i, line in enumerate(lines) if line.startswith("|---|---|---|---|---|---|")]
+    if not rulers:
         return {}  # nothing to carry over: a claim that would go missing is refused below
-    start = lines.index("|---|---|---|---|---|---|") + 1
+    start = rulers[0] + 1
     rows = []
     while start < len(lines) and lines[start].startswith("| "):
         rows.append(lines[start])
@@ -117,13 +146,29 @@ def figure_name(script, path):
     return f"{script}_{'main' if parent == script else parent}_{os.path.basename(path)}"
 
 
-def remove_stale_figures(figure_dir, before, shown):
-    """results/ shows what this ledger shows: a figure the previous ledger listed and this one does
-    not goes (only those: results/ may hold other files)."""
-    for name in set(before) - set(shown):
-        path = os.path.join(figure_dir, os.path.basename(name))
-        if os.path.exists(path):
-            os.remove(path)
+def script_of(name):
+    """The script a results/ figure name belongs to (the longest script name it starts with)."""
+    return max((s for s in SCRIPTS if name.startswith(s + "_")), key=len, default=None)
+
+
+def stage(writes):
+    """Write every output under a temporary name next to it, then move each into place: all of
+    them, or (on any error: a read-only folder, a full disk) none, the temporary files removed.
+    `writes` is [(path, write(tmp))]."""
+    done = []
+    try:
+        for path, write in writes:
+            stem, ext = os.path.splitext(path)
+            tmp = f"{stem}.tmp{ext}"
+            done.append((tmp, path))
+            write(tmp)
+    except OSError as error:
+        for tmp, _ in done:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+        raise runs.InputError(f"cannot write {done[-1][1]} ({error.strerror or error}); nothing was written") from None
+    for tmp, path in done:
+        os.replace(tmp, path)
 
 
 def speed_section(bench):
@@ -149,13 +194,23 @@ def main(argv=None):
     args = p.parse_args(argv)
     if not os.path.isdir(args.root):
         raise runs.InputError(f"--root {args.root} is not a folder of runs; run experiments/reproduce.py first")
+    runs.check_writable_file(args.out, "--out")
+    out = os.path.realpath(args.out)  # a link to a ledger: write its target, keep the link
     tables = {script: load(args.root, script) for script in SCRIPTS}
-    claims = [(script, row) for script in SCRIPTS if tables[script] for row in tables[script].get("claims", [])]
+    origin = {script: made_by(args.root, script, t) for script, t in tables.items() if t}
+    smoke = sorted(script for script, (_, quick) in origin.items() if quick)
+    if smoke and is_committed_ledger(out):
+        raise runs.InputError(f"the runs of {', '.join(smoke)} under {args.root}/ are smoke runs (--quick): their "
+                              f"numbers never go into the committed RESULTS.md (--force or not); give another --out")
+    if smoke and not args.force:
+        raise runs.InputError(f"the runs of {', '.join(smoke)} under {args.root}/ are smoke runs (--quick) and "
+                              f"their numbers mean nothing; pass --force to write them into {args.out} anyway")
+    claims = [(script, row) for script in SCRIPTS if tables[script] for row in tables[script]["claims"]]
     new_ids = {row["id"]: script for script, row in claims}
-    before_ledger = old_ledger(args.out)
+    before_ledger = old_ledger(out)
     before = None if before_ledger is None else before_ledger.get("claims", {})
-    # A script whose runs are not under --root keeps what the existing ledger shows of it (unless --force).
-    previous = {} if args.force else previous_ledger(args.out, before_ledger)
+    # A script whose runs are not under --root keeps what the existing ledger shows of it.
+    previous = previous_ledger(out, before_ledger)
     carried = [script for script in SCRIPTS if not tables[script] and script in previous]
     for script in carried:
         new_ids.update({cid: s for cid, s in before.items() if s == script})
@@ -164,27 +219,31 @@ def main(argv=None):
     if missing and not args.force:
         scripts = sorted({before[c] for c in missing})
         raise runs.InputError(f"{args.out} has {len(missing)} claim(s) this report would drop ({', '.join(missing)}): "
-                         f"no table.json of {', '.join(scripts)} under {args.root}/; run those scripts (or "
-                         f"experiments/reproduce.py) first, or pass --force to replace the ledger anyway")
+                              f"no table.json of {', '.join(scripts)} under {args.root}/; run those scripts (or "
+                              f"experiments/reproduce.py) first, or pass --force to replace the ledger anyway")
     if before is not None and not new_ids and not args.force:
         raise runs.InputError(f"no claims under {args.root}/, and {args.out} exists; run experiments/reproduce.py first")
-    commits = sorted({t.get("commit", "unknown") for t in tables.values() if t}
+    commits = sorted({c for script in origin for c in origin[script][0]}
                      | set((before_ledger or {}).get("commits", []) if carried else []))
-    figure_dir = os.path.join(os.path.dirname(os.path.abspath(args.out)), "results")
+    figure_dir = os.path.join(os.path.dirname(out), "results")
     lines = ["# Results: the claims ledger", "",  # the ledger comment goes here once the figures are known
              f"Generated by `python experiments/report.py` from the runs under `{args.root}/` (made by "
-             f"`python experiments/reproduce.py`) at commit {', '.join(commits)}. Steps are optimizer updates; "
+             f"`python experiments/reproduce.py`) at commit {', '.join(commits)}; each claim names the commit(s) "
+             "its runs were trained at. Steps are optimizer updates; "
              "figures are median [min–max] over seeds. Memorised = first evaluation with train accuracy >= 95%, "
              "grokked = first with validation accuracy >= 95%. Each verdict follows the rule beside it, which "
              "the script that ran the experiment applies.", "",
-             "| claim | poster (its unit) | our setting | ours | verdict | rule |", "|---|---|---|---|---|---|"]
+             "| claim | poster (its unit) | our setting | ours | verdict | rule | commit |",
+             "|---|---|---|---|---|---|---|"]
     reasons = {cid: text for t in tables.values() if t for cid, text in (t.get("reasons") or {}).items()}
     notes = []
     for script in SCRIPTS:
         if script in carried:
-            lines += previous[script]["rows"]
+            carried_rows = [row if row.count(" | ") >= 6 else row + " (carried over) |"
+                            for row in previous[script]["rows"]]
+            lines += carried_rows
             notes += previous[script]["notes"]
-            for cid, row in zip([c for c, s in before.items() if s == script], previous[script]["rows"]):
+            for cid, row in zip([c for c, s in before.items() if s == script], carried_rows):
                 reason = reason_line({"id": cid, "verdict": "reproduced" if "| **reproduced** |" in row else ""},
                                      reasons)
                 mine = [i for i, n in enumerate(notes) if n.startswith(f"- **{cid}**: ")]
@@ -195,18 +254,19 @@ def main(argv=None):
             continue
         for c in (tables[script] or {}).get("claims", []):
             lines.append("| " + " | ".join(_cell(x) for x in (c["claim"], c["poster"], c["setting"], c["ours"],
-                                                              f"**{c['verdict']}**", c["rule"])) + " |")
+                                                              f"**{c['verdict']}**", c["rule"],
+                                                              ", ".join(origin[script][0]))) + " |")
             note = " ".join(x for x in (c.get("note"), reason_line(c, reasons)) if x)
             notes += [f"- **{c['id']}**: {note}"] if note else []
     lines += (["", "Notes:", ""] + notes) if notes else []
-    copied = []
+    figure_lines, copies, shown = figures(args.root, tables, figure_dir, (before_ledger or {}).get("figures", []))
     for script in SCRIPTS:
         t = tables[script]
         if script in carried:
             section = previous[script]["section"]
             lines += section[:1] + ["", f"(Carried over from the previous ledger: the runs of {script}.py are "
                                         f"not under `{args.root}/`.)"] + section[1:]
-            copied += carried_figures(section)
+            shown += [n for n in carried_figures(section) if n not in shown]
             continue
         lines.append(f"\n### {TITLES[script]}\n")
         if not t:
@@ -215,42 +275,74 @@ def main(argv=None):
             continue
         for name, table in (t.get("tables") or {}).items():
             lines += markdown(table["headers"], table["rows"])
-        for path in t.get("figures", []):
-            src = path if os.path.isabs(path) or os.path.exists(path) else os.path.join(common.ROOT, path)
-            name = figure_name(script, path)
-            if os.path.exists(src):
-                os.makedirs(figure_dir, exist_ok=True)
-                shutil.copyfile(src, os.path.join(figure_dir, name))
-            elif not os.path.exists(os.path.join(figure_dir, name)):
-                continue  # no figure made (no matplotlib) and none from an earlier report: keep the old one
-            lines += [f"![{script}: {os.path.basename(path)}](results/{name})", ""]
-            copied.append(name)
-    lines[2:2] = [f"<!-- ledger: {json.dumps({'claims': new_ids, 'commits': commits, 'figures': copied})} -->", ""]
-    timings = load(args.root, ".", "reproduce_timings.json")
-    if timings:
-        total = {}
-        for invocation in timings["invocations"]:
-            for script, seconds in invocation["seconds"].items():
-                total[script] = total.get(script, 0.0) + seconds
-        lines += ["\n### Run times (experiments/reproduce.py)\n",
-                  "Wall time per script on this machine, summed over every reproduce.py invocation recorded in "
-                  f"{args.root}/reproduce_timings.json (a script stopped and resumed adds up; arms run "
-                  "one by one from `reproduce.py --list` are not timed).\n"] + markdown(["script", "wall time"],
-                                                   [[k, runs.format_seconds(v).strip()] for k, v in total.items()])
-    elif "Run times" in previous:
-        lines += previous["Run times"]["section"]
+        lines += figure_lines[script]
+    lines[2:2] = [f"<!-- ledger: {json.dumps({'claims': new_ids, 'commits': commits, 'figures': shown})} -->", ""]
+    lines += timing_section(args.root) or previous.get("Run times", {}).get("section", [])
     bench = load(args.root, "bench", "bench.json")
     if bench:
         lines += speed_section(bench)
     elif "Speed" in previous:
         lines += previous["Speed"]["section"]
-    try:
-        with open(args.out, "w", encoding="utf-8") as f:
+    stale = [os.path.join(figure_dir, os.path.basename(n)) for n in set((before_ledger or {}).get("figures", []))
+             - set(shown)]
+    stale = [path for path in stale if os.path.exists(path)]
+    if (copies or stale) and not os.access(figure_dir if os.path.isdir(figure_dir) else os.path.dirname(out),
+                                           os.W_OK | os.X_OK):
+        raise runs.InputError(f"cannot write {figure_dir} (permission denied); nothing was written")
+    if copies:
+        os.makedirs(figure_dir, exist_ok=True)
+
+    def write_ledger(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
-    except OSError as error:
-        raise runs.InputError(f"cannot write {args.out} ({error.strerror})") from None
-    remove_stale_figures(figure_dir, (before_ledger or {}).get("figures", []), copied)
-    common.say(f"wrote {args.out} ({len(new_ids)} claims ({len(new_ids) - len(claims)} carried over), {len(copied)} figures in {figure_dir})")
+    stage([(dst, lambda tmp, src=src: shutil.copyfile(src, tmp)) for src, dst in copies] + [(out, write_ledger)])
+    for path in stale:  # results/ shows what this ledger shows (only those: it may hold other files)
+        os.remove(path)
+    common.say(f"wrote {args.out} ({len(new_ids)} claims, {len(new_ids) - len(claims)} of them carried over; "
+               f"{len(shown)} figures in {figure_dir})")
+
+
+def figures(root, tables, figure_dir, before):
+    """Per script, the ledger lines of its figures; the copies to make, (source, results/ name); the
+    names shown. A figure a run could not draw (null in table.json: no matplotlib) keeps the one the
+    earlier ledger showed, so a report on a machine without matplotlib never loses a figure."""
+    lines, copies, shown = {}, [], []
+    for script in SCRIPTS:
+        t, lines[script] = tables[script], []
+        if not t:
+            continue
+        names = []
+        for path in t.get("figures", []):
+            if path is None:
+                names += [n for n in before if script_of(n) == script and n not in names
+                          and os.path.exists(os.path.join(figure_dir, n))]
+                continue
+            src = path if os.path.isabs(path) or os.path.exists(path) else os.path.join(common.ROOT, path)
+            name = figure_name(script, path)
+            if os.path.exists(src):
+                copies.append((src, os.path.join(figure_dir, name)))
+            elif not os.path.exists(os.path.join(figure_dir, name)):
+                continue  # no figure made and none from an earlier report
+            names.append(name)
+        for name in names:
+            lines[script] += [f"![{script}: {name}](results/{name})", ""]
+        shown += names
+    return lines, copies, shown
+
+
+def timing_section(root):
+    timings = load(root, ".", "reproduce_timings.json")
+    if not timings:
+        return []
+    total = {}
+    for invocation in timings["invocations"]:
+        for script, seconds in invocation["seconds"].items():
+            total[script] = total.get(script, 0.0) + seconds
+    return ["\n### Run times (experiments/reproduce.py)\n",
+            "Wall time per script on this machine, summed over every reproduce.py invocation recorded in "
+            f"{root}/reproduce_timings.json (a script stopped and resumed adds up; arms run "
+            "one by one from `reproduce.py --list` are not timed).\n"] + markdown(
+        ["script", "wall time"], [[k, runs.format_seconds(v).strip()] for k, v in total.items()])
 
 
 if __name__ == "__main__":

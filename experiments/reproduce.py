@@ -24,9 +24,11 @@ import contextlib
 import importlib
 import io
 import os
+import shlex
 import time
 
 import common  # first: it puts the repository root on sys.path
+import report
 import runs
 
 ORDER = list(common.CLAIM_SCRIPTS)
@@ -43,11 +45,14 @@ def arm_names(script, flags):
 
 
 def print_commands(args, flags_for):
+    """One shell command per arm, and the last one, each runnable exactly as printed (words
+    shell-quoted: a --root with a space or a `;` stays one word)."""
+    line = lambda words: " ".join(shlex.quote(w) for w in words)
     waves = {1: [], 2: []}
     for script in args.only:
         parents = getattr(importlib.import_module(script), "PARENT", {})
         for arm in arm_names(script, flags_for(script)):
-            command = " ".join(["python", f"experiments/{script}.py", "--arm", arm] + flags_for(script))
+            command = line(["python", f"experiments/{script}.py", "--arm", arm] + flags_for(script))
             waves[2 if arm in parents else 1].append(command)
     print("# wave 1: every line on its own (one SLURM array task, one GNU parallel job, one machine...)")
     print("\n".join(waves[1]))
@@ -55,8 +60,9 @@ def print_commands(args, flags_for):
         print("# wave 2: after wave 1 (these start from a wave-1 arm's finished run)")
         print("\n".join(waves[2]))
     print("# last: tables, bench and RESULTS.md, reusing every finished arm")
-    print(" ".join(["python", "experiments/reproduce.py", "--resume", "--root", args.root,
-                    "--only", ",".join(args.only), "--backend", args.backend]))
+    print(line(["python", "experiments/reproduce.py", "--resume", "--root", args.root, "--only", ",".join(args.only),
+                "--backend", args.backend] + ["--quick"] * args.quick + ["--no-bench"] * args.no_bench
+               + (["--results", args.results] if args.results else [])))
 
 
 def record_timing(args, name, seconds):
@@ -64,6 +70,7 @@ def record_timing(args, name, seconds):
     stopped later keeps it (a run spread over several invocations, with --resume, adds up; an arm
     reused from an earlier invocation costs ~0 s)."""
     path = os.path.join(args.root, "reproduce_timings.json")
+    os.makedirs(args.root, exist_ok=True)
     try:
         earlier = runs.read_json(path, "invocations", ("seconds",))["invocations"] if os.path.exists(path) else []
     except runs.InputError:  # damaged: keep it aside, never lose this time or the run's exit
@@ -91,10 +98,10 @@ def main(argv=None):
     args.root = args.root or os.path.join("runs", "quick" if args.quick else "")
     args.root = args.root.rstrip("/") or "runs"
     results = args.results or (os.path.join(args.root, "RESULTS.md") if args.quick else "RESULTS.md")
-    committed = os.path.join(common.ROOT, "RESULTS.md")
-    if args.quick and os.path.abspath(results) == os.path.abspath(committed):
+    if args.quick and report.is_committed_ledger(results):  # real paths: a link to it is caught too
         raise runs.InputError("--quick never writes the committed RESULTS.md; leave --results out")
     runs.check_writable_folder(args.root, "--root")
+    runs.check_writable_file(results, "--results")  # every output checked before hours of training
     flags_for = lambda script: (["--out", os.path.join(args.root, script), "--backend", args.backend]
                                 + ["--quick"] * args.quick)
     if args.list:

@@ -66,10 +66,27 @@ def unsolved(root=ROOT):
     return [m.group(1) for f in SOURCES for m in pattern.finditer(open(os.path.join(root, f)).read())]
 
 
+class DestinationError(ValueError):
+    """A DEST that cannot take the copy: printed as one `error:` line, exit status 2."""
+
+
+def check_destination(dest, root=ROOT):
+    """DEST must be a new folder, outside the repository, in a folder we can write."""
+    if not dest:
+        raise DestinationError("DEST is empty; give a new folder, e.g. ../student-plateau")
+    if os.path.lexists(dest):
+        raise DestinationError(f"{dest} already exists; choose a new folder")
+    real, repo = os.path.realpath(dest), os.path.realpath(root)
+    if os.path.commonpath([real, repo]) == repo:
+        raise DestinationError(f"{dest} lies inside the repository; choose a folder outside it, e.g. ../student-plateau")
+    parent = os.path.dirname(real)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise DestinationError(f"cannot create {dest}: {parent} is not a writable folder")
+
+
 def make_student_copy(dest, root=ROOT, keep=()):
     """Copy the repository to `dest` with every exercise unsolved, except those named in `keep`."""
-    if os.path.exists(dest):
-        raise SystemExit(f"error: {dest} already exists; choose a new folder")
+    check_destination(dest, root)
     shutil.copytree(root, dest, ignore=lambda folder, names: [n for n in names if n in SKIP
                                                               or n.endswith(".egg-info")])
     for name in SOURCES:
@@ -85,5 +102,10 @@ if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
         print(__doc__)
         sys.exit(0 if len(sys.argv) == 2 else 2)
-    names = make_student_copy(sys.argv[1])
+    try:
+        names = make_student_copy(sys.argv[1])
+    except (DestinationError, OSError) as error:  # OSError: the disk filled, a folder vanished meanwhile
+        print(f"error: {error if isinstance(error, DestinationError) else f'cannot write {sys.argv[1]} ({error})'}",
+              file=sys.stderr)
+        sys.exit(2)
     print(f"wrote {sys.argv[1]} with {len(names)} exercises: {', '.join(names)}")

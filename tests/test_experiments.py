@@ -79,6 +79,11 @@ def test_quick_mode_runs_and_judges_its_claims(script, tmp_path):
     assert table["claims"] and all(c["verdict"] in ("reproduced", "partly", "not reproduced", "see note")
                                    for c in table["claims"])
     assert f"wrote {tmp_path / 'table.json'}" in out  # the run says where it wrote
+    verdicts = out.split(f"wrote {tmp_path / 'table.json'}")[1]  # and ends with each claim's verdict
+    assert all(common.verdict_line(c) in verdicts for c in table["claims"])
+    for arm in table["arms"]:  # each run folder names the code that trained it
+        made_by = runs.read_json(str(tmp_path / arm / "summary.json"))["made_by"]
+        assert made_by == {"commits": [common.git_commit()], "quick": True}
 
 
 @pytest.mark.integration
@@ -119,6 +124,8 @@ def test_reproduce_quick_writes_a_ledger_and_touches_no_committed_result(tmp_pat
     assert code == 0, err
     text = (tmp_path / "runs" / "quick" / "RESULTS.md").read_text()
     assert "| claim |" in text and "Prefix-sum pretraining" in text and "Memorize early" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "**" in line]
+    assert rows and all(line.endswith(f"| {common.git_commit()} |") for line in rows)  # each claim's commit
     assert digest(os.path.join(ROOT, "RESULTS.md"), os.path.join(ROOT, "results")) == before
 
 
@@ -232,9 +239,12 @@ BAD_GROK = [["--batch-size", "0"], ["--heads", "3"], ["--heads", "0"], ["--layer
             ["--threshold", "1.5"], ["--lr", "-1"], ["--weight-decay", "-1"], ["--momentum", "0.9"],
             ["--optimizer", "sgd", "--momentum", "-0.1"], ["--ops", "div,div"], ["--ops", "pow"], ["--p", "12"],
             ["--p", "1"], ["--p", "5000"], ["--init-scale", "0"], ["--grokfast-lambda", "-1"],
-            ["--grokfast-alpha", "1"], ["--patience", "0"], ["--preset", "paper"], ["--init", "tiny"]]
+            ["--grokfast-alpha", "1"], ["--patience", "0"], ["--preset", "paper"], ["--init", "tiny"],
+            ["--lr", "inf"], ["--weight-decay", "nan"], ["--grokfast-lambda", "1e309"], ["--beta2", "nan"],
+            ["--init", "small", "--init-scale", "inf"]]
 BAD_SEQ = [["--batch-size", "0"], ["--n", "0"], ["--k", "0"], ["--p", "1"], ["--eval-size", "0"],
-           ["--threshold", "0"], ["--d-model", "0"], ["--lr", "0"], ["--attention", "local"]]
+           ["--threshold", "0"], ["--d-model", "0"], ["--lr", "0"], ["--attention", "local"], ["--n", "1"],
+           ["--lr", "inf"], ["--threshold", "nan"]]
 BAD_OTHER = [("reproduce", ["--only", "grok,nope"]), ("reproduce", ["--only", "grok,grok"]),
              ("bench", ["--cases", "resnet:1"]), ("bench", ["--cases", "grok:0"]), ("bench", ["--cases", "grok"]),
              ("bench", ["--repeats", "0"]), ("bench", ["--compare", "/nonexistent/bench.json"]),
@@ -248,10 +258,17 @@ BAD_OTHER = [("reproduce", ["--only", "grok,nope"]), ("reproduce", ["--only", "g
              ("grok_phase", ["--init-scale", "0.1"]), ("grok_phase", ["--weight-decay", "0.1"]),
              ("grok_multitask", ["--ops", "add"]), ("grok_init", ["--init", "small"]),
              ("grok_interventions", ["--init", "sparse"]), ("task_diversity", ["--batch-size", "2"]),
-             ("attention_map", ["--batch-size", "2"]), ("grok_delay", ["--rung-weight-decay", "0"]),
-             ("grok_delay", ["--lr", "0.01"]), ("grok_delay", ["--batch-mix", "pool"]),
-             ("grok", ["--batch-mix", "even"]), ("grok", ["--ops", "div,add,sub", "--batch-mix", "balanced",
-                                                          "--batch-size", "2"])]
+             ("attention_map", ["--batch-size", "2"]),
+             ("grok_optimizer", ["--sgd-lrs", "0.1,inf"]), ("grok_optimizer", ["--sgd-momenta", "nan"]),
+             ("grok_phase", ["--scales", "1,1e309"]), ("grok_phase", ["--weight-decays", "0,nan"]),
+             ("grok_interventions", ["--sgd-lr", "inf"]), ("grok_init", ["--alt-weight-decay", "inf"]),
+             ("grok", ["--init-scale", "0.1"]), ("grok", ["--init", "sparse", "--init-scale", "0.1"]),
+             ("grok", ["--sparsity", "0.5"]), ("grok_weight_decay", ["--init-scale", "0.1"]),
+             ("grok", ["--resume", "--overwrite"]), ("reproduce", ["--resume", "--overwrite"]),
+             ("report", ["--out", "/"]), ("reproduce", ["--results", "/"]),
+             ("grok_delay", ["--rung-weight-decay", "0"]), ("grok_delay", ["--lr", "0.01"]),
+             ("grok_delay", ["--batch-mix", "pool"]), ("grok", ["--batch-mix", "even"]),
+             ("grok", ["--ops", "div,add,sub", "--batch-mix", "balanced", "--batch-size", "2"])]
 BAD = ([(s, a) for s in GROK + SEQUENCE for a in BAD_SHARED] + [(s, a) for s in GROK for a in BAD_GROK]
        + [(s, a) for s in SEQUENCE for a in BAD_SEQ] + BAD_OTHER)
 
@@ -611,11 +628,11 @@ def test_report_carries_over_the_scripts_whose_runs_are_absent(tmp_path):
     for script in ("grok", "transfer"):
         assert run_main(script, ["--quick", "--out", str(tmp_path / "runs" / script)])[0] == 0
     ledger = tmp_path / "RESULTS.md"
-    assert run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(ledger)])[0] == 0
+    assert run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(ledger), "--force"])[0] == 0
     first = ledger.read_text()
     (tmp_path / "only").mkdir()
     shutil.copytree(tmp_path / "runs" / "transfer", tmp_path / "only" / "transfer")
-    code, out, err = run_main("report", ["--root", str(tmp_path / "only"), "--out", str(ledger)])
+    code, out, err = run_main("report", ["--root", str(tmp_path / "only"), "--out", str(ledger), "--force"])
     assert code == 0, err
     second = ledger.read_text()
     rows = lambda text: [line for line in text.splitlines() if line.startswith("| ") and "**" in line]
@@ -623,3 +640,68 @@ def test_report_carries_over_the_scripts_whose_runs_are_absent(tmp_path):
     assert "the runs of grok.py are not under" in second and "the runs of transfer.py" not in second
     figures = lambda text: json.loads(re.search(r"<!-- ledger: (\{.*\}) -->", text).group(1))["figures"]
     assert set(figures(second)) == set(figures(first))
+
+
+# -- every verdict rule on empty and degenerate inputs: no evidence is never "reproduced" -------
+
+def _summary(*grokked, memorized=500, val=None):
+    """One op's summary over members that grokked at these steps (None: never)."""
+    members = [_member(s, None if g is None and memorized is None else memorized, g,
+                       val if val is not None else (1.0 if g else 0.02)) for s, g in enumerate(grokked)]
+    cell = _cell(*members)
+    return dict(cell, collapses=dict(median=0, min=0, max=0),
+                members=[dict(m, collapses=0, diverged_step=None) for m in cell["members"]])
+
+
+def _results(**summaries):
+    return {k: type("Result", (), {"summary": {"div": v}}) for k, v in summaries.items()}
+
+
+def _grok_claims(never, one):
+    """The grokking scripts' verdicts when no seed grokked (never) or one seed was trained."""
+    cfg = plateau.GrokConfig(seeds=(0,) if one else (0, 1, 2))
+    s = lambda *g: _summary(*(g[:1] if one else g))
+    import dataclasses
+    out = {}
+    arms = {"grok": cfg}
+    out["grok"] = importlib.import_module("grok").claims(cfg, _results(grok=s(None, None, None) if never
+                                                                       else s(3000, 3100, None))["grok"])
+    out["grok_weight_decay"] = importlib.import_module("grok_weight_decay").claims(
+        {"wd=1": cfg, "wd=0": cfg}, _results(**{"wd=1": s(None, None, None), "wd=0": s(None, None, None)}))
+    mt = importlib.import_module("grok_multitask")
+    arms = {name: dataclasses.replace(cfg, ops=ops) for name, ops in (
+        ("div", ("div",)), ("div-add", ("div", "add")), ("div-sub", ("div", "sub")), ("div-mul", ("div", "mul")),
+        ("all-four", ("div", "add", "sub", "mul")))}
+    results = _results(**{k: s(None, None, None) for k in arms})
+    out["grok_multitask"] = mt.claims(arms, results, mt.units(arms, results, 6000))
+    arms = {"default": cfg, "small": dataclasses.replace(cfg, init="small"),
+            "sparse": dataclasses.replace(cfg, init="sparse")}
+    out["grok_init"] = importlib.import_module("grok_init").claims(
+        arms, _results(default=s(None, None, None), small=s(None, None, None), sparse=s(None, None, None)))
+    settings = [dict(lr=0.01, momentum=0.0)]
+    out["grok_optimizer"] = importlib.import_module("grok_optimizer").claims(
+        {"adamw": cfg, "sgd": dataclasses.replace(cfg, optimizer="sgd")}, settings, [s(None, None, None)],
+        s(None, None, None))
+    return out
+
+
+@pytest.mark.parametrize("never, one", [(True, False), (True, True), (False, True)],
+                         ids=["no seed grokked", "one seed, never", "one seed"])
+def test_no_grokking_is_never_reproduced(never, one):
+    for script, rows in _grok_claims(never, one).items():
+        for row in rows:
+            if never:
+                assert row["verdict"] != "reproduced", (script, row["ours"])
+            assert row["verdict"] in ("reproduced", "partly", "not reproduced", "see note")
+
+
+@pytest.mark.parametrize("scales, decays", [((1.0, 0.01), (0.0,)), ((1.0,), (0.0, 1.0)), ((1.0,), (0.0,))],
+                         ids=["no decay > 0", "one scale", "one cell"])
+def test_phase_map_without_evidence_gives_no_verdict(scales, decays):
+    """grok_phase --weight-decays 0 once wrote 'reproduced': an empty set of cells held 'everywhere'."""
+    grok_phase = importlib.import_module("grok_phase")
+    groks = _summary(900, 1000)
+    cells = {(s, w): groks for s in scales for w in decays}
+    cfg = plateau.GrokConfig(seeds=(0, 1) * len(cells))
+    (row,) = grok_phase.claims(list(scales), list(decays), cells, cfg)
+    assert row["verdict"] == "see note" and row["note"].startswith("No verdict")

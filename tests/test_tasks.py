@@ -105,3 +105,37 @@ def test_mixed_batch_split():
 def test_unknown_sequence_task():
     with pytest.raises(ValueError, match="'mwx'"):
         tasks.sequence_batch("mwx", 2, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("ops", [pytest.param(ops, marks=[pytest.mark.modular_division] if "div" in ops else [])
+                                 for ops in (["add", "div"], ["div", "mul"], ["sub", "add", "mul", "div"],
+                                             ["mul", "sub"])])
+@pytest.mark.parametrize("seed", [0, [3, 1]])
+def test_each_operations_split_depends_on_that_operation_and_the_seed_only(ops, seed):
+    """An op trained beside others gets exactly the split it gets alone (issue 21: one generator
+    shared across ops gave division another split under --ops add,div than under --ops div)."""
+    together = tasks.arithmetic_split(ops, 11, seed=seed)
+    for op in ops:
+        alone = tasks.arithmetic_split([op], 11, seed=seed)[op]
+        for split in ("train", "val"):
+            assert all(np.array_equal(a, b) for a, b in zip(together[op][split], alone[split]))
+
+
+@pytest.mark.parametrize("dest, words", [
+    ("", "DEST is empty"), ("{tmp}/exists", "already exists"), ("{root}/student", "inside the repository"),
+    ("{root}", "already exists"), ("{tmp}/afile/x", "not a writable folder"), ("{tmp}/missing/x", "not a writable folder"),
+    ("/proc/x", "cannot")])
+def test_student_copy_refuses_a_bad_destination_with_one_line(dest, words, tmp_path):
+    """make_student_copy.py: a DEST it cannot use is one `error:` line and exit 2, and nothing is copied
+    (a DEST inside the repository once recursed into itself)."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    (tmp_path / "exists").mkdir()
+    (tmp_path / "afile").write_text("x")
+    dest = dest.replace("{tmp}", str(tmp_path)).replace("{root}", root)
+    out = subprocess.run([sys.executable, os.path.join(root, "tests", "make_student_copy.py"), dest],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and out.stderr.startswith("error: ") and out.stderr.count("\n") == 1, out.stderr
+    assert words in out.stderr and not os.path.exists(os.path.join(root, "student"))

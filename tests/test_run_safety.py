@@ -1,0 +1,356 @@
+"""Nothing lost (issue 21), by class: every damaged run file is one line naming it and a way out
+that works when followed; resume flags never delete a finished run; a link is never written
+through; a full disk leaves no half-written file; report.py writes everything or nothing, never
+smoke numbers into the committed ledger and never drops a figure it could not redraw; and every
+command that --list prints runs as printed."""
+import errno
+import importlib
+import json
+import os
+import re
+import shlex
+import shutil
+
+import numpy as np
+import pytest
+
+from test_experiments import ROOT, TINY_FLAGS, digest, run_main
+
+import common  # noqa: E402  (test_experiments put experiments/ on sys.path)
+import runs  # noqa: E402
+
+STEPS = ["--steps", "10"]
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    """A finished tiny grok run and one stopped at step 10 (checkpoint, no summary), made once."""
+    base = tmp_path_factory.mktemp("pristine")
+    assert run_main("grok", TINY_FLAGS + STEPS + ["--out", str(base / "finished")])[0] == 0
+    assert run_main("grok", TINY_FLAGS + ["--steps", "20", "--checkpoint-every", "10",
+                                          "--out", str(base / "stopped")])[0] == 0
+    os.remove(base / "stopped" / "grok" / "summary.json")
+    for name in ("params.npz", "curves.png"):
+        if os.path.exists(base / "stopped" / "grok" / name):
+            os.remove(base / "stopped" / "grok" / name)
+    return base
+
+
+def _npz(path, change):
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    change(arrays)
+    np.savez(path, **arrays)
+
+
+def _first_param(arrays, prefix=""):
+    return next(k for k in sorted(arrays) if k.startswith(prefix) and k != "meta")
+
+
+def _as_integers(prefix):
+    def change(arrays):
+        k = _first_param(arrays, prefix)
+        arrays[k] = arrays[k].astype(np.int64)
+    return change
+
+
+def _with_nan(prefix):
+    def change(arrays):
+        k = _first_param(arrays, prefix)
+        arrays[k] = arrays[k].copy()
+        arrays[k].flat[0] = np.nan
+    return change
+
+
+def _drop_rows(path, n=2):
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:-n]))
+
+
+def _old_summary_cut_history(folder):
+    """A run finished before summaries kept checksums, whose history was then cut at a row boundary."""
+    summary = json.loads((folder / "summary.json").read_text())
+    del summary["files"]
+    (folder / "summary.json").write_text(json.dumps(summary))
+    _drop_rows(folder / "history.csv")
+
+
+def _write(name, text):
+    return lambda folder: (folder / name).write_text(text)
+
+
+def _summary_folder(folder):
+    os.remove(folder / "summary.json")
+    os.mkdir(folder / "summary.json")
+
+
+# (case, which pristine run, damage(folder), the file the error names, words in it)
+DAMAGED = [
+    ("history cut at a row", "finished", lambda f: _drop_rows(f / "history.csv"), "history.csv", "checksum"),
+    ("history cut mid-row", "finished", lambda f: (f / "history.csv").write_text(
+        (f / "history.csv").read_text()[:-30]), "history.csv", "short row"),
+    ("old summary, history cut", "finished", _old_summary_cut_history, "history.csv", "cut short"),
+    ("history edited", "finished", lambda f: (f / "history.csv").write_text(
+        (f / "history.csv").read_text().replace("div,val,", "div,val,9", 1)), "history.csv", "checksum"),
+    ("params deleted", "finished", lambda f: os.remove(f / "params.npz"), "params.npz", "does not exist"),
+    ("params truncated", "finished", lambda f: (f / "params.npz").write_bytes(
+        (f / "params.npz").read_bytes()[:300]), "params.npz", "damaged"),
+    ("params integers", "finished", lambda f: _npz(f / "params.npz", _as_integers("")), "params.npz", "int64"),
+    ("params NaN", "finished", lambda f: _npz(f / "params.npz", _with_nan("")), "params.npz", "NaN"),
+    ("summary []", "finished", _write("summary.json", "[]"), "summary.json", "not a finished run's summary"),
+    ("summary {}", "finished", _write("summary.json", "{}"), "summary.json", "not a finished run's summary"),
+    ("summary div:5", "finished", _write("summary.json", '{"div": 5}'), "summary.json", "not a finished run"),
+    ("summary truncated", "finished", _write("summary.json", '{"steps": 10, "con'), "summary.json", "truncated"),
+    ("summary a folder", "finished", _summary_folder, "summary.json", "cannot be read"),
+    ("checkpoint truncated", "stopped", lambda f: (f / "checkpoint.npz").write_bytes(
+        (f / "checkpoint.npz").read_bytes()[:200]), "checkpoint.npz", "damaged"),
+    ("checkpoint integers", "stopped", lambda f: _npz(f / "checkpoint.npz", _as_integers("param.")),
+     "checkpoint.npz", "int64"),
+    ("checkpoint NaN", "stopped", lambda f: _npz(f / "checkpoint.npz", _with_nan("param.")), "checkpoint.npz", "NaN"),
+    ("checkpoint without meta", "stopped", lambda f: _npz(f / "checkpoint.npz", lambda a: a.pop("meta")),
+     "checkpoint.npz", "not a checkpoint"),
+    ("checkpoint optimizer state", "stopped", lambda f: _npz(f / "checkpoint.npz", lambda a: a.update(
+        {"opt.steps": a["opt.steps"][:-1]})), None, "optimizer state does not fit"),
+]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("case, which, damage, name, words", DAMAGED, ids=[c[0] for c in DAMAGED])
+def test_a_damaged_run_file_is_one_line_and_its_remedy_works(case, which, damage, name, words, pristine, tmp_path):
+    """Never reused, resumed or retrained silently: one error line naming the file; then the way
+    out that the line gives, followed to the letter, works (issue 21: after deleting a damaged
+    params.npz as told, a run was stuck)."""
+    shutil.copytree(pristine / which, tmp_path / which)
+    folder = tmp_path / which / "grok"
+    damage(folder)
+    steps = STEPS if which == "finished" else ["--steps", "20"]
+    argv = TINY_FLAGS + steps + ["--out", str(tmp_path / which), "--resume"]
+    code, out, err = run_main("grok", argv)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, (code, err, out[-300:])
+    assert words in err and (name is None or str(folder / name) in err), err
+    assert "resuming" not in out and "reusing" not in out
+    remedy = re.search(r"delete the run folder (\S+) to train that run again", err)
+    assert remedy and remedy.group(1) == str(folder), err
+    shutil.rmtree(remedy.group(1))
+    code, out, err = run_main("grok", argv)
+    assert code == 0, err
+
+
+def test_a_sweep_whose_members_may_diverge_keeps_nan_parameters(tmp_path):
+    """finite_params=False (on_divergence="continue"): a diverged member's NaN is a result, not damage."""
+    nan = {"W": np.array([[np.nan, 1.0]])}
+    assert runs.RunFolder(str(tmp_path), (), {}, finite_params=False).check_params("params.npz", nan) is nan
+    with pytest.raises(runs.InputError, match="NaN"):
+        runs.RunFolder(str(tmp_path), (), {}).check_params("params.npz", nan)
+
+
+# -- resume flags never delete a finished run -------------------------------------------------
+
+@pytest.mark.integration
+@pytest.mark.parametrize("argv, words", [
+    (["--steps", "5", "--resume"], "give --steps 10 to reuse it"),       # fewer steps than it finished with
+    (["--steps", "30", "--resume"], "kept no checkpoint"),               # more steps, nothing to continue from
+    (["--steps", "10", "--resume", "--overwrite"], "contradict"),        # a contradiction
+    (["--steps", "30", "--resume", "--overwrite"], "contradict"),
+    (["--steps", "10"], "--resume"),                                     # a fresh run in its folder
+], ids=["fewer steps", "more steps, no checkpoint", "resume+overwrite", "resume+overwrite, more", "fresh"])
+def test_resume_flags_never_delete_a_finished_run(argv, words, pristine, tmp_path):
+    shutil.copytree(pristine / "finished", tmp_path / "finished")
+    before = digest(str(tmp_path / "finished" / "grok"))
+    code, out, err = run_main("grok", TINY_FLAGS + argv + ["--out", str(tmp_path / "finished")], limit=30)
+    assert code == 2 and err.count("\n") == 1 and words in err, (code, err)
+    assert digest(str(tmp_path / "finished" / "grok")) == before
+
+
+@pytest.mark.integration
+def test_overwrite_alone_replaces_and_resume_continues_from_a_checkpoint(pristine, tmp_path):
+    shutil.copytree(pristine / "finished", tmp_path / "a")
+    code, _, err = run_main("grok", TINY_FLAGS + ["--steps", "5", "--overwrite", "--out", str(tmp_path / "a")])
+    assert code == 0 and runs.read_json(str(tmp_path / "a" / "grok" / "summary.json"))["steps"] == 5, err
+    flags = TINY_FLAGS + ["--checkpoint-every", "10", "--out", str(tmp_path / "b")]
+    assert run_main("grok", flags + ["--steps", "20"])[0] == 0
+    code, out, err = run_main("grok", flags + ["--steps", "30", "--resume"])
+    assert code == 0 and "resuming at step 20" in out, err
+
+
+# -- links, full disks ---------------------------------------------------------------------
+
+@pytest.mark.integration
+def test_a_run_lock_that_is_a_link_is_never_written_through(tmp_path):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    (tmp_path / "out" / "grok").mkdir(parents=True)
+    os.symlink(target, tmp_path / "out" / "grok" / "run.lock")
+    code, _, err = run_main("grok", TINY_FLAGS + STEPS + ["--out", str(tmp_path / "out")])
+    assert code == 2 and err.count("\n") == 1 and "symbolic link" in err
+    assert target.read_text() == "keep me"
+
+
+def _full_disk(real):
+    def savez(path, *args, **kwargs):
+        with open(path if str(path).endswith(".npz") else f"{path}.npz", "wb") as f:
+            f.write(b"PK\x03\x04 partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    return savez
+
+
+@pytest.mark.integration
+def test_a_full_disk_leaves_the_old_checkpoint_and_no_partial_file(pristine, tmp_path, monkeypatch):
+    shutil.copytree(pristine / "stopped", tmp_path / "stopped")
+    folder = tmp_path / "stopped" / "grok"
+    before = (folder / "checkpoint.npz").read_bytes()
+    monkeypatch.setattr(runs.np, "savez", _full_disk(np.savez))
+    code, out, err = run_main("grok", TINY_FLAGS + ["--steps", "40", "--checkpoint-every", "10", "--resume",
+                                                    "--out", str(tmp_path / "stopped")])
+    assert code == 2 and err.count("\n") == 1 and "No space left on device" in err, err
+    assert (folder / "checkpoint.npz").read_bytes() == before
+    assert not [n for n in os.listdir(folder) if ".tmp" in n]
+
+
+@pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()])
+def test_write_atomically_writes_all_or_nothing(error, tmp_path):
+    path = tmp_path / "summary.json"
+    path.write_text("old")
+
+    def write(tmp):
+        with open(tmp, "w") as f:
+            f.write("half")
+        raise error
+    with pytest.raises(runs.InputError if isinstance(error, OSError) else KeyboardInterrupt):
+        runs.write_atomically(str(path), write)
+    assert path.read_text() == "old" and os.listdir(tmp_path) == ["summary.json"]
+
+
+# -- report.py: smoke numbers, links, folders, figures, all or nothing ---------------------------
+
+def _table(root, script="grok", figures=(), arms=("grok",), quick=False, commit="abc1234"):
+    """A table.json with one claim, and its arm folders' summary.json (what report.py reads)."""
+    folder = root / script
+    folder.mkdir(parents=True, exist_ok=True)
+    claim = common.claim(f"{script}-claim", "a claim", "poster", "setting", "ours", "reproduced", "rule")
+    (folder / "table.json").write_text(json.dumps({"claims": [claim], "commit": "tablecommit",
+                                                   "figures": list(figures), "arms": {a: {} for a in arms}}))
+    for arm in arms:
+        (folder / arm).mkdir(exist_ok=True)
+        (folder / arm / "summary.json").write_text(json.dumps({"made_by": {"commits": [commit], "quick": quick}}))
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    """A stand-in repository root with a committed RESULTS.md and results/, and a link to the ledger."""
+    root = tmp_path / "repo"
+    (root / "results").mkdir(parents=True)
+    (root / "RESULTS.md").write_text('# old\n<!-- ledger: {"claims": {"grok-claim": "grok"}, '
+                                     '"figures": ["grok_main_curves.png"]} -->\n')
+    (root / "results" / "grok_main_curves.png").write_bytes(b"the committed figure")
+    os.symlink(root / "RESULTS.md", tmp_path / "link.md")
+    monkeypatch.setattr(common, "ROOT", str(root))
+    return root
+
+
+@pytest.mark.parametrize("out, force", [("repo/RESULTS.md", False), ("repo/RESULTS.md", True),
+                                        ("link.md", False), ("link.md", True), ("elsewhere.md", False)])
+def test_smoke_numbers_never_reach_the_committed_ledger(out, force, repo, tmp_path):
+    _table(tmp_path / "runs", quick=True)
+    before = digest(str(repo))
+    code, _, err = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(tmp_path / out)]
+                            + ["--force"] * force)
+    assert code == 2 and err.count("\n") == 1 and "smoke runs" in err, err
+    assert digest(str(repo)) == before and not os.path.exists(tmp_path / "elsewhere.md")
+
+
+def test_a_link_to_the_committed_ledger_is_refused_by_reproduce_quick(repo, tmp_path):
+    code, _, err = run_main("reproduce", ["--quick", "--results", str(tmp_path / "link.md"),
+                                          "--root", str(tmp_path / "q")])
+    assert code == 2 and "--quick never writes the committed RESULTS.md" in err
+
+
+def test_report_through_a_link_writes_its_target_and_names_each_claims_commit(repo, tmp_path):
+    _table(tmp_path / "runs", commit="c0ffee1")
+    code, _, err = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(tmp_path / "link.md")])
+    assert code == 0, err
+    assert os.path.islink(tmp_path / "link.md")
+    text = (repo / "RESULTS.md").read_text()
+    assert "| **reproduced** | rule | c0ffee1 |" in text
+
+
+@pytest.mark.parametrize("script, argv", [
+    ("report", ["--out", "{tmp}"]), ("report", ["--out", ""]),
+    ("reproduce", ["--results", "{tmp}", "--only", "grok"]), ("reproduce", ["--results", "{tmp}/no/x.md"]),
+])
+def test_an_output_path_that_cannot_be_a_file_is_refused_before_any_work(script, argv, tmp_path):
+    (tmp_path / "no").write_text("a file where a folder should be")
+    (tmp_path / "runs").mkdir()
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    root = ["--root", str(tmp_path / "runs")]
+    code, out, err = run_main(script, argv + root, limit=10)
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: --"), (code, err)
+    assert "######## grok" not in out
+
+
+def test_report_without_matplotlib_keeps_every_committed_figure(repo, tmp_path):
+    """A run that could not draw its figure (null in table.json) keeps the one the ledger showed."""
+    _table(tmp_path / "runs", figures=[None])
+    code, _, err = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(repo / "RESULTS.md")])
+    assert code == 0, err
+    assert (repo / "results" / "grok_main_curves.png").read_bytes() == b"the committed figure"
+    assert "](results/grok_main_curves.png)" in (repo / "RESULTS.md").read_text()
+
+
+@pytest.mark.integration
+def test_a_script_without_matplotlib_records_the_figure_it_could_not_draw(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "pyplot", lambda: None)
+    code, out, err = run_main("grok", TINY_FLAGS + STEPS + ["--out", str(tmp_path)])
+    assert code == 0 and runs.FIGURES_NEED in out, err
+    assert runs.read_json(str(tmp_path / "table.json"))["figures"] == [None]
+
+
+def test_report_writes_everything_or_nothing(repo, tmp_path, monkeypatch):
+    """A figure that cannot be copied (results/ read-only, a full disk): RESULTS.md and results/
+    stay as they were, and no temporary file is left."""
+    figure = tmp_path / "runs" / "grok" / "grok" / "curves.png"
+    _table(tmp_path / "runs", figures=[str(figure)])
+    figure.write_bytes(b"a new figure")
+    before = digest(str(repo))
+    report = importlib.import_module("report")
+
+    def copy(src, dst):
+        with open(dst, "wb") as f:
+            f.write(b"half")
+        raise PermissionError(errno.EACCES, "Permission denied")
+    monkeypatch.setattr(report.shutil, "copyfile", copy)
+    code, _, err = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(repo / "RESULTS.md")])
+    assert code == 2 and err.count("\n") == 1 and "nothing was written" in err, err
+    assert digest(str(repo)) == before
+
+
+# -- commands that --list prints run as printed ---------------------------------------------
+
+@pytest.mark.integration
+def test_every_listed_command_runs_as_printed(tmp_path):
+    """Quick and a root with a space and a `;`: each wave-1, wave-2 and last line, split as a shell
+    splits it, runs and exits 0, and the last one writes the smoke ledger under the root."""
+    root = tmp_path / "a root; touch x"
+    code, out, _ = run_main("reproduce", ["--quick", "--list", "--no-bench", "--only", "grok,transfer",
+                                          "--root", str(root)])
+    assert code == 0 and not os.path.exists(root)  # listing creates nothing
+    commands = [shlex.split(line) for line in out.splitlines() if line.startswith("python")]
+    assert all("--quick" in words for words in commands)
+    for words in commands:
+        code, _, err = run_main(os.path.basename(words[1])[:-3], words[2:])
+        assert code == 0, (words, err)
+    assert (root / "RESULTS.md").exists() and not os.path.exists(tmp_path / "x")
+
+
+@pytest.mark.parametrize("script, argv", [("grok", ["--list-arms"]), ("task_diversity", ["--list-arms"]),
+                                          ("reproduce", ["--list", "--only", "grok"]),
+                                          ("grok", ["--backend", "cupy", "--quick"])])
+def test_listing_or_a_missing_backend_creates_no_folder(script, argv, tmp_path):
+    out = tmp_path / "nothing" / "here"
+    code, stdout, err = run_main(script, argv + (["--root"] if script == "reproduce" else ["--out"]) + [str(out)],
+                                 limit=20)
+    if "--backend" in argv:
+        if code == 0:
+            pytest.skip("CuPy and a GPU are present here")
+        assert code == 2 and stdout == "" and err.count("\n") == 1
+    assert not os.path.exists(tmp_path / "nothing")
