@@ -4,6 +4,8 @@
 NumPy-backed imitation of CuPy 14.x that checks API use, transfers and host
 syncs; not CUDA, not speed), so every commit's CI exercises it. "cupy" is the
 real CuPy on a real GPU, skipped where there is none. Both carry the `cupy` marker.
+The fixture runs autograd.py's own ops (the lesson, and the exercises);
+tests/test_fastops.py checks the speed path against them.
 """
 import os
 import sys
@@ -33,11 +35,11 @@ CUPY_SKIP = _cupy_missing_reason()
 @pytest.fixture(params=["numpy", pytest.param("standin", marks=pytest.mark.cupy),
                         pytest.param("cupy", marks=pytest.mark.cupy)])
 def backend(request):
-    """Run the test once per backend, in float64; restore numpy/float32 after."""
+    """Run the test once per backend, in float64, on autograd.py's own ops; restore numpy/float32 after."""
     if request.param == "cupy" and CUPY_SKIP:
         pytest.skip(CUPY_SKIP)
     with standin_if(request.param == "standin"):
-        ag.set_backend("numpy" if request.param == "numpy" else "cupy", "float64")
+        ag.set_backend("numpy" if request.param == "numpy" else "cupy", "float64", fast=False)
         yield request.param
         ag.set_backend("numpy", "float32")
 

@@ -87,7 +87,6 @@ def test_a_grokking_step_launches_at_most_400_kernels(E):
 
 
 @pytest.mark.cupy
-@pytest.mark.adamw_update
 def test_the_optimizer_updates_the_whole_buffer_in_a_few_kernels():
     """On a GPU, all 36 parameters of the grokking model in one stretch: a dozen kernels, not a dozen per parameter."""
     with standin_if(True):
