@@ -16,7 +16,7 @@ stage, and every stage writes its one file as soon as it ends:
                GPU time between CUDA events (experiments/bench.py),
                and the matmul bound
   counts       kernel launches and host syncs per training step,        counts.json
-               counted on the CPU stand-in (tests/strict_cupy.py): a
+               counted on the CPU stand-in (tools/strict_cupy.py): a
                property of the code path, not of the GPU
   tests        the cupy-marked tests on the real GPU                    tests.txt
   grok         experiments/grok.py --backend cupy, 3 seeds, against      grok.txt, grok_table.json
@@ -41,7 +41,7 @@ import time
 import common  # first: it puts the repository root on sys.path
 import runs
 
-TESTS = os.path.join(common.ROOT, "tests")
+TOOLS = os.path.join(common.ROOT, "tools")
 STAGES = [  # (name, its own time limit in seconds, the least time worth starting it with)
     ("versions", 60, 10), ("equivalence", 150, 30), ("steptime", 180, 40), ("counts", 60, 15),
     ("tests", 150, 30), ("grok", 300, 60)]
@@ -50,7 +50,7 @@ STAGES = [  # (name, its own time limit in seconds, the least time worth startin
 def use_backend(standin):
     """The CuPy backend, real or (dry run) the stand-in."""
     if standin:
-        sys.path.insert(0, TESTS)
+        sys.path.insert(0, TOOLS)
         importlib.import_module("strict_cupy").install()
     common.ag.set_backend("cupy")
     return common.ag.xp
@@ -113,7 +113,7 @@ def stage_steptime(out, standin):
 
 
 def stage_counts(out, standin):
-    sys.path.insert(0, TESTS)
+    sys.path.insert(0, TOOLS)
     strict_cupy = importlib.import_module("strict_cupy")
     strict_cupy.install()
     import plateau
@@ -130,7 +130,7 @@ def stage_counts(out, standin):
         with strict_cupy.counting() as c:
             plateau.train_step(problem, params, optimizer, 1, watch)
         rows.append({"model": kind, "E": E, "launches": c.launches, "syncs": c.syncs, "uploads": c.uploads})
-    runs.write_json(os.path.join(out, "counts.json"), {"counted_on": "the CPU stand-in (tests/strict_cupy.py)",
+    runs.write_json(os.path.join(out, "counts.json"), {"counted_on": "the CPU stand-in (tools/strict_cupy.py)",
                                                       "per_training_step": rows})
     return "; ".join(f"{r['model']} E={r['E']}: {r['launches']} launches, {r['syncs']} syncs" for r in rows)
 

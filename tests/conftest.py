@@ -1,6 +1,6 @@
 """Shared fixtures: a `backend` fixture over numpy, the strict CuPy stand-in and real CuPy.
 
-"standin" runs the engine's CuPy code path on CPU, on tests/strict_cupy.py (a
+"standin" runs the engine's CuPy code path on CPU, on tools/strict_cupy.py (a
 NumPy-backed imitation of CuPy 14.x that checks API use, transfers and host
 syncs; not CUDA, not speed), so every commit's CI exercises it. "cupy" is the
 real CuPy on a real GPU, skipped where there is none. Both carry the `cupy` marker.
@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tools")]  # the project, and the stand-in and student-copy tools
 
 import autograd as ag  # noqa: E402
 import strict_cupy  # noqa: E402

@@ -1,4 +1,4 @@
-"""The CuPy code path, proven on CPU with the strict stand-in (tests/strict_cupy.py).
+"""The CuPy code path, proven on CPU with the strict stand-in (tools/strict_cupy.py).
 
 The stand-in checks API use, host/device transfers and host syncs, not CUDA and
 not speed. On a machine with a GPU the `backend` fixture's "cupy" parameter runs
