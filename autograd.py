@@ -109,7 +109,7 @@ class Tensor:
                                    "needs a seed gradient: call .backward(grad) or reduce it first")
             grad = xp.ones_like(self.data)
         grads = {id(self): xp.asarray(grad, dtype=self.data.dtype)}  # id(tensor) -> d(self)/d(tensor)
-        # EXERCISE backward: list the graph so that every node comes after its parents (depth first, with a stack: graphs can be 20,000 ops deep), then from self back to the leaves give each node's gradient to its parents through node._backward (sum where a tensor is used twice), add a leaf's to its .grad, and free each node: node._parents, node._backward = (), _released
+        # EXERCISE backward: sort the graph so each node follows its parents (iteratively: graphs run 20,000 ops deep); from self back, hand each node's gradient to its parents via _parent_grads (sum repeats), add a leaf's to .grad, free each node (_parents = (), _backward = _released)
         order, visited, stack = [], set(), [(self, False)]
         while stack:                                    # topological order, iteratively
             node, parents_done = stack.pop()
@@ -126,7 +126,7 @@ class Tensor:
             if node._backward is None:                  # a leaf
                 node.grad = g if node.grad is None else node.grad + g
                 continue
-            for parent, parent_grad in zip(node._parents, node._backward(g)):
+            for parent, parent_grad in zip(node._parents, _parent_grads(node, g)):
                 if parent_grad is not None and parent.requires_grad:
                     key = id(parent)
                     grads[key] = grads[key] + parent_grad if key in grads else parent_grad
@@ -153,6 +153,21 @@ class Tensor:
 
     def numpy(self):
         return to_numpy(self.data)
+
+
+def _parent_grads(node, g):
+    """node._backward(g), checked: a tuple with one gradient (or None) per parent, each of its parent's shape."""
+    grads = node._backward(g)
+    op = node._backward.__qualname__.split(".")[0]
+    if not isinstance(grads, tuple) or len(grads) != len(node._parents):
+        got = f"a tuple of {len(grads)}" if isinstance(grads, tuple) else type(grads).__name__
+        raise TypeError(f"the backward of {op} returned {got}; it must return a tuple with one gradient "
+                        f"(or None) per input, here {len(node._parents)}: e.g. (grad,) for one input")
+    for k, (parent, grad) in enumerate(zip(node._parents, grads)):
+        if grad is not None and getattr(grad, "shape", None) != parent.shape:
+            raise ValueError(f"the backward of {op} returned a gradient of shape {getattr(grad, 'shape', None)} "
+                             f"for its input {k}, of shape {parent.shape}: each gradient has its input's shape")
+    return grads
 
 
 def _released(grad):
@@ -659,7 +674,7 @@ class SGD(Optimizer):
         self.nesterov = nesterov
 
     def update(self, p, g, state, step, lr, momentum, dampening, weight_decay):
-        # EXERCISE sgd-update: the docstring's four lines, for p.data; each setting may be an array (one per member), so apply every line (with μ = 0, b is g) and keep b in state["momentum_buffer"]
+        # EXERCISE sgd-update: the docstring's four lines (decay, momentum buffer with dampening, nesterov, step) for p.data; settings may be per-member arrays, so apply every line (μ = 0 gives b = g)
         g = g + weight_decay * p.data
         if step == 1:
             b = g
@@ -681,7 +696,7 @@ class AdamW(Optimizer):
                          weight_decay=weight_decay, **options)
 
     def update(self, p, g, state, step, lr, beta1, beta2, eps, weight_decay):
-        # EXERCISE adamw-update: decay p.data by lr·wd first, then the bias-corrected Adam step (see the docstring); keep m and v in state["exp_avg"] and state["exp_avg_sq"]
+        # EXERCISE adamw-update: decay p.data by lr·wd first, then the bias-corrected Adam step (docstring); m, v live in state
         p.data = p.data * (1 - lr * weight_decay)
         m = state["exp_avg"] = beta1 * state["exp_avg"] + (1 - beta1) * g
         v = state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * g * g
@@ -728,7 +743,7 @@ def _every_path(node, g, grads):
     if node._backward is None:
         grads[id(node)] = grads[id(node)] + g if id(node) in grads else g
         return
-    for parent, parent_grad in zip(node._parents, node._backward(g)):
+    for parent, parent_grad in zip(node._parents, _parent_grads(node, g)):
         if parent_grad is not None and parent.requires_grad:
             _every_path(parent, parent_grad, grads)
 

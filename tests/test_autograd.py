@@ -126,6 +126,23 @@ def test_where_takes_a_host_or_backend_condition(backend):
         np.testing.assert_array_equal(ag.to_numpy(ag.where(condition, a, b)), [1.0, 0.0, 1.0])
 
 
+@pytest.mark.parametrize("returns, message", [
+    (lambda g: g, "returned ndarray; it must return a tuple with one gradient"),
+    (lambda g: (g, g), "returned a tuple of 2; it must return a tuple with one gradient"),
+    (lambda g: (g.sum(),), r"returned a gradient of shape \(\) for its input 0, of shape \(3,\)")])
+@pytest.mark.backward
+def test_a_backward_of_the_wrong_form_is_named(returns, message):
+    """A backward that returns an array, too many gradients or the wrong shape: one clear error,
+    from check_grad and from backward() alike."""
+    def double(a):
+        return ag._result(a.data * 2, (a,), returns)
+    with pytest.raises((TypeError, ValueError), match=message):
+        ag.check_grad(double, np.ones(3))
+    x = ag.Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises((TypeError, ValueError), match=message):
+        double(x).backward(np.ones(3, dtype=np.float32))
+
+
 def test_check_grad_catches_a_wrong_backward(backend):
     def bad_square(a):  # forward a², backward claims a
         return ag._result(a.data ** 2, (a,), lambda g: (g * a.data,))
@@ -339,7 +356,10 @@ def _engine_kwargs(case):
 def test_optimizer_matches_pytorch(backend, name):
     case = REFERENCE["cases"][name]
     got, _ = _run(getattr(ag, case["optimizer"]), **_engine_kwargs(case))
-    np.testing.assert_allclose(got, case["params_after_each_step"], rtol=1e-12, atol=1e-15)
+    settings = ", ".join(f"{k}={v}" for k, v in _engine_kwargs(case).items())
+    np.testing.assert_allclose(got, case["params_after_each_step"], rtol=1e-12, atol=1e-15,
+                               err_msg=f"{case['optimizer']}({settings}): the parameter after each of 3 steps "
+                                       f"(start {REFERENCE['start']}, gradients {REFERENCE['grads']})")
 
 
 @pytest.mark.adamw_update
@@ -382,11 +402,12 @@ def test_per_member_momentum_and_grokfast_match_separate_optimizers(backend):
             np.testing.assert_allclose(ag.to_numpy(p.data[e]), ag.to_numpy(q.data), rtol=1e-12)
 
 
-@pytest.mark.parametrize("cls, kwargs", [
-    pytest.param(ag.AdamW, {"lr": 0.1}, id="adamw", marks=pytest.mark.adamw_update),
-    pytest.param(ag.AdamW, {"lr": 0.1, "grokfast_lambda": 2.0}, id="adamw-grokfast", marks=pytest.mark.adamw_update),
-    pytest.param(ag.SGD, {"lr": 0.1, "momentum": 0.9}, id="sgd", marks=pytest.mark.sgd_update)])
-def test_optimizer_state_dict_resumes_exactly(backend, cls, kwargs):
+@pytest.mark.parametrize("name, kwargs", [  # by name: the backend fixture picks autograd's own class
+    pytest.param("AdamW", {"lr": 0.1}, id="adamw", marks=pytest.mark.adamw_update),
+    pytest.param("AdamW", {"lr": 0.1, "grokfast_lambda": 2.0}, id="adamw-grokfast", marks=pytest.mark.adamw_update),
+    pytest.param("SGD", {"lr": 0.1, "momentum": 0.9}, id="sgd", marks=pytest.mark.sgd_update)])
+def test_optimizer_state_dict_resumes_exactly(backend, name, kwargs):
+    cls = getattr(ag, name)
     full, _ = _run(cls, **kwargs)
     _, first = _run(cls, steps=2, **kwargs)
     p = ag.Tensor(ag.from_numpy(ag.to_numpy(first.params[0].data)), requires_grad=True)
