@@ -158,14 +158,14 @@ class Tensor:
 def _parent_grads(node, g):
     """node._backward(g), checked: a tuple with one gradient (or None) per parent, each of its parent's shape."""
     grads = node._backward(g)
-    op = node._backward.__qualname__.split(".")[0]
+    op = lambda: node._backward.__qualname__.split(".")[0]  # the op's name, for the messages below
     if not isinstance(grads, tuple) or len(grads) != len(node._parents):
         got = f"a tuple of {len(grads)}" if isinstance(grads, tuple) else type(grads).__name__
-        raise TypeError(f"the backward of {op} returned {got}; it must return a tuple with one gradient "
+        raise TypeError(f"the backward of {op()} returned {got}; it must return a tuple with one gradient "
                         f"(or None) per input, here {len(node._parents)}: e.g. (grad,) for one input")
     for k, (parent, grad) in enumerate(zip(node._parents, grads)):
         if grad is not None and getattr(grad, "shape", None) != parent.shape:
-            raise ValueError(f"the backward of {op} returned a gradient of shape {getattr(grad, 'shape', None)} "
+            raise ValueError(f"the backward of {op()} returned a gradient of shape {getattr(grad, 'shape', None)} "
                              f"for its input {k}, of shape {parent.shape}: each gradient has its input's shape")
     return grads
 
