@@ -1,34 +1,28 @@
 """A tiny reverse-mode autograd engine over NumPy or CuPy arrays.
 
 Read this file top to bottom:
-  1. the backend (which array module does the work),
-  2. `Tensor` and `backward()` (the graph and how gradients flow through it),
+  1. the backend: which array module does the work (`set_backend`, `xp`),
+  2. `Tensor` and `backward()`: the graph, and how gradients flow back through it,
   3. the ops, each with its backward written right under its forward,
   4. the fused neural-net ops (softmax, cross-entropy, layer norm, GELU),
-  5. the optimizers `SGD` and `AdamW`, following PyTorch's documented rules,
-  6. `check_grad`, which checks every backward above against finite differences,
-  7. speed: the few helpers that make NumPy faster, each with its plain meaning.
+  5. the optimizers `SGD` and `AdamW` as PyTorch documents them, and Grokfast,
+  6. `check_grad`, which checks every backward above against finite differences.
 
-Sections 1-6 are written the way the maths reads. Where they need a sum or a
-max along an axis they call a helper of section 7 by name (`sum_along`,
-`max_along`, `sum_over`); each helper's docstring gives the plain expression it
-computes, and the tests check that they agree.
-
-Gradients are plain arrays: the backward pass builds no graph of its own, and
-once `backward()` has run, the graph it walked is freed.
+Everything here is written the way the maths reads. Training runs swap in the
+speed path of fastops.py (the same ops, rearranged to make fewer passes over
+memory, and an optimizer over one flat buffer); tests/test_fastops.py checks
+that the two agree. Gradients are plain arrays: the backward pass builds no
+graph of its own, and once `backward()` has run, the graph it walked is freed.
 """
 import contextlib
-import ctypes
-import functools
 import math
-import os
 
 import numpy
 
 # ---------------------------------------------------------------------------
 # 1. Backend: one module-level array module, reached as `autograd.xp`.
-# Every op below looks `xp` up at call time, so `set_backend` switches all of
-# them at once. Code outside this file must write `autograd.xp`, never
+# Every op below looks `xp` up when it runs, so `set_backend` switches all of
+# them at once. Code outside this file writes `autograd.xp`, never
 # `from autograd import xp` (that would copy the module that was current then).
 
 xp = numpy            # the array module: numpy or cupy
@@ -39,47 +33,18 @@ class BackendError(RuntimeError):
     """The requested array backend cannot be used on this machine."""
 
 
-def set_backend(name="numpy", dtype="float32"):
-    """Choose the array module ("numpy" or "cupy") and the float dtype."""
+def set_backend(name="numpy", dtype="float32", fast=True):
+    """Choose the array module ("numpy" or "cupy"), the float dtype, and the path:
+    fast=True puts fastops.py's fused ops and optimizer in place of this file's
+    (what training uses), fast=False keeps the ones written here."""
     global xp
     if dtype not in ("float32", "float64"):
         raise ValueError(f"unknown dtype {dtype!r}; choose 'float32' or 'float64'")
-    if name == "numpy":
-        module = numpy
-        keep_freed_memory()
-    elif name == "cupy":
-        module = _import_cupy()
-    else:
+    if name not in ("numpy", "cupy"):
         raise ValueError(f"unknown backend {name!r}; choose 'numpy' or 'cupy'")
-    xp = module
+    import fastops  # the speed path and the machinery beside this file (it imports this one)
+    xp = fastops.use(name, fast)  # numpy, or cupy once it has shown that it runs
     globals()["dtype"] = numpy.dtype(dtype).type
-
-
-def _import_cupy():
-    """CuPy, once it has shown that it can launch a kernel, multiply and copy back."""
-    try:
-        import cupy
-    except ImportError:
-        raise BackendError("backend 'cupy' needs CuPy: if `python -c \"import cupy\"` fails, install the "
-                           "wheel for your CUDA (pip install -e '.[gpu-cuda12]' or '.[gpu-cuda13]')") from None
-    try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception:  # CUDA driver missing or broken
-        count = 0
-    if count == 0:
-        raise BackendError("backend 'cupy': CuPy is installed but no CUDA GPU is visible; "
-                           "use --backend numpy")
-    try:  # a broken CUDA install (no NVRTC, no cuBLAS) fails here, not deep inside a training run
-        x = cupy.arange(6, dtype=cupy.float32).reshape(2, 3)
-        product = ((x * 2 + 1) @ x.T).get()  # [[1,3,5],[7,9,11]] @ [[0,3],[1,4],[2,5]]
-        if product[0, 0] != 13 or product[1, 1] != 112:
-            raise RuntimeError(f"a 2x3 test product came out wrong: {product.tolist()}")
-    except Exception as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise BackendError(f"backend 'cupy': CuPy sees a GPU but cannot run on it "
-                           f"({type(error).__name__}: {reason}); check the CUDA install or use "
-                           "--backend numpy") from None
-    return cupy
 
 
 def to_numpy(x):
@@ -104,25 +69,6 @@ def from_numpy(x):
 # None where a parent needs none). Only ops with a parent that requires grad
 # record anything, and nothing is recorded inside `no_grad()`.
 
-_grad_enabled = True
-
-
-@contextlib.contextmanager
-def no_grad():
-    """Inside this block ops record no graph (evaluation, optimizer steps)."""
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, False
-    try:
-        yield
-    finally:
-        _grad_enabled = previous
-
-
-def _released(grad):
-    raise RuntimeError("backward() through a graph that was already freed; "
-                       "recompute the forward pass to differentiate again")
-
-
 class Tensor:
     """An array (`.data`, on the current backend) plus what reverse mode needs.
 
@@ -139,7 +85,7 @@ class Tensor:
     def __init__(self, data, requires_grad=False):
         if isinstance(data, Tensor):
             data = data.data
-        if isinstance(data, numpy.ndarray) and xp is not numpy:
+        if isinstance(data, numpy.ndarray) and xp is not numpy:  # a silent copy to the GPU at every use
             raise TypeError("Tensor(): got a NumPy array while the backend is cupy; "
                             "move it first with autograd.from_numpy(x)")
         data = xp.asarray(data)
@@ -152,6 +98,40 @@ class Tensor:
         self.requires_grad = requires_grad
         self._parents = ()
         self._backward = None
+
+    def backward(self, grad=None):
+        """Add d(self)/d(leaf) to `.grad` of every leaf that requires grad, then free the graph."""
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad")
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward() on a non-scalar tensor of shape {self.shape} "
+                                   "needs a seed gradient: call .backward(grad) or reduce it first")
+            grad = xp.ones_like(self.data)
+        grads = {id(self): xp.asarray(grad, dtype=self.data.dtype)}  # id(tensor) -> d(self)/d(tensor)
+        # EXERCISE backward: sort the graph so each node follows its parents (iteratively: graphs run 20,000 ops deep); from self back, hand each node's gradient to its parents via _parent_grads (sum repeats), add a leaf's to .grad, free each node (_parents = (), _backward = _released)
+        order, visited, stack = [], set(), [(self, False)]
+        while stack:                                    # topological order, iteratively
+            node, parents_done = stack.pop()
+            if parents_done:
+                order.append(node)
+            elif id(node) not in visited:
+                visited.add(id(node))
+                stack.append((node, True))
+                stack.extend((p, False) for p in node._parents if p.requires_grad)
+        for node in reversed(order):                    # self first, every node before its parents
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            if node._backward is None:                  # a leaf
+                node.grad = g if node.grad is None else node.grad + g
+                continue
+            for parent, parent_grad in zip(node._parents, _parent_grads(node, g)):
+                if parent_grad is not None and parent.requires_grad:
+                    key = id(parent)
+                    grads[key] = grads[key] + parent_grad if key in grads else parent_grad
+            node._parents, node._backward = (), _released  # free the activations
+        # END EXERCISE
 
     # -- small conveniences ------------------------------------------------
     shape = property(lambda self: self.data.shape)
@@ -174,56 +154,39 @@ class Tensor:
     def numpy(self):
         return to_numpy(self.data)
 
-    # -- backward ------------------------------------------------------------
-    def backward(self, grad=None):
-        """Accumulate d(self)/d(leaf) into `.grad` of every leaf that requires grad."""
-        if not self.requires_grad:
-            raise RuntimeError("backward() on a tensor that does not require grad")
-        if grad is None:
-            if self.data.size != 1:
-                raise RuntimeError(f"backward() on a non-scalar tensor of shape {self.shape} "
-                                   "needs a seed gradient: call .backward(grad) or reduce it first")
-            grad = xp.ones_like(self.data)
-        grads = {id(self): xp.asarray(grad, dtype=self.data.dtype)}
-        owned = set()  # keys whose gradient is a sum we allocated, safe to add into
-        for node in reversed(_topological_order(self)):
-            g = grads.pop(id(node), None)
-            if g is None:
-                continue
-            if node._backward is None:  # a leaf: keep its gradient (a copy, unless it is our own sum)
-                if node.grad is not None:
-                    node.grad = node.grad + g
-                else:
-                    node.grad = g if id(node) in owned else g.copy()
-                continue
-            for parent, parent_grad in zip(node._parents, node._backward(g)):
-                if parent_grad is None or not parent.requires_grad:
-                    continue
-                key = id(parent)  # a tensor used twice sums its gradients
-                if key not in grads:
-                    grads[key] = parent_grad   # may be shared with another node: never write into it
-                elif key in owned:
-                    grads[key] += parent_grad
-                else:
-                    grads[key] = grads[key] + parent_grad
-                    owned.add(key)
-            node._parents, node._backward = (), _released  # free the activations
+
+def _parent_grads(node, g):
+    """node._backward(g), checked: a tuple with one gradient (or None) per parent, each of its parent's shape."""
+    grads = node._backward(g)
+    op = lambda: node._backward.__qualname__.split(".")[0]  # the op's name, for the messages below
+    if not isinstance(grads, tuple) or len(grads) != len(node._parents):
+        got = f"a tuple of {len(grads)}" if isinstance(grads, tuple) else type(grads).__name__
+        raise TypeError(f"the backward of {op()} returned {got}; it must return a tuple with one gradient "
+                        f"(or None) per input, here {len(node._parents)}: e.g. (grad,) for one input")
+    for k, (parent, grad) in enumerate(zip(node._parents, grads)):
+        if grad is not None and getattr(grad, "shape", None) != parent.shape:
+            raise ValueError(f"the backward of {op()} returned a gradient of shape {getattr(grad, 'shape', None)} "
+                             f"for its input {k}, of shape {parent.shape}: each gradient has its input's shape")
+    return grads
 
 
-def _topological_order(root):
-    """Nodes that `root` depends on, each after all of its parents (iterative DFS)."""
-    order, visited, stack = [], set(), [(root, False)]
-    while stack:
-        node, parents_done = stack.pop()
-        if parents_done:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        stack.extend((p, False) for p in node._parents if p.requires_grad and id(p) not in visited)
-    return order
+def _released(grad):
+    raise RuntimeError("backward() through a graph that was already freed; "
+                       "recompute the forward pass to differentiate again")
+
+
+_grad_enabled = True
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Inside this block ops record no graph (evaluation, optimizer steps)."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
 
 
 def _result(data, parents, backward):
@@ -390,9 +353,7 @@ def where(condition, a, b):
     """Elementwise `a` where `condition` is true, else `b` (condition is a constant,
     a Tensor or an array on the host or the backend)."""
     a, b = _lift(a), _lift(b)
-    condition = condition.data if isinstance(condition, Tensor) else condition
-    if isinstance(condition, numpy.ndarray) and xp is not numpy:
-        condition = xp.asarray(condition)  # a host mask goes to the GPU once, here
+    condition = xp.asarray(condition.data if isinstance(condition, Tensor) else condition)
 
     def backward(g):
         zero = xp.zeros((), dtype=g.dtype)
@@ -407,18 +368,6 @@ def masked_fill(a, mask, value):
 
 
 # -- matmul ----------------------------------------------------------------------
-# Every matrix product goes through _mm, so experiments/bench.py can record the
-# shapes of one training step's products and time them alone (the bound no
-# engine can beat on this machine).
-
-matmul_log = None  # a list to record (shape, shape) pairs into, or None
-
-
-def _mm(x, y):
-    if matmul_log is not None:
-        matmul_log.append((x.shape, y.shape))
-    return x @ y
-
 
 def matmul(a, b):
     """a @ b over the last two axes, broadcasting any leading (batch) axes."""
@@ -429,14 +378,14 @@ def matmul(a, b):
         raise ValueError(f"matmul shape mismatch: {a.shape} @ {b.shape} "
                          f"(inner sizes {a.shape[-1]} and {b.shape[-2]} differ)")
     try:
-        out = _mm(a.data, b.data)
+        out = a.data @ b.data
     except ValueError:
         raise ValueError(f"matmul batch axes do not broadcast: {a.shape} @ {b.shape}") from None
 
     def backward(g):
         # EXERCISE matmul-backward: dL/dA = G Bᵀ, dL/dB = Aᵀ G, then unbroadcast each to its input's shape
-        grad_a = unbroadcast(_mm(g, b.data.swapaxes(-1, -2)), a.shape) if a.requires_grad else None
-        grad_b = unbroadcast(_mm(a.data.swapaxes(-1, -2), g), b.shape) if b.requires_grad else None
+        grad_a = unbroadcast(g @ b.data.swapaxes(-1, -2), a.shape) if a.requires_grad else None
+        grad_b = unbroadcast(a.data.swapaxes(-1, -2) @ g, b.shape) if b.requires_grad else None
         return grad_a, grad_b
         # END EXERCISE
     return _result(out, (a, b), backward)
@@ -452,18 +401,18 @@ def linear(x, weight, bias=None):
     if weight.shape[:2] != (E, I):
         raise ValueError(f"linear: x {x.shape} does not fit weight {weight.shape} (expected ({E}, {I}, O))")
     rows = x.data.reshape(E, -1, I)                     # (E, N, I)
-    out = _mm(rows, weight.data)                        # (E, N, O)
+    out = rows @ weight.data                            # (E, N, O)
     if bias is not None:
-        out += bias.data
+        out = out + bias.data
     parents = (x, weight) if bias is None else (x, weight, bias)
 
     def backward(g):
         g = g.reshape(E, -1, O)                         # (E, N, O)
-        grads = (_mm(g, weight.data.swapaxes(1, 2)).reshape(x.shape) if x.requires_grad else None,
-                 _mm(rows.swapaxes(1, 2), g) if weight.requires_grad else None)
+        grads = ((g @ weight.data.swapaxes(1, 2)).reshape(x.shape) if x.requires_grad else None,
+                 rows.swapaxes(1, 2) @ g if weight.requires_grad else None)
         if bias is None:
             return grads
-        return grads + (sum_over(g, (1,)).reshape(bias.shape) if bias.requires_grad else None,)
+        return grads + (g.sum(axis=1, keepdims=True) if bias.requires_grad else None,)
     return _result(out.reshape(x.shape[:-1] + (O,)), parents, backward)
 
 
@@ -472,8 +421,8 @@ def linear(x, weight, bias=None):
 # (cheaper and more stable than composing the primitives above).
 
 def softmax(a, axis=-1):
-    e = xp.exp(a.data - max_along(a.data, axis))    # max-subtracted: no overflow
-    out = e / sum_along(e, axis)
+    e = xp.exp(a.data - a.data.max(axis=axis, keepdims=True))    # max-subtracted: no overflow
+    out = e / e.sum(axis=axis, keepdims=True)
 
     def backward(g):
         # EXERCISE softmax-backward: with y = softmax(x), dL/dx = y * (g - sum(g * y)) along the axis
@@ -484,8 +433,8 @@ def softmax(a, axis=-1):
 
 def _log_softmax(x, axis=-1):
     """x - logsumexp(x) along an axis, max-subtracted so nothing overflows (an array)."""
-    shifted = x - max_along(x, axis)
-    return shifted - xp.log(sum_along(xp.exp(shifted), axis))
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
 def log_softmax(a, axis=-1):
@@ -504,22 +453,19 @@ def cross_entropy(logits, targets, per_member=False):
     per_member=True keeps the leading (ensemble) axis: the result has shape (E,),
     each member's own mean. Training sums those E losses before backward, so
     every member receives exactly the gradient of its own mean loss (a mean over
-    members would scale each member's gradient by 1/E). On NumPy a batch whose
-    every target is ignored is an error; on a GPU that check would stall every
-    step, so the mean comes out NaN there and training's NaN check reports it.
+    members would scale each member's gradient by 1/E). A member whose every
+    target is ignored has no mean: its loss is NaN.
     """
     targets = targets.data if isinstance(targets, Tensor) else targets
     if targets.shape != logits.shape[:-1]:
         raise ValueError(f"cross_entropy: targets of shape {targets.shape} do not match "
                          f"logits of shape {logits.shape} (expected {logits.shape[:-1]})")
-    valid = targets >= 0
+    valid = targets >= 0                                           # (...)
     reduce_axes = tuple(range(1, targets.ndim)) if per_member else None
-    count = valid.sum(axis=reduce_axes).astype(logits.dtype)
-    if xp is numpy and (count == 0).any():
-        raise ValueError("cross_entropy: every target is ignored (< 0); nothing to average")
+    count = valid.sum(axis=reduce_axes).astype(logits.dtype)       # targets per mean
     log_probs = _log_softmax(logits.data)                          # (..., V)
     target_hot = xp.arange(logits.shape[-1]) == targets[..., None]  # (..., V); all False if ignored
-    picked = sum_along(log_probs, times=target_hot)[..., 0]         # (...) log p[target]
+    picked = (log_probs * target_hot).sum(axis=-1)                 # (...) log p[target]
     out = -picked.sum(axis=reduce_axes) / count
 
     def backward(g):
@@ -533,7 +479,9 @@ def cross_entropy(logits, targets, per_member=False):
 def layer_norm(x, weight, bias, eps=1e-5):
     """Normalise the last axis to mean 0 and variance 1, then scale and shift:
     out = x̂·w + b with x̂ = (x - μ)/σ, σ = √(var + eps)."""
-    x_hat, rstd = normalize(x.data, eps)                        # x̂ and 1/σ, per row
+    centred = x.data - x.data.mean(axis=-1, keepdims=True)                       # x - μ
+    rstd = 1 / xp.sqrt((centred * centred).mean(axis=-1, keepdims=True) + eps)  # 1/σ, per row
+    x_hat = centred * rstd
     out = x_hat * weight.data + bias.data
 
     def backward(g):
@@ -541,7 +489,8 @@ def layer_norm(x, weight, bias, eps=1e-5):
         if x.requires_grad:
             # EXERCISE layer-norm-backward: with x̂ = (x - μ)/σ and ĝ = g·w, dL/dx = (ĝ - mean(ĝ) - x̂·mean(ĝ·x̂)) / σ
             g_hat = g * weight.data
-            grad_x = (g_hat - mean_along(g_hat) - x_hat * mean_along(g_hat, times=x_hat)) * rstd
+            grad_x = (g_hat - g_hat.mean(axis=-1, keepdims=True)
+                      - x_hat * (g_hat * x_hat).mean(axis=-1, keepdims=True)) * rstd
             # END EXERCISE
         return (grad_x,
                 unbroadcast(g * x_hat, weight.shape) if weight.requires_grad else None,
@@ -556,7 +505,8 @@ def gelu(a):
     """GELU, tanh approximation (GPT-2; PyTorch's gelu(approximate="tanh")):
     x·(1 + t)/2 with t = tanh(u), u = c·(x + 0.044715·x³), c = √(2/π)."""
     x = a.data
-    out, t = gelu_forward(x)
+    t = xp.tanh(GELU_C * (x + 0.044715 * x * x * x))
+    out = 0.5 * x * (1 + t)
 
     def backward(g):
         # EXERCISE gelu-backward: differentiate x(1+t)/2 with t = tanh(c(x + 0.044715x³)); t is saved
@@ -568,17 +518,20 @@ def gelu(a):
 
 def one_hot(ids, num_classes):
     """Constant (..., V) one-hot rows; `one_hot(ids, V) @ W` is an embedding lookup.
-    On NumPy the ids are checked; on a GPU that check would stall the step, so
-    the callers check the ids where they make them, on the host."""
-    ids = ids.data if isinstance(ids, Tensor) else xp.asarray(ids)
+    Ids in host memory are checked here; ids already on a GPU are not (reading
+    them back would stall the step), so callers check ids where they make them."""
+    ids = ids.data if isinstance(ids, Tensor) else ids
+    if isinstance(ids, numpy.ndarray) and ids.size and ids.dtype.kind in "iu" \
+            and (ids.min() < 0 or ids.max() >= num_classes):
+        raise ValueError(f"one_hot: ids must lie in [0, {num_classes}), got {int(ids.min())}..{int(ids.max())}")
+    ids = xp.asarray(ids)
     if ids.dtype.kind not in "iu":
         raise TypeError(f"one_hot needs integer ids, got dtype {ids.dtype}")
-    if xp is numpy and ids.size and (ids.min() < 0 or ids.max() >= num_classes):
-        raise ValueError(f"one_hot: ids must lie in [0, {num_classes}), got {int(ids.min())}..{int(ids.max())}")
     return Tensor(xp.eye(num_classes, dtype=dtype)[ids])  # row i of the identity is one_hot(i)
 
 
 # -- operators and methods on Tensor ------------------------------------------------
+# Looked up by name when called, so set_backend's swap reaches `a @ b` too.
 
 Tensor.__add__ = add
 Tensor.__radd__ = lambda self, other: add(other, self)
@@ -590,7 +543,7 @@ Tensor.__truediv__ = div
 Tensor.__rtruediv__ = lambda self, other: div(other, self)
 Tensor.__neg__ = neg
 Tensor.__pow__ = power
-Tensor.__matmul__ = matmul
+Tensor.__matmul__ = lambda self, other: matmul(self, other)
 Tensor.__rmatmul__ = lambda self, other: matmul(other, self)
 Tensor.__getitem__ = getitem
 Tensor.sum = sum
@@ -606,136 +559,108 @@ Tensor.T = property(lambda self: transpose(self))
 
 
 # ---------------------------------------------------------------------------
-# 5. Optimizers, as PyTorch documents them (torch.optim.SGD, torch.optim.AdamW).
-#
-# All parameters live in one flat buffer: each parameter's `.data` becomes a
-# view of its stretch of it, and the update is one formula over whole arrays
-# (on a GPU a dozen kernels for the whole model, not a dozen per parameter).
-#
-# A hyperparameter may be a number or a 1-D array of length E: the array is
-# applied per ensemble member (the leading axis of every parameter), so E
-# models in lockstep can use E learning rates or weight decays. Grokfast
-# (Lee et al. 2024), if asked for, filters the gradient before the update.
+# 5. Optimizers, as PyTorch documents them (torch.optim.SGD, torch.optim.AdamW):
+# `update` applies the formula to one parameter. A hyperparameter may be a
+# number or a 1-D array of length E, applied per ensemble member (the leading
+# axis of every parameter), so E models in lockstep can use E learning rates.
+# Grokfast (Lee et al. 2024), if asked for, filters the gradient first.
 
 class StateDictError(ValueError):
     """A saved optimizer state that does not fit this optimizer (another model's, or damaged)."""
 
 
 class Optimizer:
-    hyper_names = ()
+    """What SGD and AdamW share: the parameters, a step count and a state per
+    parameter, the hyperparameters, the Grokfast filter and saving."""
     state_names = ()
 
     def __init__(self, params, grokfast_alpha=0.98, grokfast_lambda=None, **hyper):
         self.params = list(params)
         if not self.params:
             raise ValueError("optimizer got an empty parameter list")
-        sizes = [p.data.size for p in self.params]
-        self.offsets = [0]
-        for n in sizes:
-            self.offsets.append(self.offsets[-1] + n)
-        self.flat = xp.concatenate([p.data.reshape(-1) for p in self.params])   # (N,) every parameter
-        self.views = [self.flat[a:b].reshape(p.shape) for p, a, b in self._stretches()]
-        for p, view in zip(self.params, self.views):
-            p.data = view
-        self.grad = xp.zeros_like(self.flat)                                      # (N,) their gradients
         if grokfast_lambda is not None:
             hyper.update(grokfast_alpha=grokfast_alpha, grokfast_lambda=grokfast_lambda)
-        self.values = {name: self._check_hyper(name, value) for name, value in hyper.items()}
-        self.hyper = {name: self._per_element(value) for name, value in self.values.items()}
+        self.hyper = {name: _check_hyper(name, value, self.params) for name, value in hyper.items()}
         self.steps = [0] * len(self.params)
         names = self.state_names + (("grokfast_ema",) if grokfast_lambda is not None else ())
-        self.state = {name: xp.zeros_like(self.flat) for name in names}
-
-    def _stretches(self):
-        return [(p, self.offsets[i], self.offsets[i + 1]) for i, p in enumerate(self.params)]
-
-    def _check_hyper(self, name, value):
-        if isinstance(value, (int, float)):
-            return float(value)
-        value = numpy.asarray(to_numpy(value), dtype=float)
-        if value.ndim != 1:
-            raise ValueError(f"hyperparameter {name} must be a number or a 1-D array (one per member)")
-        for i, p in enumerate(self.params):
-            if p.ndim == 0 or p.shape[0] != value.shape[0]:
-                raise ValueError(f"hyperparameter {name} has {value.shape[0]} values (one per member) "
-                                 f"but parameter {i} has shape {p.shape}: the leading axis must match")
-        return value
-
-    def _per_element(self, value):
-        """A number stays a number; per-member values become one value per element of the buffer."""
-        if isinstance(value, float):
-            return value
-        return from_numpy(numpy.concatenate([numpy.repeat(value, p.data.size // len(value))
-                                             for p in self.params]))
+        self.state = [{name: xp.zeros_like(p.data) for name in names} for p in self.params]
 
     def zero_grad(self):
         for p in self.params:
             p.grad = None
 
     def step(self):
+        """Update every parameter that has a gradient (as in PyTorch, one without is left alone)."""
         with no_grad():
-            self._adopt_replaced_data()
-            ready = [i for i, p in enumerate(self.params) if p.grad is not None]
-            if len(ready) == len(self.params):
-                xp.concatenate([p.grad.reshape(-1) for p in self.params], out=self.grad)
-            for i in ready:
+            for i, p in enumerate(self.params):
+                if p.grad is None:
+                    continue
                 self.steps[i] += 1
-                if len(ready) < len(self.params):
-                    self.grad[self.offsets[i]:self.offsets[i + 1]] = self.params[i].grad.reshape(-1)
-            for part, step in update_parts(self, ready):
-                h = {name: v if isinstance(v, float) else v[part] for name, v in self.hyper.items()}
-                state = {name: s[part] for name, s in self.state.items()}
-                g = self.grad[part]
-                if "grokfast_ema" in state:
-                    g = self._grokfast(g, state["grokfast_ema"], h, step)
-                self._update(self.flat[part], g, state, h, step)
-
-    def _grokfast(self, g, ema, h, step):
-        """Grokfast-EMA: ema ← α·ema + (1-α)·g (ema = g on the first step); g ← g + λ·ema."""
-        if step == 1:
-            ema[...] = g
-        else:
-            ema *= h["grokfast_alpha"]
-            ema += (1 - h["grokfast_alpha"]) * g
-        return g + h["grokfast_lambda"] * ema
-
-    def _adopt_replaced_data(self):
-        """A parameter whose .data was replaced (a checkpoint loaded) goes back into the buffer."""
-        for i, p in enumerate(self.params):
-            if p.data is not self.views[i]:
-                self.views[i][...] = p.data
-                p.data = self.views[i]
+                hyper = {name: _per_member(value, p) for name, value in self.hyper.items()}
+                g = p.grad
+                if "grokfast_ema" in self.state[i]:
+                    g = grokfast(g, self.state[i], self.steps[i],
+                                 hyper.pop("grokfast_alpha"), hyper.pop("grokfast_lambda"))
+                self.update(p, g, self.state[i], self.steps[i], **hyper)
 
     def state_dict(self):
-        """Flat dict of NumPy arrays (saves with numpy.savez, allow_pickle=False)."""
+        """Flat dict of NumPy arrays (saves with numpy.savez, allow_pickle=False); each
+        state is every parameter's, flattened and joined in parameter order."""
         out = {"steps": numpy.array(self.steps, dtype=numpy.int64)}
-        out.update({f"hyper.{k}": numpy.asarray(v) for k, v in self.values.items()})
-        out.update({f"state.{k}": to_numpy(v) for k, v in self.state.items()})
+        out.update({f"hyper.{k}": numpy.asarray(v) for k, v in self.hyper.items()})
+        for name in self.state[0]:
+            out[f"state.{name}"] = numpy.concatenate([to_numpy(s[name]).reshape(-1) for s in self.state])
         return out
 
     def load_state_dict(self, saved):
-        expected = {"steps"} | {f"hyper.{k}" for k in self.values} | {f"state.{k}" for k in self.state}
+        expected = {"steps"} | {f"hyper.{k}" for k in self.hyper} | {f"state.{k}" for k in self.state[0]}
         if set(saved) != expected:
             raise StateDictError(f"optimizer state has entries {sorted(saved)}, expected {sorted(expected)}")
         if numpy.ndim(saved["steps"]) != 1 or len(saved["steps"]) != len(self.params):
             raise StateDictError(f"optimizer state is for {numpy.size(saved['steps'])} parameters, "
                                  f"not {len(self.params)}")
-        for name in self.state:
-            if numpy.shape(saved[f"state.{name}"]) != self.flat.shape:
-                raise StateDictError(f"optimizer state {name} holds {numpy.size(saved[f'state.{name}'])} values, "
-                                 f"this model has {self.flat.size}")
+        sizes = [p.data.size for p in self.params]
+        for name in self.state[0]:
+            if numpy.shape(saved[f"state.{name}"]) != (numpy.sum(sizes),):
+                raise StateDictError(f"optimizer state {name} holds {numpy.size(saved[f'state.{name}'])} "
+                                     f"values, this model has {numpy.sum(sizes)}")
         self.steps = [int(s) for s in saved["steps"]]
-        for name in self.values:
-            value = saved[f"hyper.{name}"]
-            self.values[name] = float(value) if numpy.ndim(value) == 0 else self._check_hyper(name, value)
-            self.hyper[name] = self._per_element(self.values[name])
-        for name in self.state:
-            self.state[name] = from_numpy(saved[f"state.{name}"])
+        self.hyper = {k: _check_hyper(k, saved[f"hyper.{k}"], self.params) for k in self.hyper}
+        for name in self.state[0]:
+            pieces = numpy.split(saved[f"state.{name}"], numpy.cumsum(sizes)[:-1])
+            for s, p, piece in zip(self.state, self.params, pieces):
+                s[name] = from_numpy(piece.reshape(p.shape))
+
+
+def _check_hyper(name, value, params):
+    """A number, or a 1-D array with one value per member (the leading axis of every parameter)."""
+    if numpy.ndim(value) == 0:
+        return float(value)
+    value = numpy.asarray(to_numpy(value), dtype=float)
+    if value.ndim != 1:
+        raise ValueError(f"hyperparameter {name} must be a number or a 1-D array (one per member)")
+    for i, p in enumerate(params):
+        if p.ndim == 0 or p.shape[0] != value.shape[0]:
+            raise ValueError(f"hyperparameter {name} has {value.shape[0]} values (one per member) "
+                             f"but parameter {i} has shape {p.shape}: the leading axis must match")
+    return value
+
+
+def _per_member(value, p):
+    """A number as it is; per-member values (E,) as (E, 1, ...), to broadcast over parameter p."""
+    return value if isinstance(value, float) else from_numpy(value).reshape((-1,) + (1,) * (p.ndim - 1))
+
+
+def grokfast(g, state, step, alpha, lamb):
+    """Grokfast-EMA (Lee et al. 2024): amplify the slow part of the gradient.
+    ema ← α·ema + (1-α)·g (ema = g on the first step); the update uses g + λ·ema."""
+    state["grokfast_ema"] = g if step == 1 else alpha * state["grokfast_ema"] + (1 - alpha) * g
+    return g + lamb * state["grokfast_ema"]
 
 
 class SGD(Optimizer):
     """g ← ∇ + wd·p (coupled L2); b ← μ·b + (1-τ)·g (b = g on the first step);
-    g ← g + μ·b if nesterov else b; p ← p - lr·g."""
+    g ← g + μ·b if nesterov else b; p ← p - lr·g. (τ: dampening)"""
     state_names = ("momentum_buffer",)
 
     def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, dampening=0.0, nesterov=False, **options):
@@ -748,19 +673,16 @@ class SGD(Optimizer):
                          dampening=dampening, **options)
         self.nesterov = nesterov
 
-    def _update(self, p, g, state, h, step):
-        # EXERCISE sgd-update: add wd·p to the gradient, keep a momentum buffer (= g on the first step), p -= lr·g
-        if not _is_zero(h["weight_decay"]):
-            g = g + h["weight_decay"] * p
-        if not _is_zero(h["momentum"]):
-            buf = state["momentum_buffer"]
-            if step == 1:
-                buf[...] = g
-            else:
-                buf *= h["momentum"]
-                buf += (1 - h["dampening"]) * g
-            g = g + h["momentum"] * buf if self.nesterov else buf
-        p -= h["lr"] * g
+    def update(self, p, g, state, step, lr, momentum, dampening, weight_decay):
+        # EXERCISE sgd-update: the docstring's four lines (decay, momentum buffer with dampening, nesterov, step) for p.data; settings may be per-member arrays, so apply every line (μ = 0 gives b = g)
+        g = g + weight_decay * p.data
+        if step == 1:
+            b = g
+        else:
+            b = momentum * state["momentum_buffer"] + (1 - dampening) * g
+        state["momentum_buffer"] = b
+        g = g + momentum * b if self.nesterov else b
+        p.data = p.data - lr * g
         # END EXERCISE
 
 
@@ -773,22 +695,15 @@ class AdamW(Optimizer):
         super().__init__(params, lr=lr, beta1=betas[0], beta2=betas[1], eps=eps,
                          weight_decay=weight_decay, **options)
 
-    def _update(self, p, g, state, h, step):
-        # EXERCISE adamw-update: decay p by lr·wd first, then the bias-corrected Adam step (see the docstring)
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        p *= 1 - h["lr"] * h["weight_decay"]
-        m *= h["beta1"]
-        m += (1 - h["beta1"]) * g
-        v *= h["beta2"]
-        v += (1 - h["beta2"]) * g * g
-        m_hat = m / (1 - h["beta1"] ** step)
-        v_hat = v / (1 - h["beta2"] ** step)
-        p -= h["lr"] * m_hat / (xp.sqrt(v_hat) + h["eps"])
+    def update(self, p, g, state, step, lr, beta1, beta2, eps, weight_decay):
+        # EXERCISE adamw-update: decay p.data by lr·wd first, then the bias-corrected Adam step (docstring); m, v live in state
+        p.data = p.data * (1 - lr * weight_decay)
+        m = state["exp_avg"] = beta1 * state["exp_avg"] + (1 - beta1) * g
+        v = state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * g * g
+        m_hat = m / (1 - beta1 ** step)
+        v_hat = v / (1 - beta2 ** step)
+        p.data = p.data - lr * m_hat / (xp.sqrt(v_hat) + eps)
         # END EXERCISE
-
-
-def _is_zero(value):
-    return isinstance(value, float) and value == 0.0
 
 
 # ---------------------------------------------------------------------------
@@ -811,18 +726,31 @@ def check_grad(f, *inputs, wrt=None, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0):
                           and (wrt is None or k in wrt)) for k, x in enumerate(inputs)]
         out = f(*tensors)
         projection = from_numpy(rng.standard_normal(out.shape))
-        sum(out * projection).backward()
+        grads = {}
+        _every_path(out, projection, grads)
         for k, t in enumerate(tensors):
             if t.requires_grad:
-                _compare(f, tensors, k, projection, eps, rtol, atol)
+                _compare(f, tensors, k, grads.get(id(t)), projection, eps, rtol, atol)
         return True
     finally:
         dtype = saved_dtype
 
 
-def _compare(f, tensors, k, projection, eps, rtol, atol):
+def _every_path(node, g, grads):
+    """The chain rule summed over every path from the output to each leaf, one path at a
+    time: exponential in general, fine for the small functions check_grad is given, and
+    independent of backward() (so each op's backward can be checked on its own)."""
+    if node._backward is None:
+        grads[id(node)] = grads[id(node)] + g if id(node) in grads else g
+        return
+    for parent, parent_grad in zip(node._parents, _parent_grads(node, g)):
+        if parent_grad is not None and parent.requires_grad:
+            _every_path(parent, parent_grad, grads)
+
+
+def _compare(f, tensors, k, analytic, projection, eps, rtol, atol):
     t = tensors[k]
-    analytic = to_numpy(t.grad) if t.grad is not None else numpy.zeros(t.shape)
+    analytic = to_numpy(analytic) if analytic is not None else numpy.zeros(t.shape)
     numeric = numpy.zeros(t.shape)
     flat = t.data.reshape(-1)  # a view: perturb in place
     with no_grad():
@@ -839,125 +767,3 @@ def _compare(f, tensors, k, projection, eps, rtol, atol):
         worst = numpy.unravel_index(numpy.argmax(error), error.shape)
         raise AssertionError(f"gradient of input {k} wrong at {worst}: backward gave "
                              f"{analytic[worst]:.8g}, finite differences {numeric[worst]:.8g}")
-
-
-# ---------------------------------------------------------------------------
-# 7. Speed. Everything above calls these helpers by name; each says what it
-# computes in plain NumPy and why its way is faster. They change no result
-# beyond float rounding, and tests/test_autograd.py checks each against its
-# plain expression. On CuPy each one is that plain expression: a GPU kernel
-# already uses the whole card, and the plain path is the one tested there.
-# README.md ("Speed") gives the measured gains, with the command that measures them.
-
-def sum_along(x, axis=-1, times=None):
-    """(x * times).sum(axis, keepdims=True), or x.sum(axis, keepdims=True).
-
-    NumPy sums many short rows one row at a time; over the last axis einsum runs
-    through them in one loop, and it never builds the product x·times in memory."""
-    if xp is numpy and axis in (-1, x.ndim - 1):
-        total = xp.einsum("...i->...", x) if times is None else xp.einsum("...i,...i->...", x, times)
-        return total[..., None]
-    return (x if times is None else x * times).sum(axis=axis, keepdims=True)
-
-
-def mean_along(x, times=None):
-    """(x * times).mean(axis=-1, keepdims=True), or x.mean(axis=-1, keepdims=True): sum_along / n."""
-    return sum_along(x, times=times) / x.shape[-1]
-
-
-def normalize(x, eps):
-    """(x̂, 1/σ) with x̂ = (x - μ)/σ, σ = √(var + eps), μ and var over the last axis.
-
-    On NumPy x̂ is built in one buffer (x - μ, then scaled in place)."""
-    centred = x - mean_along(x)
-    rstd = 1 / xp.sqrt(mean_along(centred, times=centred) + eps)
-    if xp is numpy:
-        centred *= rstd
-        return centred, rstd
-    return centred * rstd, rstd
-
-
-def max_along(x, axis=-1):
-    """x.max(axis, keepdims=True).
-
-    NumPy reduces a short last axis one row at a time (attention scores: rows of
-    4 keys). Moved to the front and made contiguous, the max over n keys is n-1
-    elementwise maxima of whole slices. When there are fewer rows than keys the
-    plain reduction is the faster one."""
-    n = x.shape[axis]
-    if xp is not numpy or n * n > x.size:
-        return x.max(axis=axis, keepdims=True)
-    front = xp.ascontiguousarray(xp.moveaxis(x, axis, 0))
-    return xp.expand_dims(front.max(axis=0), axis)
-
-
-def sum_over(x, axes):
-    """x.sum(axis=axes) for a run of neighbouring axes (a bias gradient: the rows).
-
-    Folded to (before, run, after), the sum over the run is a product with a
-    vector of ones, which BLAS streams on every core; ndarray.sum uses one. It
-    is a sum, not one of the model's products, so it bypasses _mm and
-    experiments/bench.py leaves it out of the matmul bound."""
-    runs = axes and axes == tuple(range(axes[0], axes[-1] + 1))
-    if xp is not numpy or not runs or x.dtype.kind != "f" or not x.flags.c_contiguous or not x.size:
-        return x.sum(axis=axes)
-    before, after = x.shape[:axes[0]], x.shape[axes[-1] + 1:]
-    B, A = math.prod(before), math.prod(after)
-    if B > A > 1:  # many small products: numpy would loop over them one by one
-        return x.sum(axis=axes)
-    ones = xp.ones(x.size // (A * B), dtype=x.dtype)
-    if A == 1:
-        return (x.reshape(B, -1) @ ones).reshape(before)
-    return (ones @ x.reshape(B, -1, A)).reshape(before + after)
-
-
-def gelu_forward(x):
-    """(x·(1 + t)/2, t) with t = tanh(c·(x + 0.044715·x³)), as gelu's docstring says.
-
-    On NumPy every term is built in place in two buffers instead of a fresh
-    array per term: on the MLP's activations most of the time is memory traffic."""
-    if xp is not numpy:
-        t = xp.tanh(GELU_C * (x + 0.044715 * x * x * x))
-        return 0.5 * x * (1 + t), t
-    t = x * x
-    t *= GELU_C * 0.044715
-    t += GELU_C
-    t *= x                          # u = c·(x + 0.044715·x³)
-    xp.tanh(t, out=t)               # t = tanh(u)
-    out = t + 1
-    out *= x
-    out *= 0.5                      # x·(1 + t)/2
-    return out, t
-
-
-def update_parts(optimizer, ready):
-    """The stretches of the flat buffer that one optimizer step updates, each with
-    its step count: [(slice, step)].
-
-    On a GPU, the whole buffer at once (a dozen kernels for the whole model) when
-    every parameter has a gradient and the same step count. On a CPU each
-    parameter on its own: one parameter's stretch fits in the cache, so the
-    dozen passes of the update read it from there, not from memory."""
-    if xp is not numpy and len(ready) == len(optimizer.params) and len(set(optimizer.steps)) == 1:
-        return [(slice(0, optimizer.flat.size), optimizer.steps[0])]
-    return [(slice(optimizer.offsets[i], optimizer.offsets[i + 1]), optimizer.steps[i]) for i in ready]
-
-
-@functools.cache  # once per process
-def keep_freed_memory():
-    """Ask glibc's malloc to keep freed memory for reuse instead of returning it.
-
-    Every NumPy array is a malloc. By default glibc gives big freed blocks back
-    to the operating system, so each training step gets its activations as
-    fresh pages and pays a page fault per 4 KB. Frameworks keep a memory pool
-    for this reason (CuPy has one on the GPU); here we get one by asking malloc
-    to serve blocks up to 32 MB (its maximum) from its heap and never to trim
-    it. Elsewhere than glibc (macOS, musl) this does nothing."""
-    try:
-        os.confstr("CS_GNU_LIBC_VERSION")  # "glibc 2.36" on glibc, an error elsewhere
-    except (AttributeError, ValueError, OSError):
-        return
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from glibc's <malloc.h>
-    libc = ctypes.CDLL(None)
-    libc.mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024)
-    libc.mallopt(M_TRIM_THRESHOLD, 2 ** 30)

@@ -258,17 +258,17 @@ def init_grok_member(cfg, rng):
         out[name] = (constrained(rng, (rows, D), D, rows, cfg) if everywhere
                      else rng.normal(0.0, 1.0, (rows, D)))
     for layer in range(L):
-        pre = f"blocks.{layer}."
+        prefix = f"blocks.{layer}."
         qkv = (constrained(rng, (D, 3 * D), D, 3 * D, cfg) if everywhere
                else uniform(rng, (D, 3 * D), math.sqrt(6.0 / (D + 3 * D))))
         for i, name in enumerate(("W_Q", "W_K", "W_V")):
-            out[pre + name] = qkv[:, i * D:(i + 1) * D]
-            out[pre + "b" + name[1:]] = np.zeros((1, D))
-        linear(pre + "W_O", D, D, zero_bias=True)
-        linear(pre + "W_in", D, 4 * D)
-        linear(pre + "W_out", 4 * D, D)
+            out[prefix + name] = qkv[:, i * D:(i + 1) * D]
+            out[prefix + "b" + name[1:]] = np.zeros((1, D))
+        linear(prefix + "W_O", D, D, zero_bias=True)
+        linear(prefix + "W_in", D, 4 * D)
+        linear(prefix + "W_out", 4 * D, D)
         for norm in ("ln1", "ln2"):
-            out[pre + norm + ".w"], out[pre + norm + ".b"] = np.ones((1, D)), np.zeros((1, D))
+            out[prefix + norm + ".w"], out[prefix + norm + ".b"] = np.ones((1, D)), np.zeros((1, D))
     if cfg.norm == "pre":
         out["ln_f.w"], out["ln_f.b"] = np.ones((1, D)), np.zeros((1, D))
     linear("W_U", D, V)
@@ -309,7 +309,8 @@ def stack_members(members):
 
 
 # ---------------------------------------------------------------------------
-# Layers shared by both models. p is the parameter dict, pre a name prefix.
+# Layers shared by both models. p is the parameter dict; prefix starts the names
+# of one block's parameters ("blocks.0.").
 
 def layer_norm(p, x, name):
     """LayerNorm with each member's own weight and bias, shaped (E, 1, ..., 1, D) to broadcast."""
@@ -317,9 +318,9 @@ def layer_norm(p, x, name):
     return ag.layer_norm(x, p[name + ".w"].reshape(shape), p[name + ".b"].reshape(shape))
 
 
-def mlp(p, x, pre, activation):
-    h = activation(ag.linear(x, p[pre + "W_in"], p[pre + "b_in"]))    # (E, B, T, 4D)
-    return ag.linear(h, p[pre + "W_out"], p[pre + "b_out"])           # (E, B, T, D)
+def mlp(p, x, prefix, activation):
+    h = activation(ag.linear(x, p[prefix + "W_in"], p[prefix + "b_in"]))    # (E, B, T, 4D)
+    return ag.linear(h, p[prefix + "W_out"], p[prefix + "b_out"])           # (E, B, T, D)
 
 
 def embed(p, tokens):
@@ -355,31 +356,31 @@ def _future_mask(T_query, T, backend):
 # Model 1, grokking: a decoder-only transformer (PyTorch's TransformerEncoderLayer
 # with a causal mask, no dropout) that reads `a op b =` and predicts c.
 
-def causal_self_attention(p, x, queries, pre, H):
+def causal_self_attention(p, x, queries, prefix, H):
     """Multi-head softmax attention of `queries` (x itself, or its last positions) over x."""
     T = x.shape[2]
-    q = split_heads(ag.linear(queries, p[pre + "W_Q"], p[pre + "b_Q"]), H)  # (E, B, H, Tq, Dh)
-    k = split_heads(ag.linear(x, p[pre + "W_K"], p[pre + "b_K"]), H)        # (E, B, H, T, Dh)
-    v = split_heads(ag.linear(x, p[pre + "W_V"], p[pre + "b_V"]), H)        # (E, B, H, T, Dh)
+    q = split_heads(ag.linear(queries, p[prefix + "W_Q"], p[prefix + "b_Q"]), H)  # (E, B, H, Tq, Dh)
+    k = split_heads(ag.linear(x, p[prefix + "W_K"], p[prefix + "b_K"]), H)        # (E, B, H, T, Dh)
+    v = split_heads(ag.linear(x, p[prefix + "W_V"], p[prefix + "b_V"]), H)        # (E, B, H, T, Dh)
     scores = (q @ k.transpose(0, 1, 2, 4, 3)) * (1.0 / math.sqrt(q.shape[-1]))  # (E, B, H, Tq, T)
     scores = ag.masked_fill(scores, future_mask(q.shape[3], T), -math.inf)
     y = merge_heads(ag.softmax(scores, axis=-1) @ v)                   # (E, B, Tq, D)
-    return ag.linear(y, p[pre + "W_O"], p[pre + "b_O"])
+    return ag.linear(y, p[prefix + "W_O"], p[prefix + "b_O"])
 
 
 def grok_block(p, x, layer, cfg, last_only):
-    """x + attention, x + MLP, each followed (post) or preceded (pre) by a LayerNorm.
+    """x + attention, x + MLP, each followed (post-LN) or preceded (pre-LN) by a LayerNorm.
     The read-out looks at the last position only, so the final block computes
     only that position (keys and values still come from every position)."""
-    pre = f"blocks.{layer}."
+    prefix = f"blocks.{layer}."
     keep = x[:, :, -1:] if last_only else x                            # (E, B, Tq, D)
     relu = ag.relu
     if cfg.norm == "post":
-        x = layer_norm(p, keep + causal_self_attention(p, x, keep, pre, cfg.n_heads), pre + "ln1")
-        return layer_norm(p, x + mlp(p, x, pre, relu), pre + "ln2")
-    h = layer_norm(p, x, pre + "ln1")
-    x = keep + causal_self_attention(p, h, h[:, :, -1:] if last_only else h, pre, cfg.n_heads)
-    return x + mlp(p, layer_norm(p, x, pre + "ln2"), pre, relu)
+        x = layer_norm(p, keep + causal_self_attention(p, x, keep, prefix, cfg.n_heads), prefix + "ln1")
+        return layer_norm(p, x + mlp(p, x, prefix, relu), prefix + "ln2")
+    h = layer_norm(p, x, prefix + "ln1")
+    x = keep + causal_self_attention(p, h, h[:, :, -1:] if last_only else h, prefix, cfg.n_heads)
+    return x + mlp(p, layer_norm(p, x, prefix + "ln2"), prefix, relu)
 
 
 def grok_forward(p, tokens, cfg):

@@ -2,7 +2,7 @@
 
 For each case we time the whole step of the engine (median over repeats, after
 warm-up), then replay the very matrix products that step performed (shapes
-recorded by autograd.matmul_log) on their own: no engine can be faster than
+recorded by fastops.matmul_log) on their own: no engine can be faster than
 that on this machine (each product is timed on its own, hot in cache, and the
 times summed). The two are timed in alternating rounds, and `engine /
 matmul-bound` (the median of the per-round ratios) says how much the rest (the
@@ -10,7 +10,7 @@ elementwise work, the per-op Python) costs on top. To split that, the products
 are also timed inside the step, and the Python overhead is the same step, same
 ops, on tiny arrays (batch 1, width 4-8): what is left when arrays cost nothing.
 The engine also hands some sums to BLAS as a product with a vector of ones
-(autograd.sum_over); those are sums, not the model's products, and stay out
+(fastops.sum_over); those are sums, not the model's products, and stay out
 of the bound.
 
 On a GPU (--backend cupy) every time is GPU time between two CUDA events,
@@ -22,7 +22,6 @@ GPU's name and the CuPy version are recorded in bench.json.
 Cases: a matmul-heavy MLP; the grokking model at its default size (E=1 and
 E=4 seeds in lockstep); the loss-plateau model at its default width (E=1, E=4).
 `--compare runs/bench/bench.json` (an earlier run) prints each case's change.
-Run time: about a minute on 2 CPU cores.
 """
 import os
 import platform
@@ -31,6 +30,7 @@ import time
 import numpy as np
 
 import common  # first: it puts the repository root on sys.path
+import fastops
 import plateau
 import runs
 
@@ -105,9 +105,9 @@ def make_step(name, E, quick, tiny=False):
 
 def recorded_products(step):
     """The (shape, shape) of every matrix product one step performs."""
-    ag.matmul_log = []
+    fastops.matmul_log = []
     step()
-    shapes, ag.matmul_log = ag.matmul_log, None
+    shapes, fastops.matmul_log = fastops.matmul_log, None
     return shapes
 
 
@@ -128,7 +128,7 @@ def product_bound(shapes):
 def products_in_step(step, repeats):
     """Median time a step spends inside its own products, operands as the step
     leaves them (often cold in cache): the engine's time minus this is the rest."""
-    plain, spent, totals = ag._mm, [0.0], []
+    plain, spent, totals = fastops._mm, [0.0], []
 
     def timed_mm(x, y):
         out = [None]
@@ -137,14 +137,14 @@ def products_in_step(step, repeats):
             out[0] = plain(x, y)
         spent[0] += timed(product)
         return out[0]
-    ag._mm = timed_mm
+    fastops._mm = timed_mm
     try:
         for _ in range(repeats):
             spent[0] = 0.0
             step()
             totals.append(spent[0])
     finally:
-        ag._mm = plain
+        fastops._mm = plain
     return float(np.median(totals))
 
 

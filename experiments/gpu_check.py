@@ -16,15 +16,18 @@ stage, and every stage writes its one file as soon as it ends:
                GPU time between CUDA events (experiments/bench.py),
                and the matmul bound
   counts       kernel launches and host syncs per training step,        counts.json
-               counted on the CPU stand-in (tests/strict_cupy.py): a
+               counted on the CPU stand-in (tools/strict_cupy.py): a
                property of the code path, not of the GPU
   tests        the cupy-marked tests on the real GPU                    tests.txt
   grok         experiments/grok.py --backend cupy, 3 seeds, against      grok.txt, grok_table.json
                the grokking baseline in RESULTS.md
   (always)     what each stage did, and how long it took                summary.md
 
-At most 8 files, all in --out. `--standin` is the dry run the test suite does
-on CPU: every stage on the stand-in, tiny sizes.
+At most 8 files, all in --out; those of an earlier check there are removed
+first. The exit status is 0 only if every stage that was asked for is done;
+otherwise 1, after one line naming the stages that failed, timed out or were
+skipped. `--standin` is the dry run the test suite does on CPU: every stage on
+the stand-in, tiny sizes.
 """
 import contextlib
 import importlib
@@ -41,16 +44,18 @@ import time
 import common  # first: it puts the repository root on sys.path
 import runs
 
-TESTS = os.path.join(common.ROOT, "tests")
+TOOLS = os.path.join(common.ROOT, "tools")
 STAGES = [  # (name, its own time limit in seconds, the least time worth starting it with)
     ("versions", 60, 10), ("equivalence", 150, 30), ("steptime", 180, 40), ("counts", 60, 15),
     ("tests", 150, 30), ("grok", 300, 60)]
+FILES = ("versions.json", "equivalence.json", "steptime.json", "counts.json", "tests.txt", "grok.txt",
+         "grok_table.json", "summary.md")  # every file a check may write
 
 
 def use_backend(standin):
     """The CuPy backend, real or (dry run) the stand-in."""
     if standin:
-        sys.path.insert(0, TESTS)
+        sys.path.insert(0, TOOLS)
         importlib.import_module("strict_cupy").install()
     common.ag.set_backend("cupy")
     return common.ag.xp
@@ -113,7 +118,7 @@ def stage_steptime(out, standin):
 
 
 def stage_counts(out, standin):
-    sys.path.insert(0, TESTS)
+    sys.path.insert(0, TOOLS)
     strict_cupy = importlib.import_module("strict_cupy")
     strict_cupy.install()
     import plateau
@@ -130,12 +135,14 @@ def stage_counts(out, standin):
         with strict_cupy.counting() as c:
             plateau.train_step(problem, params, optimizer, 1, watch)
         rows.append({"model": kind, "E": E, "launches": c.launches, "syncs": c.syncs, "uploads": c.uploads})
-    runs.write_json(os.path.join(out, "counts.json"), {"counted_on": "the CPU stand-in (tests/strict_cupy.py)",
+    runs.write_json(os.path.join(out, "counts.json"), {"counted_on": "the CPU stand-in (tools/strict_cupy.py)",
                                                       "per_training_step": rows})
     return "; ".join(f"{r['model']} E={r['E']}: {r['launches']} launches, {r['syncs']} syncs" for r in rows)
 
 
 def stage_tests(out, standin):
+    if not standin:
+        use_backend(False)  # no usable GPU: this stage fails with that reason, not with "N skipped"
     selection = ["-m", "cupy", "-k", "standin and gradient" if standin else "not standin"]
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection],
                           cwd=common.ROOT, capture_output=True, text=True)
@@ -144,6 +151,8 @@ def stage_tests(out, standin):
     last = (done.stdout.strip().splitlines() or ["(no output)"])[-1]
     if done.returncode not in (0, 5):
         raise RuntimeError(f"pytest exit {done.returncode}: {last}")
+    if done.returncode == 5 or "passed" not in last:
+        raise RuntimeError(f"no test ran: {last}")
     return last
 
 
@@ -189,13 +198,18 @@ def main(argv=None):
     runs.check_writable_folder(args.out, create=True)
     if args.stage:
         return run_stage(args.stage, args.out, args.standin)
-    start, lines = time.perf_counter(), []
+    for name in FILES:  # an earlier check's files would read as this one's
+        if os.path.isfile(os.path.join(args.out, name)):
+            os.remove(os.path.join(args.out, name))
+    start, lines, not_done = time.perf_counter(), [], []
     for name, limit, least in STAGES:
         if args.only and name not in args.only:
             continue
         left = args.budget - (time.perf_counter() - start) - 5  # 5 s kept for summary.md
         if left < least:
             lines.append(f"| {name} | skipped | — | {left:.0f} s were left, it needs {least} |")
+            common.say(f"{name}: skipped: {left:.0f} s were left, it needs {least}")
+            not_done.append(f"{name} (skipped)")
             continue
         t0 = time.perf_counter()
         command = [sys.executable, os.path.abspath(__file__), "--stage", name, "--out", args.out] \
@@ -211,11 +225,17 @@ def main(argv=None):
         except subprocess.TimeoutExpired:
             status, detail = "timed out", f"stopped after {min(limit, left):.0f} s"
         seconds = time.perf_counter() - t0
+        if status != "done":
+            not_done.append(f"{name} ({status})")
         lines.append(f"| {name} | {status} | {seconds:.0f} s | {str(detail).replace('|', '/')} |")
         common.say(f"{name}: {status} in {seconds:.0f} s: {detail}")
         write_summary(args, lines, time.perf_counter() - start)
     write_summary(args, lines, time.perf_counter() - start)
-    common.say(f"wrote {args.out}/ ({len(os.listdir(args.out))} files)")
+    written = [name for name in FILES if os.path.isfile(os.path.join(args.out, name))]
+    common.say(f"wrote {args.out}/: {', '.join(written)}")
+    if not_done:
+        print(f"error: not done: {', '.join(not_done)}; see {os.path.join(args.out, 'summary.md')}", file=sys.stderr)
+        raise SystemExit(1)
 
 
 def write_summary(args, lines, seconds):

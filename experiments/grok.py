@@ -12,7 +12,7 @@ has held >= 95% validation accuracy for 3 evaluations.
 Memorised = first evaluation with train accuracy >= 95%; grokked = first
 evaluation with validation accuracy >= 95% (--threshold sets both).
 
-Run time: see RESULTS.md (about 5 minutes on 2 CPU cores; `--backend cupy` on a GPU).
+Run times: RESULTS.md ("Run times") and README.md.
 """
 import common
 

@@ -13,7 +13,7 @@ layers, unless --init-scope all). Also small and sparse with weight decay
 and small init on every weight and embedding (scope "all") with that decay.
 Where these claims hold across init scales and weight decays: grok_phase.py.
 
-Run time: see RESULTS.md (1 h 19 min, on one OpenBLAS thread beside another run).
+Run times: RESULTS.md ("Run times") and README.md.
 """
 import dataclasses
 

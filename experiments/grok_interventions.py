@@ -21,8 +21,7 @@ Arms, all division mod 97 at grok.py's reduced scale, seeds --seeds, at most
            ReLU not GELU, decoupled decay not L2, no 10-step warm-up, division not
            multiplication.
 
-Run time: see RESULTS.md (2 h 06 min: three arms on one OpenBLAS thread beside other runs,
-grokfast-lee 34 min on two threads).
+Run times: RESULTS.md ("Run times") and README.md.
 """
 import dataclasses
 

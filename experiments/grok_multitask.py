@@ -14,7 +14,7 @@ division's grokking time alone): an arm that has not grokked division by then
 is reported with its final accuracy.
 Every knob of grok.py is a flag here too.
 
-Run time: see RESULTS.md (about an hour on 2 CPU cores).
+Run times: RESULTS.md ("Run times") and README.md.
 """
 import dataclasses
 

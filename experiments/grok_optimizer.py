@@ -13,7 +13,7 @@ diverged and the others go on. Per setting we report the grokked step, the
 final validation accuracy and the collapses: how often training accuracy fell
 below 50% after the member had memorised (train >= 95%).
 
-Run time: see RESULTS.md (1 h 46 min on 2 CPU cores: 20 SGD members; half of it on one thread).
+Run times: RESULTS.md ("Run times") and README.md.
 """
 import dataclasses
 

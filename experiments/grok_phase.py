@@ -16,12 +16,12 @@ accuracy >= 95%), the delay between them and the final train and validation
 accuracy, medians over seeds. A heatmap of each.
 
 Reduced scale: width 64 (not 128), batch 256, 4,000 steps, evaluations every
-100 steps, so that 50 members (5 scales x 5 weight decays x 2 seeds) fit about
-an hour on 2 CPU cores. At that size the baseline cell (scale 1, wd 1) still
+100 steps, so that 50 members (5 scales x 5 weight decays x 2 seeds) fit one
+ensemble on a CPU. At that size the baseline cell (scale 1, wd 1) still
 memorises first and generalizes later, with a shorter delay than at width 128:
 a pilot run memorised at step 2,000 and grokked at 2,600 (RESULTS.md has the map's own figures).
 
-Run time: see RESULTS.md (about an hour on 2 CPU cores with the defaults).
+Run times: RESULTS.md ("Run times") and README.md.
 """
 import os
 

@@ -7,7 +7,7 @@ Arms: the reduced-scale baseline (division mod 97, AdamW, weight decay 1.0, or
 --weight-decay) against the same run with weight decay 0; 3 seeds each, 4,000
 steps at most. Every other knob of grok.py is a flag here too.
 
-Run time: see RESULTS.md (the no-decay arm runs all its steps).
+The no-decay arm runs all its steps. Run times: RESULTS.md ("Run times") and README.md.
 """
 import dataclasses
 

@@ -1,16 +1,19 @@
 """Shared fixtures: a `backend` fixture over numpy, the strict CuPy stand-in and real CuPy.
 
-"standin" runs the engine's CuPy code path on CPU, on tests/strict_cupy.py (a
+"standin" runs the engine's CuPy code path on CPU, on tools/strict_cupy.py (a
 NumPy-backed imitation of CuPy 14.x that checks API use, transfers and host
 syncs; not CUDA, not speed), so every commit's CI exercises it. "cupy" is the
 real CuPy on a real GPU, skipped where there is none. Both carry the `cupy` marker.
+The fixture runs autograd.py's own ops (the lesson, and the exercises);
+tests/test_fastops.py checks the speed path against them.
 """
 import os
 import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tools")]  # the project, and the stand-in and student-copy tools
 
 import autograd as ag  # noqa: E402
 import strict_cupy  # noqa: E402
@@ -33,11 +36,11 @@ CUPY_SKIP = _cupy_missing_reason()
 @pytest.fixture(params=["numpy", pytest.param("standin", marks=pytest.mark.cupy),
                         pytest.param("cupy", marks=pytest.mark.cupy)])
 def backend(request):
-    """Run the test once per backend, in float64; restore numpy/float32 after."""
+    """Run the test once per backend, in float64, on autograd.py's own ops; restore numpy/float32 after."""
     if request.param == "cupy" and CUPY_SKIP:
         pytest.skip(CUPY_SKIP)
     with standin_if(request.param == "standin"):
-        ag.set_backend("numpy" if request.param == "numpy" else "cupy", "float64")
+        ag.set_backend("numpy" if request.param == "numpy" else "cupy", "float64", fast=False)
         yield request.param
         ag.set_backend("numpy", "float32")
 
@@ -74,10 +77,19 @@ UNSOLVED = unsolved()
 
 
 def pytest_collection_modifyitems(config, items):
-    """In a student copy, the whole-model tests wait until every exercise is solved."""
+    """In a student copy, the whole-model tests wait until every exercise is solved, and each
+    test runs once, on NumPy: the same test on the CuPy stand-in (and on a GPU) comes back then."""
     if not UNSOLVED:
         return
     skip = pytest.mark.skip(reason=f"solve every exercise first; still open: {', '.join(UNSOLVED)}")
+    on_numpy = []
     for item in items:
         if "integration" in item.keywords:
             item.add_marker(skip)
+        backend = getattr(item, "callspec", None) and item.callspec.params.get("backend")
+        if backend in (None, "numpy"):
+            on_numpy.append(item)
+    kept = set(on_numpy)
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = on_numpy

@@ -1,5 +1,6 @@
-"""The engine: every op's backward against float64 finite differences, forward
-values against plain NumPy, graph mechanics, errors and the optimizers."""
+"""The engine as autograd.py writes it: every op's backward against float64 finite
+differences, forward values against plain NumPy, backward() itself, errors and the
+optimizers. (tests/test_fastops.py checks the speed path against these ops.)"""
 import json
 import os
 import tracemalloc
@@ -110,42 +111,7 @@ def test_gradient_matches_finite_differences(backend, fn, inputs, wrt):
     assert ag.check_grad(fn, *[_on_backend(x) for x in inputs], wrt=wrt)
 
 
-@pytest.mark.parametrize("shape, axes", [
-    ((4, 5, 6), (1,)), ((4, 5, 6), (0, 1)), ((4, 5, 6), (1, 2)), ((4, 5, 6), (0,)), ((4, 5, 6), (2,)),
-    ((3, 4, 5, 6), (1, 2)), ((50, 3, 2), (1,)), ((4, 5, 6), (0, 2)), ((4, 5, 6), ()), ((0, 5, 6), (1,)),
-    ((4, 5, 6), (0, 1, 2))])
-@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
-def test_sum_over_axes_matches_numpy(backend, shape, axes, layout):
-    """sum_over (a product with ones over a run of axes) is ndarray.sum, whatever the case."""
-    x = randn(*shape)
-    if layout == "transposed":
-        x = np.ascontiguousarray(x.swapaxes(0, -1)).swapaxes(0, -1)
-    on = ag.from_numpy(x)
-    if layout == "transposed":
-        on = on.swapaxes(0, -1).copy().swapaxes(0, -1)  # same layout on the backend
-    np.testing.assert_allclose(ag.to_numpy(ag.sum_over(on, axes)), x.sum(axis=axes), rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize("shape, axis", [((7, 5), -1), ((7, 5), 0), ((3, 4, 6), 1), ((50, 3), -1), ((2, 9), -1)])
-def test_sum_along_and_max_along_match_numpy(backend, shape, axis):
-    """The speed helpers sum_along and max_along are x.sum / x.max(axis, keepdims=True)."""
-    x, times = randn(*shape), randn(*shape)
-    on, on_times = ag.from_numpy(x), ag.from_numpy(times)
-    np.testing.assert_allclose(ag.to_numpy(ag.sum_along(on, axis)), x.sum(axis, keepdims=True), rtol=1e-12)
-    np.testing.assert_allclose(ag.to_numpy(ag.sum_along(on, axis, times=on_times)),
-                               (x * times).sum(axis, keepdims=True), rtol=1e-12, atol=1e-14)
-    np.testing.assert_array_equal(ag.to_numpy(ag.max_along(on, axis)), x.max(axis, keepdims=True))
-
-
-def test_gelu_forward_is_the_plain_formula(backend):
-    """The speed helper gelu_forward computes x·(1 + t)/2 and t = tanh(c·(x + 0.044715·x³))."""
-    x = randn(4, 7) * 3
-    out, t = ag.gelu_forward(ag.from_numpy(x))
-    plain_t = np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3))
-    np.testing.assert_allclose(ag.to_numpy(t), plain_t, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(ag.to_numpy(out), 0.5 * x * (1 + plain_t), rtol=1e-12, atol=1e-15)
-
-
+@pytest.mark.backward
 def test_max_backward_keeps_the_tensor_dtype():
     x = ag.Tensor(np.array([[1.0, 3.0, 3.0]]), requires_grad=True)
     x.max(axis=1).sum().backward()
@@ -158,6 +124,23 @@ def test_where_takes_a_host_or_backend_condition(backend):
     host = np.array([True, False, True])
     for condition in (host, ag.from_numpy(host), ag.Tensor(ag.from_numpy(host))):
         np.testing.assert_array_equal(ag.to_numpy(ag.where(condition, a, b)), [1.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("returns, message", [
+    (lambda g: g, "returned ndarray; it must return a tuple with one gradient"),
+    (lambda g: (g, g), "returned a tuple of 2; it must return a tuple with one gradient"),
+    (lambda g: (g.sum(),), r"returned a gradient of shape \(\) for its input 0, of shape \(3,\)")])
+@pytest.mark.backward
+def test_a_backward_of_the_wrong_form_is_named(returns, message):
+    """A backward that returns an array, too many gradients or the wrong shape: one clear error,
+    from check_grad and from backward() alike."""
+    def double(a):
+        return ag._result(a.data * 2, (a,), returns)
+    with pytest.raises((TypeError, ValueError), match=message):
+        ag.check_grad(double, np.ones(3))
+    x = ag.Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises((TypeError, ValueError), match=message):
+        double(x).backward(np.ones(3, dtype=np.float32))
 
 
 def test_check_grad_catches_a_wrong_backward(backend):
@@ -212,7 +195,7 @@ def test_cross_entropy_ignores_negative_targets_and_averages_the_rest(backend):
     assert got == pytest.approx(expected, rel=1e-12)
 
 
-@pytest.mark.cross_entropy_backward
+@pytest.mark.integration  # cross-entropy-backward and backward
 def test_per_member_loss_gives_each_member_its_own_unscaled_gradient(backend):
     """Summing E per-member means gives member e the gradient of its own mean."""
     logits, targets = randn(3, 4, 5), rng.integers(0, 5, (3, 4))
@@ -224,7 +207,31 @@ def test_per_member_loss_gives_each_member_its_own_unscaled_gradient(backend):
         np.testing.assert_allclose(ag.to_numpy(ensemble.grad[e]), ag.to_numpy(single.grad), rtol=1e-12)
 
 
-# -- graph mechanics -----------------------------------------------------------------
+# -- backward(): the graph walked in topological order ---------------------------------
+@pytest.mark.backward
+def test_backward_sums_every_path_into_each_leaf(backend):
+    """A diamond, a tensor used three times and a constant branch: backward() gives
+    the chain rule summed over every path (what check_grad walks, one path at a time)."""
+    a = ag.Tensor(ag.from_numpy(np.array([1.0, -2.0, 0.5])), requires_grad=True)
+    b = ag.Tensor(ag.from_numpy(np.array([3.0, 0.25, -1.0])), requires_grad=True)
+    c = a * b                       # used by three nodes below
+    out = (c * c + c * 2.0 + (c - b) * a + ag.Tensor(ag.from_numpy(np.ones(3))) * 4.0).sum()
+    out.backward()
+    x, y = np.array([1.0, -2.0, 0.5]), np.array([3.0, 0.25, -1.0])
+    # out = (xy)² + 2xy + (xy - y)x + 4: d/dx = 2xy² + 2y + 2xy - y, d/dy = 2x²y + 2x + x² - x
+    np.testing.assert_allclose(ag.to_numpy(a.grad), 2 * x * y * y + 2 * y + 2 * x * y - y, rtol=1e-12)
+    np.testing.assert_allclose(ag.to_numpy(b.grad), 2 * x * x * y + 2 * x + x * x - x, rtol=1e-12)
+
+
+@pytest.mark.backward
+def test_backward_reaches_only_what_requires_grad():
+    x, constant = ag.Tensor([2.0], requires_grad=True), ag.Tensor([5.0])
+    (x * constant).sum().backward()
+    np.testing.assert_allclose(x.grad, [5.0])
+    assert constant.grad is None
+
+
+@pytest.mark.backward
 def test_gradients_accumulate_across_backward_calls():
     x = ag.Tensor([1.0, 2.0], requires_grad=True)
     (x * 3).sum().backward()
@@ -232,6 +239,7 @@ def test_gradients_accumulate_across_backward_calls():
     np.testing.assert_allclose(x.grad, [6.0, 6.0])
 
 
+@pytest.mark.backward
 def test_deep_graph_needs_no_recursion():
     x = ag.Tensor([1.0], requires_grad=True)
     y = x
@@ -254,6 +262,7 @@ def test_detach_and_item():
     assert (x * 2).item() == 6.0
 
 
+@pytest.mark.backward
 def test_scalars_and_arrays_mix_on_either_side():
     x = ag.Tensor(np.ones(3), requires_grad=True)
     y = (2 * x + np.arange(3.0)) - 1 + x / 2 + np.ones(3) * x
@@ -262,6 +271,7 @@ def test_scalars_and_arrays_mix_on_either_side():
     assert y.dtype == np.float32  # numbers never upcast the float32 run
 
 
+@pytest.mark.backward
 def test_graph_is_freed_after_backward():
     x = ag.Tensor([1.0], requires_grad=True)
     y = (x * 2).sum()
@@ -317,7 +327,7 @@ def test_advanced_indexing_is_refused():
 # -- optimizers: trajectories against PyTorch's -----------------------------------------
 # tests/optimizer_reference.json holds, for each case, the parameter after each of
 # three steps as torch.optim.SGD / AdamW computed it in float64 (and Grokfast as its
-# authors' code applies it); tests/optimizer_reference.py wrote it and says how.
+# authors' code applies it); tools/optimizer_reference.py wrote it and says how.
 REFERENCE = json.load(open(os.path.join(os.path.dirname(__file__), "optimizer_reference.json")))
 GRADS = [np.array(g) for g in REFERENCE["grads"]]
 MARK = {"AdamW": pytest.mark.adamw_update, "SGD": pytest.mark.sgd_update}
@@ -346,7 +356,10 @@ def _engine_kwargs(case):
 def test_optimizer_matches_pytorch(backend, name):
     case = REFERENCE["cases"][name]
     got, _ = _run(getattr(ag, case["optimizer"]), **_engine_kwargs(case))
-    np.testing.assert_allclose(got, case["params_after_each_step"], rtol=1e-12, atol=1e-15)
+    settings = ", ".join(f"{k}={v}" for k, v in _engine_kwargs(case).items())
+    np.testing.assert_allclose(got, case["params_after_each_step"], rtol=1e-12, atol=1e-15,
+                               err_msg=f"{case['optimizer']}({settings}): the parameter after each of 3 steps "
+                                       f"(start {REFERENCE['start']}, gradients {REFERENCE['grads']})")
 
 
 @pytest.mark.adamw_update
@@ -389,11 +402,12 @@ def test_per_member_momentum_and_grokfast_match_separate_optimizers(backend):
             np.testing.assert_allclose(ag.to_numpy(p.data[e]), ag.to_numpy(q.data), rtol=1e-12)
 
 
-@pytest.mark.parametrize("cls, kwargs", [
-    pytest.param(ag.AdamW, {"lr": 0.1}, id="adamw", marks=pytest.mark.adamw_update),
-    pytest.param(ag.AdamW, {"lr": 0.1, "grokfast_lambda": 2.0}, id="adamw-grokfast", marks=pytest.mark.adamw_update),
-    pytest.param(ag.SGD, {"lr": 0.1, "momentum": 0.9}, id="sgd", marks=pytest.mark.sgd_update)])
-def test_optimizer_state_dict_resumes_exactly(backend, cls, kwargs):
+@pytest.mark.parametrize("name, kwargs", [  # by name: the backend fixture picks autograd's own class
+    pytest.param("AdamW", {"lr": 0.1}, id="adamw", marks=pytest.mark.adamw_update),
+    pytest.param("AdamW", {"lr": 0.1, "grokfast_lambda": 2.0}, id="adamw-grokfast", marks=pytest.mark.adamw_update),
+    pytest.param("SGD", {"lr": 0.1, "momentum": 0.9}, id="sgd", marks=pytest.mark.sgd_update)])
+def test_optimizer_state_dict_resumes_exactly(backend, name, kwargs):
+    cls = getattr(ag, name)
     full, _ = _run(cls, **kwargs)
     _, first = _run(cls, steps=2, **kwargs)
     p = ag.Tensor(ag.from_numpy(ag.to_numpy(first.params[0].data)), requires_grad=True)
@@ -404,23 +418,14 @@ def test_optimizer_state_dict_resumes_exactly(backend, cls, kwargs):
     np.testing.assert_allclose(ag.to_numpy(p.data), full[-1], rtol=1e-12)
 
 
-def test_optimizer_state_of_another_model_is_refused():
-    small = ag.AdamW([ag.Tensor(np.ones(3), requires_grad=True)])
-    large = ag.AdamW([ag.Tensor(np.ones(4), requires_grad=True)])
+def test_optimizer_state_of_another_model_is_refused(backend):
+    small = ag.AdamW([ag.Tensor(ag.from_numpy(np.ones(3)), requires_grad=True)])
+    large = ag.AdamW([ag.Tensor(ag.from_numpy(np.ones(4)), requires_grad=True)])
     with pytest.raises(ValueError, match="holds 3 values, this model has 4"):
         large.load_state_dict(small.state_dict())
-    sgd = ag.SGD([ag.Tensor(np.ones(3), requires_grad=True)], lr=0.1, momentum=0.9)
+    sgd = ag.SGD([ag.Tensor(ag.from_numpy(np.ones(3)), requires_grad=True)], lr=0.1, momentum=0.9)
     with pytest.raises(ValueError, match="entries"):
         small.load_state_dict(sgd.state_dict())
-
-
-def test_parameters_become_views_of_one_flat_buffer():
-    a, b = ag.Tensor(np.ones((2, 3)), requires_grad=True), ag.Tensor(np.zeros(4), requires_grad=True)
-    opt = ag.AdamW([a, b])
-    assert opt.flat.shape == (10,)
-    opt.flat[...] = np.arange(10)
-    np.testing.assert_array_equal(a.data, [[0, 1, 2], [3, 4, 5]])
-    np.testing.assert_array_equal(b.data, [6, 7, 8, 9])
 
 
 @pytest.mark.adamw_update
@@ -440,25 +445,6 @@ def test_one_optimizer_over_many_parameters_matches_one_per_parameter(backend):
             single.step()
     for p, q in zip(together, alone):
         np.testing.assert_allclose(ag.to_numpy(p.data), ag.to_numpy(q.data), rtol=1e-12)
-
-
-@pytest.mark.adamw_update
-def test_whole_buffer_update_equals_the_per_parameter_update(backend, monkeypatch):
-    """update_parts (speed) picks the stretches updated together; the result does not depend on it."""
-    starts, grads = [randn(2, 3), randn(4), randn(2, 1, 5)], [randn(2, 3), randn(4), randn(2, 1, 5)]
-    results = []
-    for whole in (False, True):
-        if whole:
-            monkeypatch.setattr(ag, "update_parts", lambda opt, ready: [(slice(0, opt.flat.size), opt.steps[0])])
-        ps = [ag.Tensor(ag.from_numpy(x), requires_grad=True) for x in starts]
-        opt = ag.AdamW(ps, lr=0.1, weight_decay=0.5, grokfast_lambda=2.0)
-        for _ in range(3):
-            for p, g in zip(ps, grads):
-                p.grad = ag.from_numpy(g)
-            opt.step()
-        results.append([ag.to_numpy(p.data) for p in ps])
-    for split, whole in zip(*results):
-        np.testing.assert_allclose(split, whole, rtol=1e-12)
 
 
 @pytest.mark.adamw_update
@@ -486,7 +472,6 @@ def test_replaced_parameter_data_is_picked_up(backend):
     p.grad = ag.from_numpy(np.array([1.0, 1.0]))
     opt.step()
     np.testing.assert_allclose(ag.to_numpy(p.data), [2.5, 3.5])
-    assert p.data is opt.views[0]
 
 
 def test_per_member_hyperparameter_must_fit_the_leading_axis():
@@ -505,7 +490,7 @@ def test_one_hot_rows_and_range():
 
 def test_zero_grad_clears():
     p = ag.Tensor(np.ones(2), requires_grad=True)
-    (p * 2).sum().backward()
+    p.grad = np.ones(2, dtype=np.float32)
     opt = ag.SGD([p], lr=0.1)
     opt.zero_grad()
     assert p.grad is None

@@ -1,4 +1,4 @@
-"""The CuPy code path, proven on CPU with the strict stand-in (tests/strict_cupy.py).
+"""The CuPy code path, proven on CPU with the strict stand-in (tools/strict_cupy.py).
 
 The stand-in checks API use, host/device transfers and host syncs, not CUDA and
 not speed. On a machine with a GPU the `backend` fixture's "cupy" parameter runs
@@ -87,7 +87,6 @@ def test_a_grokking_step_launches_at_most_400_kernels(E):
 
 
 @pytest.mark.cupy
-@pytest.mark.adamw_update
 def test_the_optimizer_updates_the_whole_buffer_in_a_few_kernels():
     """On a GPU, all 36 parameters of the grokking model in one stretch: a dozen kernels, not a dozen per parameter."""
     with standin_if(True):

@@ -255,7 +255,7 @@ def test_float32_training_computes_nothing_in_float64(cfg):
     trap = lambda a: a.view(Float64Trap)
     optimizer.flat, optimizer.grad = trap(optimizer.flat), trap(optimizer.grad)
     optimizer.state = {k: trap(v) for k, v in optimizer.state.items()}
-    optimizer.hyper = {k: v if isinstance(v, float) else trap(v) for k, v in optimizer.hyper.items()}
+    optimizer.per_element = {k: v if isinstance(v, float) else trap(v) for k, v in optimizer.per_element.items()}
     optimizer.views = [optimizer.flat[a:b].reshape(p.shape) for p, a, b in optimizer._stretches()]
     for p, view in zip(params.values(), optimizer.views):
         p.data = view

@@ -1,4 +1,4 @@
-"""Tests of tests/strict_cupy.py, the strict NumPy-backed CuPy stand-in (no GPU needed).
+"""Tests of tools/strict_cupy.py, the strict NumPy-backed CuPy stand-in (no GPU needed).
 
 The stand-in checks API use, host/device transfers and host syncs of code
 written for CuPy 14.x; it is not CUDA and says nothing about speed.
@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
 
 if np.lib.NumpyVersion(np.__version__) < "2.1.0":
     pytest.skip("strict_cupy needs NumPy >= 2.1", allow_module_level=True)

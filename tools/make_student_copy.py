@@ -12,7 +12,7 @@ so everything else still imports and runs. Grade one exercise with
 `pytest -m <name with _ for ->` (e.g. `pytest -m gelu_backward`); the tests
 marked `integration` are skipped until no exercise is left unsolved.
 
-Usage: python tests/make_student_copy.py DEST   (DEST must not exist yet)
+Usage: python tools/make_student_copy.py DEST   (DEST must not exist yet)
 """
 import os
 import re

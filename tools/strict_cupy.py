@@ -4,7 +4,7 @@ It checks API use, host/device transfers and host syncs. It is not CUDA, and
 it says nothing about speed.
 
 What it checks: that code written for CuPy uses CuPy's API as CuPy 14.x has it
-(names and keyword arguments, from tests/cupy_api.json), never mixes host
+(names and keyword arguments, from tools/cupy_api.json), never mixes host
 (NumPy) and device arrays the way CuPy refuses to, and it counts the host/device
 transfers and host synchronisations the code would cause, plus an approximate
 count of kernel launches.
@@ -136,7 +136,7 @@ __all__ = ["install", "uninstall", "installed", "counts", "reset", "counting", "
            "NotInStandIn", "cupy", "cupyx", "API", "CUPY_VERSION", "STANDIN_VERSION"]
 
 # ---------------------------------------------------------------------------
-# The API list this stand-in may expose (tests/cupy_api.json).
+# The API list this stand-in may expose (tools/cupy_api.json).
 
 API_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cupy_api.json")
 with open(API_PATH, encoding="utf-8") as _f:
@@ -153,8 +153,8 @@ class NotInStandIn(NotImplementedError):
 def _not_in_standin(qualname):
     return NotInStandIn(
         f"{qualname} exists in CuPy {CUPY_VERSION} but the strict_cupy stand-in does not "
-        "implement it; add it to tests/strict_cupy.py (names are checked against "
-        "tests/cupy_api.json)")
+        "implement it; add it to tools/strict_cupy.py (names are checked against "
+        "tools/cupy_api.json)")
 
 
 # ---------------------------------------------------------------------------
@@ -2817,7 +2817,7 @@ def _check_against_api():
         if name not in _API_NDARRAY:
             bad.append(f"cupy.ndarray.{name}")
     if bad:
-        raise RuntimeError("strict_cupy exposes names CuPy %s lacks (tests/cupy_api.json): %s"
+        raise RuntimeError("strict_cupy exposes names CuPy %s lacks (tools/cupy_api.json): %s"
                            % (CUPY_VERSION, ", ".join(bad)))
 
 

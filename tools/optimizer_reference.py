@@ -12,7 +12,7 @@ every step, in float64:
 
 Not part of the project (it needs PyTorch, which the project never uses).
 Regenerate, in any environment that has PyTorch and NumPy:
-    python tests/optimizer_reference.py > tests/optimizer_reference.json
+    python tools/optimizer_reference.py > tests/optimizer_reference.json
 """
 import json
 
@@ -64,7 +64,7 @@ def main():
                                                     for k, v in kwargs.items()},
                       "grokfast": grokfast, "params_after_each_step": trajectory(name, kwargs, grokfast)}
     print(json.dumps({"computed_with": f"PyTorch {torch.__version__}, NumPy {np.__version__}, float64; "
-                                       "tests/optimizer_reference.py",
+                                       "tools/optimizer_reference.py",
                       "start": START, "grads": GRADS, "cases": cases}, indent=1))
 
 

@@ -1,0 +1,28 @@
+"""experiments/gpu_check.py's bookkeeping: no stale files, and a stage not done is an exit status, not only
+a line in summary.md. (Its dry run of every stage on the stand-in is in test_experiments.py.)"""
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def gpu_check(*args):
+    return subprocess.run([sys.executable, "experiments/gpu_check.py", "--standin", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_skipped_stage_exits_1_and_names_it(tmp_path):
+    (tmp_path / "grok.txt").write_text("from an earlier check")
+    (tmp_path / "notes.txt").write_text("the user's own")
+    done = gpu_check("--only", "versions", "--budget", "5", "--out", str(tmp_path))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("error: not done: versions (skipped)")
+    assert "versions: skipped" in done.stdout
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt", "summary.md"]  # the stale grok.txt is gone, not counted
+
+
+def test_a_stage_done_exits_0_and_lists_what_it_wrote(tmp_path):
+    done = gpu_check("--only", "versions", "--budget", "60", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1].endswith(": versions.json, summary.md")
