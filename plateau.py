@@ -13,7 +13,6 @@ settings may differ from member to member (PER_MEMBER), so one run can train a
 grid of settings too.
 Shapes: E members, B batch, T positions, D width, H heads, V vocabulary.
 """
-import contextlib
 import dataclasses
 import functools
 import math
@@ -21,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import analysis
 import autograd as ag
-import runs
 import tasks
 
 # ---------------------------------------------------------------------------
@@ -112,7 +111,7 @@ def config_to_dict(cfg):
 # ---------------------------------------------------------------------------
 # Checking a config: every field in range before any work, one clear line each.
 
-class ConfigError(runs.InputError):
+class ConfigError(ValueError):
     """A config field out of range; `field` names it (the scripts name its flag)."""
 
     def __init__(self, field, message):
@@ -435,54 +434,12 @@ def sequence_forward(p, tokens, cfg, outputs_only=False):
 
 # ---------------------------------------------------------------------------
 # Problems: data + model + metrics for one arm. The training loop below calls
-# init_params, loss, evaluate, finished, summarize and describe; nothing else.
-
-def median_range(values):
-    """(median, min, max) over members, where None (never reached) counts as later than
-    any step: a median or max that falls on such a member is None too."""
-    steps = np.array([np.inf if v is None else v for v in values], dtype=float)
-    finite = lambda x: None if not np.isfinite(x) else float(x)
-    return finite(np.median(steps)), finite(steps.min()), finite(steps.max())
-
-
-def rows_of(history, member, task, split):
-    return [r for r in history if r["member"] == member and r["task"] == task and r["split"] == split]
-
-
-def first_step(history, member, task, split, test):
-    """The first evaluated step at which `test(row)` holds, or None."""
-    return next((r["step"] for r in rows_of(history, member, task, split) if test(r)), None)
-
-
-def member_stats(members, keys):
-    """{key: {"median", "min", "max"}} over the members' summaries."""
-    return {key: dict(zip(("median", "min", "max"), median_range([m[key] for m in members]))) for key in keys}
-
-
-def collapses(train_acc, threshold):
-    """How often training accuracy fell below 50% after having reached `threshold`
-    (memorised): one count per fall, however long it stayed down."""
-    count, up = 0, False
-    for acc in train_acc:
-        if acc >= threshold:
-            up = True
-        elif up and acc < 0.5:
-            count, up = count + 1, False
-    return count
-
+# init_params, loss, evaluate and finished; nothing else. Summaries of a history: analysis.py.
 
 def check_tokens(ids, vocab_size):
     """Raise if a token id (host array) lies outside [0, vocab_size)."""
     if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
         raise ValueError(f"token ids must lie in [0, {vocab_size}), got {ids.min()}..{ids.max()}")
-
-
-def goal_held(history, cfg, task_names, split):
-    """Whether every member's last `patience` evaluations of every task reached the threshold."""
-    need = cfg.patience
-    return all(len(rows := rows_of(history, e, task, split)) >= need and
-               all(r["acc"] >= cfg.threshold for r in rows[-need:])
-               for e in range(len(cfg.seeds)) for task in task_names)
 
 
 # Parameter groups for the squared norms logged at each evaluation (the delay law
@@ -586,35 +543,7 @@ class ArithmeticProblem:
 
     def finished(self, history):
         """Every member has grokked every op and held it for `patience` evaluations."""
-        return goal_held(history, self.cfg, self.tasks, "val")
-
-    def member_summary(self, history, e, op):
-        reach = lambda split: first_step(history, e, op, split, lambda r: r["acc"] >= self.cfg.threshold)
-        memorized, grokked = reach("train"), reach("val")
-        val_rows = rows_of(history, e, op, "val")
-        val = [r["acc"] for r in val_rows]
-        after = [r["acc"] for r in val_rows if grokked is not None and r["step"] >= grokked]
-        return dict(seed=self.cfg.seeds[e], memorized_step=memorized, grokked_step=grokked,
-                    delay=None if memorized is None or grokked is None else grokked - memorized,
-                    final_val_acc=val[-1], best_val_acc=max(val), final_train_acc=rows_of(history, e, op, "train")[-1]["acc"],
-                    stability=min(after[-self.cfg.patience:]) if after else None,
-                    collapses=collapses([r["acc"] for r in rows_of(history, e, op, "train")], self.cfg.threshold),
-                    diverged_step=first_step(history, e, op, "train", lambda r: not math.isfinite(r["loss"])))
-
-    def summarize(self, history):
-        out = {}
-        for op in self.tasks:
-            members = [self.member_summary(history, e, op) for e in range(len(self.cfg.seeds))]
-            out[op] = {"members": members, "n_grokked": sum(m["grokked_step"] is not None for m in members),
-                       **member_stats(members, ("memorized_step", "grokked_step", "delay", "final_val_acc",
-                                                "collapses"))}
-        return out
-
-    def describe(self, rows):
-        """Median over members of each op's train and val accuracy, for the progress line."""
-        acc = lambda op, split: np.median([r["acc"] for r in rows if r["task"] == op and r["split"] == split])
-        return "  ".join(f"{op} train {acc(op, 'train'):.2f} val {acc(op, 'val'):.2f}" for op in self.tasks)
-
+        return analysis.goal_held(history, self.cfg, self.tasks, "val")
 
 class SequenceProblem:
     """Loss plateau: online sequence tasks, a fresh mixed batch every step."""
@@ -669,34 +598,7 @@ class SequenceProblem:
 
     def finished(self, history):
         """Every member has converged on every task and held it for `patience` evaluations."""
-        return goal_held(history, self.cfg, self.tasks, "heldout")
-
-    def member_summary(self, history, e, task):
-        rows = rows_of(history, e, task, "heldout")
-        converged = first_step(history, e, task, "heldout", lambda r: r["acc"] >= self.cfg.threshold)
-        start, final = rows[0]["loss"], min(r["loss"] for r in rows)
-        # Plateau length: steps until the loss first falls below halfway from start to best
-        # (None, like converged, for a member that never left the plateau).
-        level = final + 0.5 * (start - final)
-        plateau = None if converged is None else first_step(history, e, task, "heldout",
-                                                            lambda r: r["loss"] < level)
-        return dict(seed=self.cfg.seeds[e], converged_step=converged,
-                    samples_to_converge=None if converged is None else converged * self.counts[task],
-                    plateau_step=plateau, final_loss=rows[-1]["loss"], final_acc=rows[-1]["acc"])
-
-    def summarize(self, history):
-        out = {}
-        for task in self.tasks:
-            members = [self.member_summary(history, e, task) for e in range(len(self.cfg.seeds))]
-            out[task] = {"members": members, "sequences_per_step": self.counts[task],
-                         "n_converged": sum(m["converged_step"] is not None for m in members),
-                         **member_stats(members, ("converged_step", "samples_to_converge", "plateau_step", "final_acc"))}
-        return out
-
-    def describe(self, rows):
-        med = lambda t, k: np.median([r[k] for r in rows if r["task"] == t])
-        return "  ".join(f"{t} loss {med(t, 'loss'):.3f} acc {med(t, 'acc'):.3f}" for t in self.tasks)
-
+        return analysis.goal_held(history, self.cfg, self.tasks, "heldout")
 
 def output_metrics(logits, hidden, targets, n):
     """Per-member loss, token accuracy and the two plateau diagnostics on the n outputs.
@@ -723,7 +625,8 @@ def make_problem(cfg):
 
 
 # ---------------------------------------------------------------------------
-# The training loop, shared by both arms.
+# The training loop, shared by both arms. It does no I/O: whoever drives it
+# (runs.train, for run folders, checkpoints and progress lines) passes hooks.
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
@@ -733,9 +636,19 @@ class TrainingDiverged(RuntimeError):
 class Result:
     params: dict        # name -> NumPy array (E, ...)
     history: list       # one dict per (step, member, task, split)
-    summary: dict       # per task: per-member and median figures
+    summary: dict       # per task: per-member and median figures (analysis.summarize)
     steps: int          # optimizer updates done
     out: str = None     # the run folder, if any
+
+
+@dataclass
+class TrainState:
+    """What the loop changes as it goes: a checkpoint saves it, a resume restores it."""
+    params: dict        # name -> Tensor (E, ...)
+    optimizer: object   # ag.AdamW or ag.SGD over those parameters
+    history: list       # the evaluations so far
+    watch: object       # NonFiniteWatch: the first step each member's loss went NaN
+    step: int = 0       # the step about to be taken (updates done so far)
 
 
 def make_optimizer(cfg, params):
@@ -749,67 +662,46 @@ def make_optimizer(cfg, params):
     return ag.SGD(params, lr=lr, momentum=per_member(cfg.momentum), weight_decay=wd, **grokfast)
 
 
-def train(cfg, out=None, resume=False, overwrite=False, callback=None, init_params=None, log=runs.say):
-    """Train E members in lockstep; evaluate every cfg.eval_every steps; return a Result.
+def start(cfg, problem, init_params=None):
+    """A fresh TrainState at step 0: a new init (or `init_params`, NumPy arrays (E, ...), to
+    fine-tune from), a new optimizer, an empty history."""
+    params = problem.init_params()
+    if init_params is not None:
+        load_params(params, init_params)
+    return TrainState(params, make_optimizer(cfg, list(params.values())), [], NonFiniteWatch(cfg))
 
-    out: a run folder (see runs.py). resume: continue from its checkpoint (or reuse
-    it if the run is finished). overwrite: replace a run the folder already holds.
-    init_params: NumPy arrays (E, ...) to start from instead of a fresh init
-    (fine-tuning). callback(step, params, rows) runs after each evaluation.
-    On SIGINT or SIGTERM the loop finishes its step, saves a checkpoint and raises
-    runs.Interrupted; the run is finished only when it met its goal or its budget.
+
+def train(cfg, state=None, problem=None, init_params=None, before_step=None, after_eval=None):
+    """Train E members in lockstep from `state` (default: a fresh start); evaluate every
+    cfg.eval_every steps and at the last; stop once every member held its goal for
+    cfg.patience evaluations, or at cfg.steps. Returns a Result.
+
+    Hooks (both optional): before_step(state) runs before each step's evaluation and
+    update, after_eval(state, rows) after each evaluation. runs.train uses them for
+    checkpoints, signals, history.csv and the progress line.
     """
     check_config(cfg)
-    runs.check_resume_flags(resume, overwrite)
     ag.set_backend(cfg.backend, cfg.dtype)
-    problem = make_problem(cfg)
-    run = runs.RunFolder(out, problem.fields, config_to_dict(cfg), RESUMABLE,
-                         finite_params=cfg.on_divergence == "stop") if out else None
-    with run.lock() if run else contextlib.nullcontext():  # no other process uses this folder meanwhile
-        if run and resume and (done := run.finished_result()):
-            params, history, _, steps = done
-            log(f"{out}: already finished at step {steps}; reusing it")
-            return Result(params, history, problem.summarize(history), steps, out)
-        params = problem.init_params()
-        if init_params is not None:
-            load_params(params, init_params)
-        optimizer = make_optimizer(cfg, list(params.values()))
-        checkpoint = run.begin(resume, overwrite) if run else None
-        start, history = load_checkpoint(checkpoint, params, optimizer, run.remedy) if checkpoint else (0, [])
-        if checkpoint:
-            log(f"{out}: resuming at step {start}")
-        watch, clock, step = NonFiniteWatch(cfg), runs.Clock(start, cfg.steps), start
-        with runs.StopOnSignal() as stop:
-            for step in range(start, cfg.steps + 1):
-                if run and step > start and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                    save_checkpoint(run, step, params, optimizer, history, watch)
-                if stop.signum:
-                    if run:
-                        save_checkpoint(run, step, params, optimizer, history, watch)
-                    raise runs.Interrupted(stop.signum, step, out)
-                if step % cfg.eval_every == 0 or step == cfg.steps:
-                    watch.check(step)
-                    rows = problem.evaluate(params, step)
-                    watch.check_rows(rows, step)
-                    history += rows
-                    if run:
-                        run.append(rows)
-                    log(clock.line(step) + "  " + problem.describe(rows))
-                    if callback:
-                        callback(step, params, rows)
-                    if problem.finished(history):
-                        break
-                if step == cfg.steps:
-                    break
-                train_step(problem, params, optimizer, step, watch)
-        result = Result({k: ag.to_numpy(v.data) for k, v in params.items()}, history,
-                        problem.summarize(history), step, out)
-        if run:
-            run.finish({"steps": step, "tasks": result.summary}, result.params)
-            plot_history(history, cfg, run.file("curves.png"))
-        if stop.signum:  # a signal during the last evaluation: this run is finished, the script stops
-            raise runs.Interrupted(stop.signum, step, out, finished=True)
-        return result
+    problem = problem or make_problem(cfg)
+    state = state or start(cfg, problem, init_params)
+    for step in range(state.step, cfg.steps + 1):
+        state.step = step
+        if before_step:
+            before_step(state)
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            state.watch.check(step)
+            rows = problem.evaluate(state.params, step)
+            state.watch.check_rows(rows, step)
+            state.history += rows
+            if after_eval:
+                after_eval(state, rows)
+            if problem.finished(state.history):
+                break
+        if step == cfg.steps:
+            break
+        train_step(problem, state.params, state.optimizer, step, state.watch)
+    return Result({k: ag.to_numpy(v.data) for k, v in state.params.items()}, state.history,
+                  analysis.summarize(cfg, state.history), state.step)
 
 
 def train_step(problem, params, optimizer, step, watch=None):
@@ -854,39 +746,14 @@ class NonFiniteWatch:
                                    f"(member {e}, seed {self.seeds[e]}); lower the learning rate or use float64")
 
 
-def save_checkpoint(run, step, params, optimizer, history, watch):
-    watch.check(step)  # never save a diverged state
-    arrays = {f"param.{k}": ag.to_numpy(v.data) for k, v in params.items()}
-    arrays.update({f"opt.{k}": v for k, v in optimizer.state_dict().items()})
-    run.save_checkpoint(step, arrays, history)
-
-
-def load_checkpoint(checkpoint, params, optimizer, remedy="delete the checkpoint to start that run again"):
-    """Put a checkpoint's parameters and optimizer state in place: (step, history)."""
-    arrays = checkpoint["arrays"]
-    load_params(params, {k[6:]: v for k, v in arrays.items() if k.startswith("param.")})
-    try:
-        optimizer.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})
-    except ag.StateDictError as error:  # a checkpoint edited or made by other code: a bad file
-        raise runs.InputError(f"its checkpoint's optimizer state does not fit this model ({error}); "
-                              f"{remedy}") from None
-    return checkpoint["step"], checkpoint["history"]
+class ParameterMismatch(ValueError):
+    """Saved parameters that do not fit this model (another config's, or a damaged file)."""
 
 
 def load_params(params, arrays):
+    """Put NumPy arrays (E, ...) into the model's parameter Tensors, by name."""
     for name, tensor in params.items():
         if name not in arrays or arrays[name].shape != tensor.shape:
-            raise runs.InputError(f"parameter {name}: cannot load shape "
-                                  f"{getattr(arrays.get(name), 'shape', None)} into {tensor.shape}")
+            raise ParameterMismatch(f"parameter {name}: cannot load shape "
+                                    f"{getattr(arrays.get(name), 'shape', None)} into {tensor.shape}")
         tensor.data = ag.from_numpy(arrays[name])
-
-
-def plot_history(history, cfg, path):
-    """Grokking: train (dotted) and val accuracy vs step (log x), one line per member.
-    Sequence: loss, accuracy, repetition and collapse vs step, per task."""
-    if isinstance(cfg, GrokConfig):
-        return runs.plot_curves(lambda e, t, s: rows_of(history, e, t, s), len(cfg.seeds), cfg.ops,
-                                [("acc", "accuracy")], [("train", ":"), ("val", "-")], path, log_x=True)
-    return runs.plot_curves(lambda e, t, s: rows_of(history, e, t, s), len(cfg.seeds), cfg.tasks,
-                            [("loss", "held-out loss"), ("acc", "token accuracy"), ("repetition", "repetition"),
-                             ("collapse", "collapse")], [("heldout", "-")], path)

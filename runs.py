@@ -1,7 +1,10 @@
 """Run plumbing: run folders, checkpoints, interrupts, progress lines, figures.
 
-Nothing here knows about models; `plateau.train` and the experiment scripts
-use it. A run folder holds one run and says which:
+`train(cfg, out=...)` drives the training loop of plateau.py (which does no
+I/O) through its two hooks: before each step it writes a checkpoint when one is
+due and honours Ctrl-C / SIGTERM; after each evaluation it appends to
+history.csv and prints a progress line. The experiment scripts call it.
+A run folder holds one run and says which:
 
     config.json      the run's config, with its run_id
     history.csv      one row per evaluation (step, member, task, split, metrics)
@@ -43,6 +46,10 @@ import uuid
 import zipfile
 
 import numpy as np
+
+import analysis
+import autograd as ag
+import plateau
 
 RUN_FILES = ("config.json", "history.csv", "checkpoint.npz", "summary.json", "params.npz", "curves.png")
 
@@ -574,6 +581,101 @@ def clear_folder(path):
     """Delete a folder of run folders (smoke runs start from nothing each time)."""
     if os.path.isdir(path):
         shutil.rmtree(path)
+
+
+# ---------------------------------------------------------------------------
+# Training into a run folder: plateau.train, driven through its hooks.
+
+def train(cfg, out=None, resume=False, overwrite=False, init_params=None, log=say):
+    """Train with plateau.train; with `out`, in a run folder: return a plateau.Result.
+
+    out: a run folder (see the module docstring). resume: continue from its checkpoint
+    (or reuse it if the run is finished). overwrite: replace a run the folder already
+    holds. init_params: NumPy arrays (E, ...) to start from instead of a fresh init
+    (fine-tuning). On SIGINT or SIGTERM the loop finishes its step, saves a checkpoint
+    and raises Interrupted; the run is finished only when it met its goal or its budget.
+    """
+    plateau.check_config(cfg)
+    check_resume_flags(resume, overwrite)
+    ag.set_backend(cfg.backend, cfg.dtype)
+    problem = plateau.make_problem(cfg)
+    run = RunFolder(out, problem.fields, plateau.config_to_dict(cfg), plateau.RESUMABLE,
+                    finite_params=cfg.on_divergence == "stop") if out else None
+    with run.lock() if run else contextlib.nullcontext():  # no other process uses this folder meanwhile
+        if run and resume and (done := run.finished_result()):
+            params, history, _, steps = done
+            log(f"{out}: already finished at step {steps}; reusing it")
+            return plateau.Result(params, history, analysis.summarize(cfg, history), steps, out)
+        state = start_state(cfg, problem, init_params)
+        checkpoint = run.begin(resume, overwrite) if run else None
+        if checkpoint:
+            load_checkpoint(checkpoint, state, run.remedy)
+            log(f"{out}: resuming at step {state.step}")
+        first, clock = state.step, Clock(state.step, cfg.steps)
+
+        def before_step(state):
+            due = cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0
+            if run and state.step > first and due:
+                save_checkpoint(run, state)
+            if stop.signum:
+                if run:
+                    save_checkpoint(run, state)
+                raise Interrupted(stop.signum, state.step, out)
+
+        def after_eval(state, rows):
+            if run:
+                run.append(rows)
+            log(clock.line(state.step) + "  " + analysis.progress(cfg, rows))
+
+        with StopOnSignal() as stop:
+            result = plateau.train(cfg, state, problem, before_step=before_step, after_eval=after_eval)
+        result.out = out
+        if run:
+            run.finish({"steps": result.steps, "tasks": result.summary}, result.params)
+            plot_history(result.history, cfg, run.file("curves.png"))
+        if stop.signum:  # a signal during the last evaluation: this run is finished, the script stops
+            raise Interrupted(stop.signum, result.steps, out, finished=True)
+        return result
+
+
+def start_state(cfg, problem, init_params):
+    try:
+        return plateau.start(cfg, problem, init_params)
+    except plateau.ParameterMismatch as error:
+        raise InputError(f"the parameters to start from do not fit this model ({error})") from None
+
+
+def save_checkpoint(run, state):
+    state.watch.check(state.step)  # never save a diverged state
+    arrays = {f"param.{k}": ag.to_numpy(v.data) for k, v in state.params.items()}
+    arrays.update({f"opt.{k}": v for k, v in state.optimizer.state_dict().items()})
+    run.save_checkpoint(state.step, arrays, state.history)
+
+
+def load_checkpoint(checkpoint, state, remedy="delete the checkpoint to start that run again"):
+    """Put a checkpoint's parameters, optimizer state, step and history into `state`."""
+    arrays = checkpoint["arrays"]
+    try:
+        plateau.load_params(state.params, {k[6:]: v for k, v in arrays.items() if k.startswith("param.")})
+        state.optimizer.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})
+    except plateau.ParameterMismatch as error:
+        raise InputError(f"{error}") from None
+    except ag.StateDictError as error:  # a checkpoint edited or made by other code: a bad file
+        raise InputError(f"its checkpoint's optimizer state does not fit this model ({error}); "
+                         f"{remedy}") from None
+    state.step, state.history = checkpoint["step"], checkpoint["history"]
+
+
+def plot_history(history, cfg, path):
+    """Grokking: train (dotted) and val accuracy vs step (log x), one line per member.
+    Sequence: loss, accuracy, repetition and collapse vs step, per task."""
+    rows = lambda e, t, s: analysis.rows_of(history, e, t, s)
+    if isinstance(cfg, plateau.GrokConfig):
+        return plot_curves(rows, len(cfg.seeds), cfg.ops, [("acc", "accuracy")], [("train", ":"), ("val", "-")],
+                           path, log_x=True)
+    return plot_curves(rows, len(cfg.seeds), cfg.tasks,
+                       [("loss", "held-out loss"), ("acc", "token accuracy"), ("repetition", "repetition"),
+                        ("collapse", "collapse")], [("heldout", "-")], path)
 
 
 # ---------------------------------------------------------------------------

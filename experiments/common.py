@@ -22,6 +22,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # `python experiments/x.py` works from the repo root without installing
 
+import analysis  # noqa: E402
 import autograd as ag  # noqa: E402
 import plateau  # noqa: E402
 import runs  # noqa: E402
@@ -365,7 +366,7 @@ def run_arms(arms, out, args, log=say, **train_kwargs):
         if args.arm is not None and name != args.arm:
             continue
         log(f"== {name}: {len(cfg.seeds)} member(s), up to {cfg.steps} steps on {cfg.backend}")
-        results[name] = plateau.train(cfg, out=os.path.join(out, name), resume=args.resume,
+        results[name] = runs.train(cfg, out=os.path.join(out, name), resume=args.resume,
                                       overwrite=overwrite(args), log=log, **train_kwargs)
     return results
 
@@ -395,19 +396,6 @@ def grid(base, settings, seeds):
     setting m // len(seeds) (a dict of per-member fields) and seed seeds[m % len(seeds)]."""
     fields = {k: tuple(s[k] for s in settings for _ in seeds) for k in settings[0]}
     return dataclasses.replace(base, seeds=tuple(seeds) * len(settings), **fields)
-
-
-def later(step):
-    """A median step for comparisons: None (never reached within the budget) is later than any step."""
-    return float("inf") if step is None else step
-
-
-def per_setting(summary, n_seeds, keys):
-    """A grid run's per-member summary grouped by setting: [{key: {median, min, max}, n_grokked, members}]."""
-    members = summary["members"]
-    groups = [members[i:i + n_seeds] for i in range(0, len(members), n_seeds)]
-    return [{"members": g, "n_grokked": sum(m["grokked_step"] is not None for m in g),
-             **plateau.member_stats(g, keys)} for g in groups]
 
 
 def arm_records(arms, results):

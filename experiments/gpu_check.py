@@ -92,9 +92,9 @@ def stage_equivalence(out, standin, tolerance=1e-7):
     quiet = lambda *a: None
     report = {"tolerance": tolerance, "models": {}}
     for name, cfg in _equivalence_configs(standin).items():
-        cpu = plateau.train(cfg, log=quiet)
+        cpu = runs.train(cfg, log=quiet)
         use_backend(standin)
-        gpu = plateau.train(common.dataclasses.replace(cfg, backend="cupy"), log=quiet)
+        gpu = runs.train(common.dataclasses.replace(cfg, backend="cupy"), log=quiet)
         history = max(abs(a[k] - b[k]) for a, b in zip(cpu.history, gpu.history) for k in ("loss", "acc"))
         # per parameter, the largest difference over its largest value, or absolute where that is below 1
         # (b_K's gradient is 0 in exact arithmetic, so it holds ~1e-13 of rounding noise on both)

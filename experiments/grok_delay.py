@@ -42,6 +42,7 @@ import re
 import numpy as np
 
 import common
+import analysis
 import plateau
 import runs
 
@@ -69,7 +70,7 @@ def member_record(history, e, cfg, op="div"):
     the peak train-val accuracy gap, whether train reached 95% before val passed 50%, and
     collapses of val accuracy below 50% after grokking."""
     m = plateau.member_config(cfg, e)
-    train, val = plateau.rows_of(history, e, op, "train"), plateau.rows_of(history, e, op, "val")
+    train, val = analysis.rows_of(history, e, op, "train"), analysis.rows_of(history, e, op, "val")
     first = lambda rows, test: next((r for r in rows if test(r)), None)
     mem = first(train, lambda r: r["acc"] >= cfg.threshold)
     grok = first(val, lambda r: r["acc"] >= cfg.threshold)
@@ -81,7 +82,7 @@ def member_record(history, e, cfg, op="div"):
                 v0=train[0]["norm2"], v_mem=mem and mem["norm2"], v_grok=grok and grok["norm2"],
                 v_final=train[-1]["norm2"], peak_gap=max(r["gap"] for r in train),
                 memorised_first=mem is not None and (rise is None or mem["step"] < rise["step"]),
-                collapses_after_grok=plateau.collapses(after, cfg.threshold) if after else 0,
+                collapses_after_grok=analysis.collapses(after, cfg.threshold) if after else 0,
                 final_val_acc=val[-1]["acc"], steps=val[-1]["step"])
 
 
@@ -150,7 +151,7 @@ def held_out_errors(law, members):
 # Tables.
 
 def cell_row(name, members, law=None):
-    stat = lambda key: plateau.member_stats(members, (key,))[key]
+    stat = lambda key: analysis.member_stats(members, (key,))[key]
     grokked = sum(m["grokked_step"] is not None for m in members)
     pred = [predict(law, m["v_mem"], m["rate"]) for m in members] if law else []
     pred = [p for p in pred if p]
@@ -211,7 +212,7 @@ def plot_law(ladder, law, poster, path):
 #   contradicted  it fails where the law says it should have shown.
 
 def group_stats(members):
-    stats = plateau.member_stats(members, ("memorized_step", "grokked_step", "delay", "peak_gap"))
+    stats = analysis.member_stats(members, ("memorized_step", "grokked_step", "delay", "peak_gap"))
     return dict(stats, n=len(members), n_grokked=sum(m["grokked_step"] is not None for m in members),
                 n_first=sum(m["memorised_first"] for m in members))
 
@@ -236,14 +237,14 @@ def why_not(group, law, budget):
 def intervention_claims(groups, law, budget, rung_wd):
     """One row per intervention on the slow rung, against that rung's baseline (same seeds, budget)."""
     base = group_stats(groups["baseline"])
-    b = common.later(base["grokked_step"]["median"])
+    b = analysis.later(base["grokked_step"]["median"])
     rows, reasons = [], {}
     for name, members in groups.items():
         if name == "baseline":
             continue
         g = group_stats(members)
         most = g["n_grokked"] * 2 > g["n"]
-        f = common.later(g["grokked_step"]["median"])
+        f = analysis.later(g["grokked_step"]["median"])
         halved, sooner = most and 2 * f <= min(b, budget), most and f < b
         verdict = common.verdict(halved, partly=sooner)
         if verdict == "reproduced":
@@ -401,7 +402,7 @@ def report(arms, results, out, args):
          "—" if not law else f"{law['v_star']:.0f} [{law['v_star_min']:.0f}–{law['v_star_max']:.0f}]"],
         ["held-out error (predicted/measured - 1): median, worst",
          "—" if not errors else f"{np.median(errors):+.0%}, {max(errors, key=abs):+.0%} ({len(errors)} members)"],
-        ["V_mem at wd 1e-3 (median [min–max])", common.fmt(plateau.member_stats(recs["vmem"], ("v_mem",))["v_mem"])],
+        ["V_mem at wd 1e-3 (median [min–max])", common.fmt(analysis.member_stats(recs["vmem"], ("v_mem",))["v_mem"])],
         ["predicted delay at lr x wd = 1e-6 (width 64)", fmt_pred(poster)],
         ["predicted delay at lr x wd = 1e-6 (width 128, fitted on its wd 1 cell)", fmt_pred(wide_poster)],
         ["poster's delay (wd 1e-3, width 128)", f"~{POSTER_DELAY:,} (memorised ~{POSTER_MEM}, grokked ~{POSTER_GROK:,})"]]

@@ -18,6 +18,7 @@ Run times: RESULTS.md ("Run times") and README.md.
 import dataclasses
 
 import common
+import analysis
 
 
 def claims(arms, results):
@@ -29,7 +30,7 @@ def claims(arms, results):
             continue
         s, cfg = r.summary["div"], arms[name]
         d, n, seeds = s["delay"]["median"], s["n_grokked"], len(s["members"])
-        ok = n * 2 > seeds and d is not None and d <= common.later(base["delay"]["median"]) / 3
+        ok = n * 2 > seeds and d is not None and d <= analysis.later(base["delay"]["median"]) / 3
         rows.append(common.claim(
             f"init-{name}", f"{scheme.capitalize()} init removes the memorize-first delay",
             "delay (train 95% -> val 95%) ~1,050 steps, vs ~333,000 for the baseline; small init ended at 73.75% val acc",

@@ -26,6 +26,7 @@ Run times: RESULTS.md ("Run times") and README.md.
 import dataclasses
 
 import common
+import analysis
 
 KEYS = ("memorized_step", "grokked_step", "delay", "final_val_acc", "collapses")
 MEMBERS = ["baseline", "small init", "sparse init", "Grokfast"]
@@ -54,13 +55,13 @@ def sooner(base, fast, steps):
     """(Grokfast grokked in at most half its baseline's steps, Grokfast grokked sooner), by the
     medians, each only when most of Grokfast's seeds grokked. A baseline that never grokked took
     more than `steps`: then half means Grokfast within steps / 2."""
-    b, f = common.later(base["grokked_step"]["median"]), common.later(fast["grokked_step"]["median"])
+    b, f = analysis.later(base["grokked_step"]["median"]), analysis.later(fast["grokked_step"]["median"])
     most = fast["n_grokked"] * 2 > len(fast["members"])
     return most and 2 * f <= min(b, steps), most and f < b
 
 
 def grokked_text(base, fast):
-    b, f = common.later(base["grokked_step"]["median"]), common.later(fast["grokked_step"]["median"])
+    b, f = analysis.later(base["grokked_step"]["median"]), analysis.later(fast["grokked_step"]["median"])
     text = (f"baseline {common.fmt(base['grokked_step'])} ({base['n_grokked']}/{len(base['members'])}), "
             f"Grokfast {common.fmt(fast['grokked_step'])} ({fast['n_grokked']}/{len(fast['members'])})")
     return text + (f": {b / f:.2f}x sooner" if f < b < float("inf") else "")
@@ -114,11 +115,11 @@ def main(argv=None):
     if common.only_one_arm(args, out):
         return results
     n = len(base.seeds)
-    groups = dict(zip(MEMBERS, common.per_setting(results["adamw"].summary["div"], n, KEYS)))
+    groups = dict(zip(MEMBERS, analysis.per_setting(results["adamw"].summary["div"], n, KEYS)))
     for name, arm in (("SGD", "sgd"), ("four tasks", "four-tasks")):
-        groups[name] = common.per_setting(results[arm].summary["div"], n, KEYS)[0]
+        groups[name] = analysis.per_setting(results[arm].summary["div"], n, KEYS)[0]
     lee = lee_members(args.lee_weight_decay)
-    groups.update(zip(lee, common.per_setting(results["grokfast-lee"].summary["div"], n, KEYS)))
+    groups.update(zip(lee, analysis.per_setting(results["grokfast-lee"].summary["div"], n, KEYS)))
     headers, rows = rows_for(groups, lambda name: lee[0] if name in lee else "baseline")
     common.print_table(f"division mod {base.p}, seeds {common.format_seeds(base.seeds)}, at most {base.steps:,} "
                        "steps: median [min–max] over seeds", headers, rows)

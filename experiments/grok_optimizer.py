@@ -18,6 +18,7 @@ Run times: RESULTS.md ("Run times") and README.md.
 import dataclasses
 
 import common
+import analysis
 
 SETTING_KEYS = ("memorized_step", "grokked_step", "final_val_acc", "final_train_acc", "collapses", "diverged_step")
 
@@ -35,7 +36,7 @@ def sgd_rows(settings, groups):
 
 
 def claims(arms, settings, groups, adamw):
-    a = common.later(adamw["grokked_step"]["median"])
+    a = analysis.later(adamw["grokked_step"]["median"])
     best = None
     for s, g in zip(settings, groups):
         step = g["grokked_step"]["median"]
@@ -81,7 +82,7 @@ def main(argv=None):
     if common.only_one_arm(args, out):
         return results
     tables = common.grok_tables({"adamw": base}, {"adamw": results["adamw"]})
-    groups = common.per_setting(results["sgd"].summary["div"], len(base.seeds), SETTING_KEYS)
+    groups = analysis.per_setting(results["sgd"].summary["div"], len(base.seeds), SETTING_KEYS)
     headers, rows = sgd_rows(settings, groups)
     common.print_table(f"SGD sweep, coupled L2 {args.sgd_weight_decay:g}: median [min–max] over "
                        f"{len(base.seeds)} seeds per setting", headers, rows)

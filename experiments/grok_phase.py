@@ -28,6 +28,7 @@ import os
 import numpy as np
 
 import common
+import analysis
 import runs
 
 KEYS = ("memorized_step", "grokked_step", "delay", "final_val_acc", "final_train_acc")
@@ -50,7 +51,7 @@ def claims(scales, decays, cells, cfg):
             c = cells[s, w]
             grokked = c["n_grokked"] * 2 > len(c["members"])
             d, d0 = c["delay"]["median"], base["delay"]["median"]
-            cut = grokked and d is not None and d <= common.later(d0) / 3
+            cut = grokked and d is not None and d <= analysis.later(d0) / 3
             if cut:
                 holds.append((s, w, c, base))
     small = min(scales)
@@ -152,7 +153,7 @@ def main(argv=None):
     results = common.run_arms(arms, out, args)
     if common.only_one_arm(args, out):
         return results
-    groups = common.per_setting(results["map"].summary["div"], len(base.seeds), KEYS)
+    groups = analysis.per_setting(results["map"].summary["div"], len(base.seeds), KEYS)
     cells = cell_table(args.scales, args.weight_decays, groups)
     headers = ["init scale", "weight decay", "grokked", "memorised step", "grokked step", "delay", "final train acc",
                "final val acc"]

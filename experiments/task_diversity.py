@@ -21,6 +21,7 @@ import os
 import numpy as np
 
 import common
+import analysis
 import plateau
 import runs
 
@@ -103,7 +104,7 @@ def plot_losses(results, arms, path):
             if task not in name.split("-"):
                 continue
             per_step = r.summary[task]["sequences_per_step"]
-            rows = plateau.rows_of(r.history, 0, task, "heldout")
+            rows = analysis.rows_of(r.history, 0, task, "heldout")
             ax.plot([x["step"] * per_step for x in rows], [x["loss"] for x in rows],
                     lw=2 if name == task else 1, label=name)
         ax.set_title(task.upper())

@@ -20,6 +20,7 @@ import os
 import numpy as np
 
 import common
+import analysis
 import plateau
 import runs
 
@@ -54,7 +55,7 @@ def plot_curves(results, path):
                                         ("mwp", ("mwp-scratch", "mws-to-mwp"))]):
         for name in pairs:
             for e in range(len(results[name].summary[task]["members"])):
-                rows = plateau.rows_of(results[name].history, e, task, "heldout")
+                rows = analysis.rows_of(results[name].history, e, task, "heldout")
                 ax.plot([r["step"] for r in rows], [r["loss"] for r in rows],
                         color="C0" if "scratch" in name else "C1", lw=1, label=name if e == 0 else None)
         ax.set_title(f"{task.upper()}: from scratch vs fine-tuned")
@@ -118,7 +119,7 @@ def main(argv=None):
                 start = run(PARENT[name]).params
             resume = args.resume or (args.arm is not None and name != args.arm)  # a parent is only reused
             common.say(f"== {name}: {len(arms[name].seeds)} seed(s), up to {arms[name].steps} steps")
-            results[name] = plateau.train(arms[name], out=os.path.join(out, name), resume=resume,
+            results[name] = runs.train(arms[name], out=os.path.join(out, name), resume=resume,
                                           overwrite=common.overwrite(args) and not resume,
                                           init_params=start)
         return results[name]

@@ -12,6 +12,7 @@ import pytest
 
 import autograd as ag
 import plateau
+import runs
 import strict_cupy
 from conftest import standin_if
 
@@ -30,9 +31,9 @@ def quiet(*args):
 @pytest.mark.parametrize("cfg", [TINY_GROK, TINY_SEQ], ids=["grok", "sequence"])
 def test_float64_training_on_the_standin_equals_numpy(cfg):
     cfg = dataclasses.replace(cfg, dtype="float64")
-    on_cpu = plateau.train(cfg, log=quiet)
+    on_cpu = runs.train(cfg, log=quiet)
     with standin_if(True):
-        on_standin = plateau.train(dataclasses.replace(cfg, backend="cupy"), log=quiet)
+        on_standin = runs.train(dataclasses.replace(cfg, backend="cupy"), log=quiet)
     assert [r["step"] for r in on_cpu.history] == [r["step"] for r in on_standin.history]
     np.testing.assert_allclose([r["loss"] for r in on_standin.history], [r["loss"] for r in on_cpu.history],
                                rtol=1e-12)
@@ -46,7 +47,7 @@ def test_float64_training_on_the_standin_equals_numpy(cfg):
 @pytest.mark.parametrize("cfg", [TINY_GROK, TINY_SEQ], ids=["grok", "sequence"])
 def test_float32_train_runs_on_the_standin_with_a_run_folder(cfg, tmp_path):
     with standin_if(True):
-        result = plateau.train(dataclasses.replace(cfg, backend="cupy", checkpoint_every=3), out=str(tmp_path),
+        result = runs.train(dataclasses.replace(cfg, backend="cupy", checkpoint_every=3), out=str(tmp_path),
                                log=quiet)
     assert result.steps == cfg.steps and (tmp_path / "summary.json").exists()
     assert all(isinstance(v, np.ndarray) and v.dtype == np.float32 for v in result.params.values())

@@ -20,6 +20,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "experiments"))
 
+import analysis  # noqa: E402
 import common  # noqa: E402
 import plateau  # noqa: E402
 import runs  # noqa: E402
@@ -529,7 +530,7 @@ def _cell(*members):
     members = [dict(m, delay=None if m["grokked_step"] is None else m["grokked_step"] - m["memorized_step"])
                for m in members]
     keys = ("memorized_step", "grokked_step", "delay", "final_val_acc", "final_train_acc")
-    return common.per_setting({"members": members}, len(members), keys)[0]
+    return analysis.per_setting({"members": members}, len(members), keys)[0]
 
 
 def test_phase_words_say_only_what_each_seed_did():

@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 
+import analysis
 import autograd as ag
 import plateau
 import runs
@@ -25,9 +26,9 @@ def quiet(*args):
                                  TINY_SEQ, dataclasses.replace(TINY_SEQ, attention="softmax")],
                          ids=["grok-post", "grok-pre-sparse", "sequence-linear", "sequence-softmax"])
 def test_ensemble_of_three_equals_three_single_runs(cfg):
-    together = plateau.train(dataclasses.replace(cfg, seeds=(0, 1, 2)), log=quiet)
+    together = runs.train(dataclasses.replace(cfg, seeds=(0, 1, 2)), log=quiet)
     for e, seed in enumerate((0, 1, 2)):
-        alone = plateau.train(dataclasses.replace(cfg, seeds=(seed,)), log=quiet)
+        alone = runs.train(dataclasses.replace(cfg, seeds=(seed,)), log=quiet)
         mine = [r["loss"] for r in together.history if r["member"] == e]
         np.testing.assert_allclose(mine, [r["loss"] for r in alone.history], rtol=1e-10)
         for name, value in alone.params.items():
@@ -77,9 +78,9 @@ def test_outputs_only_forward_gives_the_full_forward_loss_and_gradients(attentio
 @pytest.mark.integration
 def test_resumed_run_ends_with_the_same_parameters(tmp_path):
     cfg = dataclasses.replace(TINY_GROK, steps=8, eval_every=2, checkpoint_every=3, seeds=(0, 1))
-    straight = plateau.train(cfg, out=str(tmp_path / "a"), log=quiet)
-    plateau.train(dataclasses.replace(cfg, steps=5), out=str(tmp_path / "b"), log=quiet)
-    resumed = plateau.train(cfg, out=str(tmp_path / "b"), resume=True, log=quiet)
+    straight = runs.train(cfg, out=str(tmp_path / "a"), log=quiet)
+    runs.train(dataclasses.replace(cfg, steps=5), out=str(tmp_path / "b"), log=quiet)
+    resumed = runs.train(cfg, out=str(tmp_path / "b"), resume=True, log=quiet)
     for name, value in straight.params.items():
         np.testing.assert_array_equal(resumed.params[name], value)
     assert [r["loss"] for r in resumed.history] == [r["loss"] for r in straight.history]
@@ -87,15 +88,15 @@ def test_resumed_run_ends_with_the_same_parameters(tmp_path):
 
 @pytest.mark.integration
 def test_resume_refuses_a_different_config(tmp_path):
-    plateau.train(dataclasses.replace(TINY_GROK, checkpoint_every=2), out=str(tmp_path), log=quiet)
+    runs.train(dataclasses.replace(TINY_GROK, checkpoint_every=2), out=str(tmp_path), log=quiet)
     with pytest.raises(ValueError, match="weight_decay"):
-        plateau.train(dataclasses.replace(TINY_GROK, weight_decay=0.5), out=str(tmp_path),
+        runs.train(dataclasses.replace(TINY_GROK, weight_decay=0.5), out=str(tmp_path),
                       resume=True, log=quiet)
 
 
 @pytest.mark.integration
 def test_run_folder_contents(tmp_path):
-    plateau.train(TINY_SEQ, out=str(tmp_path), log=quiet)
+    runs.train(TINY_SEQ, out=str(tmp_path), log=quiet)
     for name in ("config.json", "history.csv", "summary.json", "params.npz"):
         assert os.path.exists(tmp_path / name)
     rows = runs.read_history(str(tmp_path / "history.csv"))
@@ -108,13 +109,13 @@ def test_run_folder_contents(tmp_path):
 def test_nan_loss_stops_with_the_step():
     cfg = dataclasses.replace(TINY_GROK, lr=1e30, optimizer="sgd", weight_decay=0.0)
     with pytest.raises(plateau.TrainingDiverged, match=r"(at|by) step \d+ \(member 0, seed 0\)"):
-        plateau.train(dataclasses.replace(cfg, steps=50), log=quiet)
+        runs.train(dataclasses.replace(cfg, steps=50), log=quiet)
 
 
 @pytest.mark.integration
 def test_per_member_learning_rates():
     cfg = dataclasses.replace(TINY_GROK, seeds=(0, 0), lr=[1e-3, 0.0], weight_decay=[1.0, 0.0])
-    result = plateau.train(cfg, log=quiet)
+    result = runs.train(cfg, log=quiet)
     fresh = plateau.ArithmeticProblem(cfg).init_params()
     np.testing.assert_array_equal(result.params["W_U"][1], ag.to_numpy(fresh["W_U"].data[1]))
     assert not np.array_equal(result.params["W_U"][0], ag.to_numpy(fresh["W_U"].data[0]))
@@ -132,9 +133,9 @@ def test_per_member_learning_rates():
 def test_mixed_ensemble_equals_its_members_trained_alone(cfg):
     """Per-member settings (init kind, scale, sparsity, scope, lr, weight decay, momentum,
     Grokfast, seed): one ensemble run equals each member's own run."""
-    together = plateau.train(cfg, log=quiet)
+    together = runs.train(cfg, log=quiet)
     for e in range(len(cfg.seeds)):
-        alone = plateau.train(dataclasses.replace(plateau.member_config(cfg, e), seeds=(cfg.seeds[e],)), log=quiet)
+        alone = runs.train(dataclasses.replace(plateau.member_config(cfg, e), seeds=(cfg.seeds[e],)), log=quiet)
         mine = [r["loss"] for r in together.history if r["member"] == e]
         np.testing.assert_allclose(mine, [r["loss"] for r in alone.history], rtol=1e-10)
         for name, value in alone.params.items():
@@ -171,9 +172,9 @@ def test_config_out_of_range_names_its_field(base, change, field):
 
 
 def test_collapses_count_falls_after_memorising():
-    assert plateau.collapses([0.1, 0.96, 0.99, 0.2, 0.1, 0.97, 0.3, 0.98], 0.95) == 2
-    assert plateau.collapses([0.1, 0.4, 0.2], 0.95) == 0
-    assert plateau.collapses([0.96, 0.7, 0.96], 0.95) == 0  # a dip above 50% is not a collapse
+    assert analysis.collapses([0.1, 0.96, 0.99, 0.2, 0.1, 0.97, 0.3, 0.98], 0.95) == 2
+    assert analysis.collapses([0.1, 0.4, 0.2], 0.95) == 0
+    assert analysis.collapses([0.96, 0.7, 0.96], 0.95) == 0  # a dip above 50% is not a collapse
 
 
 def test_small_and_sparse_init_touch_the_linear_layers_only_by_default():
@@ -205,7 +206,7 @@ def test_plateau_diagnostics_on_a_known_case():
 @pytest.mark.integration
 def test_bad_optimizer_name():
     with pytest.raises(plateau.ConfigError, match="choose from adamw, sgd"):
-        plateau.train(dataclasses.replace(TINY_GROK, optimizer="adam"), log=quiet)
+        runs.train(dataclasses.replace(TINY_GROK, optimizer="adam"), log=quiet)
 
 
 @pytest.mark.linear_attention
@@ -273,7 +274,7 @@ def test_history_logs_the_squared_norms_and_the_gap(tmp_path):
     """norm2 is the squared norm of every parameter, the groups add up to it, gap = train - val
     accuracy; and a resumed run logs the very same numbers (they are part of history.csv)."""
     cfg = dataclasses.replace(TINY_GROK, seeds=(0, 1), steps=6, eval_every=3, checkpoint_every=3)
-    result = plateau.train(cfg, out=str(tmp_path / "a"), log=quiet)
+    result = runs.train(cfg, out=str(tmp_path / "a"), log=quiet)
     last = [r for r in result.history if r["step"] == result.steps]
     for e in range(2):
         rows = [r for r in last if r["member"] == e]
@@ -284,8 +285,8 @@ def test_history_logs_the_squared_norms_and_the_gap(tmp_path):
         train, val = (next(r for r in rows if r["split"] == s) for s in ("train", "val"))
         assert train["gap"] == val["gap"] == pytest.approx(train["acc"] - val["acc"])
     assert {plateau.norm_group(n) for n in result.params} == set(plateau.NORM_GROUPS)
-    plateau.train(dataclasses.replace(cfg, steps=3), out=str(tmp_path / "b"), log=quiet)
-    plateau.train(cfg, out=str(tmp_path / "b"), resume=True, log=quiet)
+    runs.train(dataclasses.replace(cfg, steps=3), out=str(tmp_path / "b"), log=quiet)
+    runs.train(cfg, out=str(tmp_path / "b"), resume=True, log=quiet)
     assert (tmp_path / "a" / "history.csv").read_bytes() == (tmp_path / "b" / "history.csv").read_bytes()
 
 

@@ -135,7 +135,7 @@ def test_student_copy_refuses_a_bad_destination_with_one_line(dest, words, tmp_p
     (tmp_path / "exists").mkdir()
     (tmp_path / "afile").write_text("x")
     dest = dest.replace("{tmp}", str(tmp_path)).replace("{root}", root)
-    out = subprocess.run([sys.executable, os.path.join(root, "tests", "make_student_copy.py"), dest],
+    out = subprocess.run([sys.executable, os.path.join(root, "tools", "make_student_copy.py"), dest],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and out.stderr.startswith("error: ") and out.stderr.count("\n") == 1, out.stderr
     assert words in out.stderr and not os.path.exists(os.path.join(root, "student"))
