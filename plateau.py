@@ -25,67 +25,149 @@ import autograd as ag
 import tasks
 
 # ---------------------------------------------------------------------------
-# Configs. Plain dataclasses, saved as config.json in every run folder.
-# A field named in PER_MEMBER may also be a tuple with one value per member.
+# Configs. Plain dataclasses, saved as config.json in every run folder. Each
+# field is declared once, by `knob`: its default, what it means, the values it
+# may take and its command-line flag. `check_config` checks every field from
+# that declaration, and experiments/common.py builds each flag from it, so a
+# flag and its check cannot disagree. A per-member field may also be a tuple
+# with one value per ensemble member.
+
+class Values:
+    """The values a field may take: `ok(value)`, and `what` says them in words."""
+
+    def __init__(self, what, ok, kind):
+        self.what, self.ok, self.kind = what, ok, kind  # kind: how a flag's text is read (int, float, str...)
+
+
+def _finite(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def whole(at_least, at_most=None):
+    """A whole number (a bool is not one) in [at_least, at_most]."""
+    what = f"a whole number >= {at_least}" if at_most is None else f"a whole number in [{at_least}, {at_most}]"
+    return Values(what, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= at_least
+                  and (at_most is None or v <= at_most), int)
+
+
+def number(low=None, high=None, low_open=False, high_open=False):
+    """A finite number in the given range (each end open or closed, or absent)."""
+    def ok(v):
+        return (_finite(v) and (low is None or (v > low if low_open else v >= low))
+                and (high is None or (v < high if high_open else v <= high)))
+    if high is None:
+        what = f"a number {'>' if low_open else '>='} {low:g}"
+    else:
+        what = f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    return Values(what, ok, float)
+
+
+def one_of(*choices):
+    return Values(f"one of {', '.join(choices)}", lambda v: v in choices, choices)
+
+
+def names_from(choices, what):
+    """A non-empty tuple of distinct names from `choices` (a tuple, never a bare string)."""
+    def ok(v):
+        return (isinstance(v, (tuple, list)) and len(v) >= 1 and len(set(v)) == len(v)
+                and all(isinstance(n, str) and n in choices for n in v))
+    return Values(f"one or more different {what} from {', '.join(choices)}", ok, ("names", what, tuple(choices)))
+
+
+SEEDS = Values("one or more whole numbers >= 0",
+               lambda v: isinstance(v, (tuple, list)) and len(v) >= 1
+               and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in v), "seeds")
+BETAS = Values("two numbers in [0, 1)", lambda v: isinstance(v, (tuple, list)) and len(v) == 2
+               and all(_finite(b) and 0 <= b < 1 for b in v), "betas")
+
+
+def knob(default, help, values, flag=None, per_member=False):
+    """One config field: its default, its meaning (the flag's help), its values, its flag
+    (None: no flag of its own) and whether each ensemble member may have its own value."""
+    return dataclasses.field(default=default, metadata=dict(help=help, values=values, flag=flag,
+                                                            per_member=per_member))
+
+
+def redefault(cls, name, default):
+    """The same knob as `cls`'s field `name`, with another default (a subclass's)."""
+    return dataclasses.field(default=default, metadata=cls.__dataclass_fields__[name].metadata)
 
 
 @dataclass
 class TrainConfig:
-    seeds: tuple = (0,)            # one ensemble member per seed
-    steps: int = 5000              # optimizer updates at most
-    eval_every: int = 100          # evaluate every this many steps (and at step 0)
-    patience: int = 3              # stop once every member held the goal this many evals
-    threshold: float = 0.95        # accuracy that counts as done (grokked / converged / memorised)
-    optimizer: str = "adamw"       # "adamw" or "sgd"
-    lr: float = 1e-3               # learning rate
-    betas: tuple = (0.9, 0.98)     # AdamW's β₁, β₂
-    weight_decay: float = 1.0      # AdamW decoupled decay, SGD coupled L2
-    momentum: float = 0.0          # SGD momentum
-    grokfast_lambda: float = 0.0   # Grokfast-EMA gradient amplification λ (0: off)
-    grokfast_alpha: float = 0.98   # Grokfast-EMA decay α
-    batch_size: int = 512          # sequences per step, per member
-    checkpoint_every: int = 1000   # steps between checkpoints (0: only when interrupted)
-    on_divergence: str = "stop"    # NaN loss: "stop" the run, or "continue" (sweeps: the member stays NaN)
-    backend: str = "numpy"         # "numpy" (CPU) or "cupy" (GPU)
-    dtype: str = "float32"         # "float32" or "float64"
+    seeds: tuple = knob((0,), "one ensemble member per seed", SEEDS, "--seeds")
+    steps: int = knob(5000, "optimizer updates at most", whole(1), "--steps")
+    eval_every: int = knob(100, "evaluate every this many steps (and at step 0 and the last)", whole(1),
+                           "--eval-every")
+    patience: int = knob(3, "evaluations at the goal, by every member, before a run stops", whole(1), "--patience")
+    threshold: float = knob(0.95, "accuracy that counts as done (memorised, grokked, converged)",
+                            number(0, 1, low_open=True), "--threshold")
+    optimizer: str = knob("adamw", "adamw or sgd", one_of("adamw", "sgd"), "--optimizer")
+    lr: float = knob(1e-3, "learning rate (0 freezes a member: a control in a sweep)", number(0), "--lr",
+                     per_member=True)
+    betas: tuple = knob((0.9, 0.98), "AdamW's beta1, beta2", BETAS)
+    weight_decay: float = knob(1.0, "AdamW's decoupled decay, SGD's coupled L2", number(0), "--weight-decay",
+                               per_member=True)
+    momentum: float = knob(0.0, "SGD momentum (SGD only)", number(0, 1, high_open=True), "--momentum",
+                           per_member=True)
+    grokfast_lambda: float = knob(0.0, "Grokfast-EMA amplification lambda (Lee et al. 2024; 0: off, theirs: 2)",
+                                  number(0), "--grokfast-lambda", per_member=True)
+    grokfast_alpha: float = knob(0.98, "Grokfast-EMA decay alpha", number(0, 1, high_open=True), "--grokfast-alpha")
+    batch_size: int = knob(512, "examples per step, per member", whole(1), "--batch-size")
+    checkpoint_every: int = knob(1000, "steps between checkpoints (0: only when interrupted)", whole(0),
+                                 "--checkpoint-every")
+    on_divergence: str = knob("stop", "a NaN loss: stop the run, or continue (a sweep: the member stays NaN)",
+                              one_of("stop", "continue"))
+    backend: str = knob("numpy", "array backend: numpy (CPU) or cupy (GPU)", one_of("numpy", "cupy"), "--backend")
+    dtype: str = knob("float32", "float32 or float64", one_of("float32", "float64"), "--dtype")
 
 
 @dataclass
 class GrokConfig(TrainConfig):
-    ops: tuple = ("div",)          # operations trained together (add, sub, mul, div)
-    p: int = 97                    # the modulus
-    frac_train: float = 0.5        # share of each op's table used for training
-    d_model: int = 128             # width D
-    n_heads: int = 4               # heads H
-    n_layers: int = 2              # blocks L
-    norm: str = "post"             # "post" (PyTorch's TransformerEncoderLayer default) or "pre"
-    init: str = "default"          # "default" (PyTorch), "small", "sparse" or "scaled"
-    init_scale: float = 0.01       # small: Xavier-normal times this; scaled: PyTorch's init times this
-    sparsity: float = 0.9          # sparse init: share of weights set to zero
-    init_scope: str = "linear"     # "linear" (the poster's code) or "all" (embeddings, Q/K/V too)
-    batch_mix: str = "pool"        # several ops: "pool" (draw from every op's training half pooled)
-                                   # or "balanced" (each op an equal share of every batch, as the poster's code)
+    ops: tuple = knob(("div",), "operations trained together", names_from(tasks.OPERATIONS, "operations"), "--ops")
+    p: int = knob(97, "the modulus (a prime where div is trained)", whole(2, 1000), "--p")
+    frac_train: float = knob(0.5, "share of each operation's table used for training",
+                             number(0, 1, low_open=True, high_open=True), "--frac-train")
+    d_model: int = knob(128, "width D", whole(1), "--d-model")
+    n_heads: int = knob(4, "attention heads H", whole(1), "--heads")
+    n_layers: int = knob(2, "blocks L", whole(1), "--layers")
+    norm: str = knob("post", "LayerNorm after each sublayer (post, PyTorch's default) or before (pre)",
+                     one_of("post", "pre"), "--norm")
+    init: str = knob("default", "default: PyTorch's; small: Xavier-normal x --init-scale; sparse: Xavier with "
+                     "--sparsity zeroed; scaled: PyTorch's x --init-scale",
+                     one_of("default", "small", "sparse", "scaled"), "--init", per_member=True)
+    init_scale: float = knob(0.01, "small and scaled init: the scale", number(0, low_open=True), "--init-scale",
+                             per_member=True)
+    sparsity: float = knob(0.9, "sparse init: the share of weights set to zero", number(0, 1, high_open=True),
+                           "--sparsity", per_member=True)
+    init_scope: str = knob("linear", "linear: MLP, attention output, read-out (the poster's code); all: every "
+                           "weight", one_of("linear", "all"), "--init-scope", per_member=True)
+    batch_mix: str = knob("pool", "several --ops: pool (draw from every op's training half pooled) or balanced "
+                          "(an equal share of each batch per op, as the poster's code)",
+                          one_of("pool", "balanced"), "--batch-mix")
 
 
 @dataclass
 class SequenceConfig(TrainConfig):
-    tasks: tuple = ("mws",)        # sequence tasks mixed in every batch
-    n: int = 16                    # inputs per sequence
-    k: int = 2                     # window
-    p: int = 17                    # modulus
-    d_model: int = 64              # width D (the paper: 256; 64 keeps the plateau, measured)
-    attention: str = "linear"      # "linear" (no softmax) or "softmax"
-    eval_size: int = 256           # held-out sequences per task
-    batch_size: int = 128          # sequences per step, split across the tasks
-    lr: float = 1e-3
-    betas: tuple = (0.9, 0.999)
-    weight_decay: float = 0.0      # Adam: AdamW with no decay
-    threshold: float = 1.0         # held-out token accuracy that counts as converged
-    eval_every: int = 10
-    steps: int = 3000
+    tasks: tuple = knob(("mws",), "sequence tasks mixed in every batch",
+                        names_from(tasks.SEQUENCE_TASK_NAMES, "tasks"))
+    n: int = knob(16, "inputs per sequence (>= 2: repetition and collapse compare output positions)",
+                  whole(2), "--n")
+    k: int = knob(2, "window", whole(1), "--k")
+    p: int = knob(17, "modulus", whole(2, 1000), "--p")
+    d_model: int = knob(64, "width D (the paper: 256; 64 keeps the plateau, measured)", whole(1), "--d-model")
+    attention: str = knob("linear", "linear (no softmax) or softmax", one_of("linear", "softmax"), "--attention")
+    eval_size: int = knob(256, "held-out sequences per task", whole(1), "--eval-size")
+    batch_size: int = redefault(TrainConfig, "batch_size", 128)    # split across the tasks
+    lr: float = redefault(TrainConfig, "lr", 1e-3)
+    betas: tuple = redefault(TrainConfig, "betas", (0.9, 0.999))
+    weight_decay: float = redefault(TrainConfig, "weight_decay", 0.0)  # Adam: AdamW with no decay
+    threshold: float = redefault(TrainConfig, "threshold", 1.0)        # held-out token accuracy
+    eval_every: int = redefault(TrainConfig, "eval_every", 10)
+    steps: int = redefault(TrainConfig, "steps", 3000)
 
 
-PER_MEMBER = ("lr", "weight_decay", "momentum", "grokfast_lambda", "init", "init_scale", "sparsity", "init_scope")
+PER_MEMBER = tuple(f.name for f in dataclasses.fields(GrokConfig) if f.metadata["per_member"])
 RESUMABLE = ("steps", "backend", "checkpoint_every")  # may change when a run is resumed
 
 
@@ -120,85 +202,45 @@ class ConfigError(ValueError):
 
 
 def check_config(cfg):
-    """Raise ConfigError for the first field that is out of range."""
-    E = len(cfg.seeds)
-    _require("seeds", E >= 1 and all(isinstance(s, int) and s >= 0 for s in cfg.seeds),
-             f"needs at least one seed, each a whole number >= 0, got {cfg.seeds}")
-    for name in PER_MEMBER:
-        value = getattr(cfg, name, None)
-        _require(name, not isinstance(value, (tuple, list)) or len(value) == E,
-                 f"has {len(value) if isinstance(value, (tuple, list)) else 0} per-member values for {E} members")
-    members = [member_config(cfg, e) for e in range(E)]
-    for name in ("steps", "eval_every", "patience", "batch_size"):
-        _require(name, getattr(cfg, name) >= 1, f"must be at least 1, got {getattr(cfg, name)}")
-    _require("checkpoint_every", cfg.checkpoint_every >= 0, f"must be >= 0, got {cfg.checkpoint_every}")
-    _require("threshold", 0 < cfg.threshold <= 1, f"must lie in (0, 1], got {cfg.threshold}")
-    _choice("optimizer", cfg.optimizer, ("adamw", "sgd"))
-    _choice("on_divergence", cfg.on_divergence, ("stop", "continue"))
-    _choice("backend", cfg.backend, ("numpy", "cupy"))
-    _choice("dtype", cfg.dtype, ("float32", "float64"))
-    _require("betas", len(cfg.betas) == 2 and all(0 <= b < 1 for b in cfg.betas),
-             f"must be two numbers in [0, 1), got {cfg.betas}")
-    _require("grokfast_alpha", 0 <= cfg.grokfast_alpha < 1, f"must lie in [0, 1), got {cfg.grokfast_alpha}")
-    for m in members:
-        _require("lr", m.lr >= 0, f"must be >= 0, got {m.lr}")
-        _require("weight_decay", m.weight_decay >= 0, f"must be >= 0, got {m.weight_decay}")
-        _require("momentum", 0 <= m.momentum < 1, f"must lie in [0, 1), got {m.momentum}")
+    """Raise ConfigError for the first field that is out of range: every field against its
+    declaration (its type too: steps='10' or ops='div' are refused), then the rules that
+    tie fields together."""
+    for f in dataclasses.fields(cfg):
+        values, value = f.metadata["values"], getattr(cfg, f.name)
+        if f.metadata["per_member"] and isinstance(value, (tuple, list)):
+            _require(f.name, len(value) == len(cfg.seeds),
+                     f"has {len(value)} per-member values for {len(cfg.seeds)} members")
+            bad = [v for v in value if not values.ok(v)]
+        else:
+            bad = [] if values.ok(value) else [value]
+        _require(f.name, not bad, lambda: f"must be {values.what}, got {bad[0]!r}")
+    for m in (member_config(cfg, e) for e in range(len(cfg.seeds))):
         _require("momentum", m.momentum == 0 or cfg.optimizer == "sgd",
-                 f"has no effect with AdamW (got {m.momentum}); it is SGD's")
-        _require("grokfast_lambda", m.grokfast_lambda >= 0, f"must be >= 0, got {m.grokfast_lambda}")
-    (_check_grok if isinstance(cfg, GrokConfig) else _check_sequence)(cfg, members)
+                 lambda: f"has no effect with AdamW (got {m.momentum}); it is SGD's")
+    (_check_grok if isinstance(cfg, GrokConfig) else _check_sequence)(cfg)
 
 
-def _check_grok(cfg, members):
-    _require("ops", len(cfg.ops) >= 1 and len(set(cfg.ops)) == len(cfg.ops),
-             f"needs one or more different operations, got {','.join(cfg.ops)}")
-    for op in cfg.ops:
-        _require("ops", op in tasks.OPERATIONS, f"unknown operation {op!r}; choose from {', '.join(tasks.OPERATIONS)}")
-    _require("p", 2 <= cfg.p <= 1000, f"must lie in [2, 1000], got {cfg.p}")
+def _check_grok(cfg):
     _require("p", "div" not in cfg.ops or tasks.is_prime(cfg.p),
              f"division mod {cfg.p} needs a prime modulus (b must have an inverse); try 97")
-    _require("frac_train", 0 < cfg.frac_train < 1, f"must lie strictly between 0 and 1, got {cfg.frac_train}")
     smallest = min(tasks.table_size(op, cfg.p) for op in cfg.ops)
     _require("frac_train", 1 <= round(cfg.frac_train * smallest) < smallest,
              f"{cfg.frac_train} leaves an empty train or validation half of {smallest} examples")
-    for name in ("d_model", "n_heads", "n_layers"):
-        _require(name, getattr(cfg, name) >= 1, f"must be at least 1, got {getattr(cfg, name)}")
     _require("n_heads", cfg.d_model % cfg.n_heads == 0,
              f"{cfg.n_heads} heads do not divide the width d_model={cfg.d_model}")
-    _choice("norm", cfg.norm, ("post", "pre"))
-    _choice("batch_mix", cfg.batch_mix, ("pool", "balanced"))
     _require("batch_mix", cfg.batch_mix == "pool" or cfg.batch_size >= len(cfg.ops),
              f"{cfg.batch_size} cannot give each of the {len(cfg.ops)} operations an example")
-    for m in members:
-        _choice("init", m.init, ("default", "small", "sparse", "scaled"))
-        _choice("init_scope", m.init_scope, ("linear", "all"))
-        _require("init_scale", m.init_scale > 0, f"must be > 0, got {m.init_scale}")
-        _require("sparsity", 0 <= m.sparsity < 1, f"must lie in [0, 1), got {m.sparsity}")
 
 
-def _check_sequence(cfg, members):
-    _require("tasks", len(cfg.tasks) >= 1 and len(set(cfg.tasks)) == len(cfg.tasks),
-             f"needs one or more different tasks, got {','.join(cfg.tasks)}")
-    for task in cfg.tasks:
-        _require("tasks", task in tasks.SEQUENCE_TASKS,
-                 f"unknown sequence task {task!r}; choose from {', '.join(tasks.SEQUENCE_TASK_NAMES)}")
-    for name in ("k", "d_model", "eval_size"):
-        _require(name, getattr(cfg, name) >= 1, f"must be at least 1, got {getattr(cfg, name)}")
-    _require("n", cfg.n >= 2, f"must be at least 2 (repetition and collapse compare output positions), got {cfg.n}")
-    _require("p", 2 <= cfg.p <= 1000, f"must lie in [2, 1000], got {cfg.p}")
+def _check_sequence(cfg):
     _require("batch_size", cfg.batch_size >= len(cfg.tasks),
              f"{cfg.batch_size} cannot give each of the {len(cfg.tasks)} tasks a sequence")
-    _choice("attention", cfg.attention, ("linear", "softmax"))
 
 
 def _require(field, ok, message):
+    """Raise ConfigError(field, message) unless ok (message may be a function: made only on failure)."""
     if not ok:
-        raise ConfigError(field, message)
-
-
-def _choice(field, value, choices):
-    _require(field, value in choices, f"unknown value {value!r}; choose from {', '.join(choices)}")
+        raise ConfigError(field, message() if callable(message) else message)
 
 
 # ---------------------------------------------------------------------------

@@ -77,12 +77,9 @@ def _number(kind, test, what):
 
 
 positive_int = _number(int, lambda v: v >= 1, "a whole number >= 1")
-nonneg_int = _number(int, lambda v: v >= 0, "a whole number >= 0")
 positive_float = _number(float, lambda v: v > 0, "a number > 0")
 nonneg_float = _number(float, lambda v: v >= 0, "a number >= 0")
-unit_open = _number(float, lambda v: 0 < v < 1, "a number strictly between 0 and 1")
 unit_half_open = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
-unit_closed_above = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
 
 
 def seed_list(text):
@@ -140,17 +137,15 @@ def parser(doc, steps, seeds=(0, 1, 2)):
     """The shared flags of every claim script; `doc` becomes its --help text."""
     p = help_parser(doc)
     g = p.add_argument_group("run")
-    g.add_argument("--backend", default="numpy", choices=["numpy", "cupy"],
-                   help="array backend: numpy (CPU) or cupy (GPU) (default: numpy)")
-    g.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    g.add_argument("--seeds", type=seed_list, default=tuple(seeds),
-                   help=f"seeds, trained together as one ensemble: e.g. 0,3,7 or 0-4 or 7 "
-                        f"(default: {format_seeds(seeds)})")
-    g.add_argument("--steps", type=positive_int, default=steps, help=f"training steps per arm (default: {steps})")
-    g.add_argument("--eval-every", type=positive_int, default=None,
-                   help="steps between evaluations (default: the config's)")
-    g.add_argument("--checkpoint-every", type=nonneg_int, default=None,
-                   help="steps between checkpoints, 0: only when interrupted (default: the config's)")
+    train = plateau.TrainConfig
+    add_knob(g, train, "backend")
+    add_knob(g, train, "dtype")
+    add_knob(g, train, "seeds", default=tuple(seeds),
+             help=f"seeds, trained together as one ensemble: e.g. 0,3,7 or 0-4 or 7 (default: {format_seeds(seeds)})")
+    add_knob(g, train, "steps", default=steps, help=f"training steps per arm, at most (default: {steps})")
+    add_knob(g, train, "eval_every", default=None, help="steps between evaluations (default: the config's)")
+    add_knob(g, train, "checkpoint_every", default=None,
+             help="steps between checkpoints, 0: only when interrupted (default: the config's)")
     g.add_argument("--out", default=None, help="folder for the run folders and table.json "
                                                "(default: runs/<script name>, or runs/quick/<script name> with --quick)")
     g.add_argument("--resume", action="store_true",
@@ -172,16 +167,60 @@ def explicit_flags(argv):
     return {a.split("=", 1)[0] for a in argv if a.startswith("--")}
 
 
-# Config field -> the flag that sets it (error messages name the flag).
-FLAG_OF = {"seeds": "--seeds", "steps": "--steps", "eval_every": "--eval-every", "patience": "--patience",
-           "threshold": "--threshold", "optimizer": "--optimizer", "lr": "--lr", "betas": "--beta2",
-           "weight_decay": "--weight-decay", "momentum": "--momentum", "grokfast_lambda": "--grokfast-lambda",
-           "grokfast_alpha": "--grokfast-alpha", "batch_size": "--batch-size",
-           "checkpoint_every": "--checkpoint-every", "backend": "--backend", "dtype": "--dtype", "ops": "--ops",
-           "p": "--p", "frac_train": "--frac-train", "d_model": "--d-model", "n_heads": "--heads",
-           "n_layers": "--layers", "norm": "--norm", "batch_mix": "--batch-mix", "init": "--init", "init_scale": "--init-scale",
-           "sparsity": "--sparsity", "init_scope": "--init-scope", "tasks": "--tasks", "n": "--n", "k": "--k",
-           "attention": "--attention", "eval_size": "--eval-size"}
+# Config field -> the flag that sets it (error messages name the flag), read from the declarations.
+FLAG_OF = {f.name: f.metadata["flag"] for cls in (plateau.GrokConfig, plateau.SequenceConfig)
+           for f in plateau.dataclasses.fields(cls) if f.metadata["flag"]} | {"betas": "--beta2"}
+
+
+def dest(name):
+    """The argparse attribute of config field `name`'s flag (--heads -> heads)."""
+    return FLAG_OF[name][2:].replace("-", "_")
+
+
+def shown(value):
+    return ",".join(map(str, value)) if isinstance(value, tuple) else f"{value:g}" if isinstance(value, float) \
+        else str(value)
+
+
+def add_knob(group, cls, name, **options):
+    """Add config field `name`'s flag, built from its declaration in plateau.py: its values
+    (how the text is read and checked), its meaning and its default. A flag and the check
+    on its field therefore cannot disagree. `options` override argparse's (a default, say)."""
+    field = cls.__dataclass_fields__[name]
+    meta, values = field.metadata, field.metadata["values"]
+    default = options.get("default", field.default)  # a script may change it later (set_defaults): argparse
+    kwargs = dict(default=field.default,              # then prints the one it uses, as %(default)s
+                  help=f"{meta['help']} (default: {shown(default) if isinstance(default, tuple) else '%(default)s'})")
+    kind = values.kind
+    if kind == "seeds":
+        kwargs["type"] = seed_list
+    elif isinstance(kind, tuple) and kind[0] == "names":
+        kwargs["type"] = name_list(kind[2], kind[1].rstrip("s"))
+    elif isinstance(kind, tuple):
+        kwargs["choices"] = list(kind)
+    else:
+        kwargs["type"] = read_as(values)
+    group.add_argument(meta["flag"], **{**kwargs, **options})
+
+
+def read_as(values):
+    """A flag's type function from a field's declared values: one clear message when the text
+    is not a value of that kind (inf and nan are not finite numbers) or out of range."""
+    def read(text):
+        try:
+            value = values.kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {values.what}") from None
+        if not values.ok(value):
+            raise argparse.ArgumentTypeError(f"{text} is not {values.what}")
+        return value
+    read.__name__ = values.what
+    return read
+
+
+def fields_from(args, cls, names):
+    """Config fields named `names`, read from the flags built by add_knob."""
+    return {name: getattr(args, dest(name)) for name in names}
 
 
 def reject(argv, flags, why):
@@ -229,43 +268,21 @@ POSTER_PRESET = dict(weight_decay=1e-3, steps=400_000, eval_every=1000, checkpoi
                      init_scale=0.01, sparsity=0.9, init_scope="linear")
 
 
+GROK_KNOBS = ("ops", "p", "frac_train", "optimizer", "lr", "momentum", "weight_decay", "grokfast_lambda",
+              "grokfast_alpha", "batch_size", "init", "init_scale", "sparsity", "init_scope", "norm", "batch_mix",
+              "d_model", "n_heads", "n_layers", "threshold", "patience")
+
+
 def add_grok_flags(p):
-    d = plateau.GrokConfig()  # the flags' defaults are the config's
+    d = plateau.GrokConfig()
     g = p.add_argument_group("model, data and optimizer")
     g.add_argument("--preset", choices=["poster"], default=None,
                    help="poster: the poster's own regime (weight decay 1e-3, 400,000 steps, evaluate every "
                         "1,000, checkpoint every 10,000); a GPU job, see README; explicit flags still win")
-    g.add_argument("--ops", type=name_list(plateau.tasks.OPERATIONS, "operation"), default=d.ops,
-                   help=f"comma-separated operations: add,sub,mul,div (default: {','.join(d.ops)})")
-    g.add_argument("--p", type=positive_int, default=d.p, help="the modulus (prime when div is used)")
-    g.add_argument("--frac-train", type=unit_open, default=d.frac_train, help="share of each table used for training")
-    g.add_argument("--optimizer", default=d.optimizer, choices=["adamw", "sgd"])
-    g.add_argument("--lr", type=positive_float, default=d.lr)
-    g.add_argument("--momentum", type=unit_half_open, default=d.momentum, help="SGD momentum (SGD only)")
-    g.add_argument("--beta2", type=unit_half_open, default=d.betas[1], help=f"AdamW's beta2 (beta1 is {d.betas[0]:g})")
-    g.add_argument("--weight-decay", type=nonneg_float, default=d.weight_decay)
-    g.add_argument("--grokfast-lambda", type=nonneg_float, default=d.grokfast_lambda,
-                   help="Grokfast-EMA amplification (Lee et al. 2024; 0: off, their default: 2)")
-    g.add_argument("--grokfast-alpha", type=unit_half_open, default=d.grokfast_alpha, help="Grokfast-EMA decay")
-    g.add_argument("--batch-size", type=positive_int, default=d.batch_size)
-    g.add_argument("--init", default=d.init, choices=["default", "small", "sparse", "scaled"],
-                   help="default: PyTorch's; small: Xavier-normal x --init-scale; sparse: Xavier, --sparsity zeroed; "
-                        "scaled: PyTorch's x --init-scale")
-    g.add_argument("--init-scale", type=positive_float, default=d.init_scale, help="small init: Xavier-normal times this")
-    g.add_argument("--sparsity", type=unit_half_open, default=d.sparsity, help="sparse init: share of weights zeroed")
-    g.add_argument("--init-scope", default=d.init_scope, choices=["linear", "all"],
-                   help="linear: MLP, attention output, read-out (the poster's code); all: every weight")
-    g.add_argument("--norm", default=d.norm, choices=["post", "pre"])
-    g.add_argument("--batch-mix", default=d.batch_mix, choices=["pool", "balanced"],
-                   help="several --ops: pool (draw from every op's training half pooled) or balanced "
-                        "(an equal share of each batch per op, as the poster's code) (default: pool)")
-    g.add_argument("--d-model", type=positive_int, default=d.d_model)
-    g.add_argument("--heads", type=positive_int, default=d.n_heads)
-    g.add_argument("--layers", type=positive_int, default=d.n_layers)
-    g.add_argument("--threshold", type=unit_closed_above, default=d.threshold,
-                   help="accuracy that counts as memorised (train) and grokked (validation) (default: 0.95)")
-    g.add_argument("--patience", type=positive_int, default=d.patience,
-                   help="evaluations at the threshold before an arm stops")
+    for name in GROK_KNOBS:
+        add_knob(g, plateau.GrokConfig, name)
+    g.add_argument("--beta2", type=read_as(plateau.number(0, 1, high_open=True)), default=d.betas[1],
+                   help=f"AdamW's beta2 (beta1 is {d.betas[0]:g}) (default: {d.betas[1]:g})")
     return p
 
 
@@ -276,14 +293,8 @@ def grok_parser(doc, steps, seeds=(0, 1, 2)):
 def grok_config(args, argv, **overrides):
     """The GrokConfig the flags describe (with --preset and --quick applied where no flag was written)."""
     given = explicit_flags(argv)
-    fields = dict(ops=args.ops, p=args.p, frac_train=args.frac_train, optimizer=args.optimizer, lr=args.lr,
-                  momentum=args.momentum, betas=(plateau.GrokConfig.betas[0], args.beta2),
-                  weight_decay=args.weight_decay, grokfast_lambda=args.grokfast_lambda,
-                  grokfast_alpha=args.grokfast_alpha, batch_size=args.batch_size, init=args.init,
-                  init_scale=args.init_scale, sparsity=args.sparsity, init_scope=args.init_scope, norm=args.norm,
-                  batch_mix=args.batch_mix,
-                  d_model=args.d_model, n_heads=args.heads, n_layers=args.layers, threshold=args.threshold,
-                  patience=args.patience, **shared(args))
+    fields = dict(fields_from(args, plateau.GrokConfig, GROK_KNOBS),
+                  betas=(plateau.GrokConfig.betas[0], args.beta2), **shared(args))
     if "init" not in overrides:  # a flag the chosen init ignores is refused, not silently dropped
         for flag, inits in (("--init-scale", ("small", "scaled")), ("--sparsity", ("sparse",))):
             if flag in given and args.init not in inits:
@@ -299,22 +310,13 @@ def grok_config(args, argv, **overrides):
 # ---------------------------------------------------------------------------
 # The loss-plateau arm's knobs, shared by task_diversity.py, transfer.py and attention_map.py.
 
+SEQUENCE_KNOBS = ("d_model", "lr", "batch_size", "attention", "threshold", "eval_size", "n", "k", "p", "patience")
+
+
 def add_sequence_flags(p):
-    d = plateau.SequenceConfig()  # the flags' defaults are the config's
     g = p.add_argument_group("model, data and optimizer")
-    g.add_argument("--d-model", type=positive_int, default=d.d_model, help="width D (the paper: 256)")
-    g.add_argument("--lr", type=positive_float, default=d.lr, help="Adam learning rate (the poster's code: 1e-4)")
-    g.add_argument("--batch-size", type=positive_int, default=d.batch_size,
-                   help="sequences per step, split across the tasks (the poster's Table 1 runs: 128)")
-    g.add_argument("--attention", default=d.attention, choices=["linear", "softmax"])
-    g.add_argument("--threshold", type=unit_closed_above, default=d.threshold,
-                   help=f"held-out token accuracy that counts as converged (default: {d.threshold:g})")
-    g.add_argument("--eval-size", type=positive_int, default=d.eval_size, help="held-out sequences per task")
-    g.add_argument("--n", type=positive_int, default=d.n, help="inputs per sequence")
-    g.add_argument("--k", type=positive_int, default=d.k, help="window")
-    g.add_argument("--p", type=positive_int, default=d.p, help="modulus")
-    g.add_argument("--patience", type=positive_int, default=d.patience,
-                   help="evaluations at the threshold before an arm stops")
+    for name in SEQUENCE_KNOBS:
+        add_knob(g, plateau.SequenceConfig, name)
     return p
 
 
@@ -323,9 +325,7 @@ def sequence_parser(doc, steps=4000):
 
 
 def sequence_config(args, argv, tasks, **overrides):
-    fields = dict(d_model=args.d_model, lr=args.lr, batch_size=args.batch_size, attention=args.attention,
-                  threshold=args.threshold, eval_size=args.eval_size, n=args.n, k=args.k, p=args.p,
-                  patience=args.patience, **shared(args))
+    fields = dict(fields_from(args, plateau.SequenceConfig, SEQUENCE_KNOBS), **shared(args))
     fields.update(quick_fields(args, QUICK_SEQUENCE, argv))
     fields.update(overrides)
     return plateau.SequenceConfig(tasks=tuple(tasks), **fields)

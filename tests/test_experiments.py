@@ -244,7 +244,7 @@ BAD_GROK = [["--batch-size", "0"], ["--heads", "3"], ["--heads", "0"], ["--layer
             ["--lr", "inf"], ["--weight-decay", "nan"], ["--grokfast-lambda", "1e309"], ["--beta2", "nan"],
             ["--init", "small", "--init-scale", "inf"]]
 BAD_SEQ = [["--batch-size", "0"], ["--n", "0"], ["--k", "0"], ["--p", "1"], ["--eval-size", "0"],
-           ["--threshold", "0"], ["--d-model", "0"], ["--lr", "0"], ["--attention", "local"], ["--n", "1"],
+           ["--threshold", "0"], ["--d-model", "0"], ["--lr", "-1"], ["--lr", "inf"], ["--attention", "local"], ["--n", "1"],
            ["--lr", "inf"], ["--threshold", "nan"]]
 BAD_OTHER = [("reproduce", ["--only", "grok,nope"]), ("reproduce", ["--only", "grok,grok"]),
              ("bench", ["--cases", "resnet:1"]), ("bench", ["--cases", "grok:0"]), ("bench", ["--cases", "grok"]),

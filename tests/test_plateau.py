@@ -205,7 +205,7 @@ def test_plateau_diagnostics_on_a_known_case():
 
 @pytest.mark.integration
 def test_bad_optimizer_name():
-    with pytest.raises(plateau.ConfigError, match="choose from adamw, sgd"):
+    with pytest.raises(plateau.ConfigError, match="one of adamw, sgd"):
         runs.train(dataclasses.replace(TINY_GROK, optimizer="adam"), log=quiet)
 
 
@@ -303,3 +303,57 @@ def test_balanced_batches_give_each_operation_its_share():
     assert pooled._picks(np.random.default_rng(0)).shape == (32,)
     with pytest.raises(plateau.ConfigError, match="batch_mix"):
         plateau.check_config(dataclasses.replace(cfg, batch_mix="even"))
+
+
+# -- each config field declared once: its check in the library and on the command line ----------
+
+BAD_FIELDS = [("steps", "10"), ("steps", 2.5), ("steps", True), ("seeds", 3), ("seeds", ()), ("seeds", (0, -1)),
+              ("p", 11.5), ("ops", "div"), ("ops", ("div", "div")), ("ops", ("pow",)), ("eval_every", 2.5),
+              ("lr", float("inf")), ("lr", -1.0), ("lr", "0.1"), ("weight_decay", float("nan")),
+              ("betas", (2, 5)), ("betas", (0.9,)), ("momentum", -3.0), ("init", "tiny"), ("init_scale", 0.0),
+              ("sparsity", 1.0), ("frac_train", 1.0), ("grokfast_alpha", 1.0), ("threshold", 0.0),
+              ("backend", "torch"), ("lr", (1e-3, 1e-3)), ("batch_mix", "even"), ("n_heads", 0)]
+
+
+@pytest.mark.parametrize("field, value", BAD_FIELDS, ids=[f"{f}={v!r}" for f, v in BAD_FIELDS])
+def test_a_bad_config_field_is_named(field, value):
+    """GrokConfig(steps='10'), ops='div' (letters) or lr=inf: a ConfigError naming the field, never a
+    TypeError from deep inside, never accepted."""
+    with pytest.raises(plateau.ConfigError) as error:
+        plateau.check_config(dataclasses.replace(TINY_GROK, **{field: value}))
+    assert error.value.field == field
+
+
+def test_sequence_fields_are_checked_from_their_declarations():
+    for field, value in [("tasks", "mws"), ("tasks", ("mwx",)), ("n", 1), ("k", 0), ("attention", "local")]:
+        with pytest.raises(plateau.ConfigError, match=f"^{field}: "):
+            plateau.check_config(dataclasses.replace(TINY_SEQ, **{field: value}))
+
+
+def test_every_flag_and_its_field_accept_the_same_values():
+    """Each flag is built from its field's declaration, so the command line and check_config agree
+    on every value: the boundaries, just past them, and non-finite numbers."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments"))
+    import common
+    probes = ["-1", "0", "0.5", "1", "2", "2.5", "1000", "1001", "inf", "nan", "1e309"]
+    parsers = {plateau.GrokConfig: common.grok_parser("x\n", 10), plateau.SequenceConfig: common.sequence_parser("x\n")}
+    checked = 0
+    for cls, parser in parsers.items():
+        for field in dataclasses.fields(cls):
+            values, flag = field.metadata["values"], field.metadata["flag"]
+            if values.kind not in (int, float) or flag not in parser._option_string_actions:
+                continue  # not a number, or no flag of that parser
+            for text in probes:
+                try:
+                    parser.parse_args([flag, text])
+                    cli_ok = True
+                except common.UsageError:
+                    cli_ok = False
+                try:
+                    library_ok = values.ok(values.kind(text))
+                except ValueError:
+                    library_ok = False
+                assert cli_ok == library_ok, (cls.__name__, flag, text)
+                checked += 1
+    assert checked > 150
