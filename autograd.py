@@ -33,17 +33,22 @@ class BackendError(RuntimeError):
     """The requested array backend cannot be used on this machine."""
 
 
-def set_backend(name="numpy", dtype="float32", fast=True):
-    """Choose the array module ("numpy" or "cupy"), the float dtype, and the path:
-    fast=True puts fastops.py's fused ops and optimizer in place of this file's
-    (what training uses), fast=False keeps the ones written here."""
+def set_backend(name="numpy", dtype="float32", module=None):
+    """Choose the array module ("numpy" or "cupy") and the float dtype of every Tensor.
+    Training calls fastops.set_backend instead: it checks that a GPU runs, passes the
+    module here, and puts the speed path's ops in place of the ones in this file."""
     global xp
     if dtype not in ("float32", "float64"):
         raise ValueError(f"unknown dtype {dtype!r}; choose 'float32' or 'float64'")
     if name not in ("numpy", "cupy"):
         raise ValueError(f"unknown backend {name!r}; choose 'numpy' or 'cupy'")
-    import fastops  # the speed path and the machinery beside this file (it imports this one)
-    xp = fastops.use(name, fast)  # numpy, or cupy once it has shown that it runs
+    if module is None and name == "cupy":
+        try:
+            import cupy as module
+        except ImportError:
+            raise BackendError("backend 'cupy' needs CuPy: if `python -c \"import cupy\"` fails, install "
+                               "the wheel for your CUDA (pip install -e '.[gpu-cuda12]' or '.[gpu-cuda13]')") from None
+    xp = module or numpy
     globals()["dtype"] = numpy.dtype(dtype).type
 
 

@@ -4,17 +4,18 @@ autograd.py is written the way the maths reads. This module holds the same ops
 rearranged to make fewer passes over memory, an optimizer over one flat buffer,
 and what choosing a backend needs beyond `xp = numpy`:
 
-  1. the seam: `use(name, fast)`, which `autograd.set_backend` calls; with
-     fast=True it puts the ops and optimizers of sections 3 and 4 in place of
-     autograd's (SWAPPED), with fast=False it puts autograd's own back;
-     on CuPy it first checks that the GPU runs, on NumPy it tunes malloc;
+  1. the seam: `set_backend(name, dtype, fast)`, which training calls in place of
+     autograd.set_backend; with fast=True it puts the ops and optimizers of
+     sections 3 and 4 in place of autograd's (SWAPPED), with fast=False it puts
+     autograd's own back; on CuPy it first checks that the GPU runs, on NumPy it
+     tunes malloc;
   2. helpers, each with the plain expression it computes and why it is faster;
   3. the ops that use them: the same forward and backward as autograd's, with
      the helpers in place of the plain expressions (and every matrix product
      through `_mm`, so experiments/bench.py can record and time them);
   4. SGD and AdamW over one flat buffer, with per-member hyperparameters.
 
-Training runs use this path (set_backend's default). tests/test_fastops.py
+Training runs use this path (fastops.set_backend's default). tests/test_fastops.py
 checks it against autograd's: bit for bit where the operations are the same,
 within float32 rounding where they are reordered. On CuPy most helpers are
 their plain expression: a GPU kernel already uses the whole card.
@@ -38,18 +39,18 @@ _PLAIN = {name: getattr(ag, name) for name in SWAPPED}  # autograd's own, kept f
 # 1. The seam.
 
 
-def use(name, fast):
-    """The array module for backend `name`, ready to run; put this module's ops
-    (fast=True) or autograd's own (fast=False) into autograd."""
+def set_backend(name="numpy", dtype="float32", fast=True):
+    """autograd.set_backend, for training: the array module for backend `name`, ready to
+    run (CuPy once it has shown that it runs; on NumPy, malloc tuned), and this module's
+    ops and optimizers in place of autograd's (fast=True) or autograd's own (fast=False)."""
     global xp
     if name == "numpy":
         keep_freed_memory()
-        xp = numpy
-    else:
-        xp = import_cupy()
+    module = import_cupy() if name == "cupy" else numpy
+    ag.set_backend(name, dtype, module=module)
+    xp = ag.xp
     for op in SWAPPED:
         setattr(ag, op, globals()[op] if fast else _PLAIN[op])
-    return xp
 
 
 def import_cupy():

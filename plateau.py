@@ -22,6 +22,7 @@ import numpy as np
 
 import analysis
 import autograd as ag
+import fastops
 import tasks
 
 # ---------------------------------------------------------------------------
@@ -723,7 +724,7 @@ def train(cfg, state=None, problem=None, init_params=None, before_step=None, aft
     checkpoints, signals, history.csv and the progress line.
     """
     check_config(cfg)
-    ag.set_backend(cfg.backend, cfg.dtype)
+    fastops.set_backend(cfg.backend, cfg.dtype)
     problem = problem or make_problem(cfg)
     state = state or start(cfg, problem, init_params)
     for step in range(state.step, cfg.steps + 1):

@@ -49,6 +49,7 @@ import numpy as np
 
 import analysis
 import autograd as ag
+import fastops
 import plateau
 
 RUN_FILES = ("config.json", "history.csv", "checkpoint.npz", "summary.json", "params.npz", "curves.png")
@@ -597,7 +598,7 @@ def train(cfg, out=None, resume=False, overwrite=False, init_params=None, log=sa
     """
     plateau.check_config(cfg)
     check_resume_flags(resume, overwrite)
-    ag.set_backend(cfg.backend, cfg.dtype)
+    fastops.set_backend(cfg.backend, cfg.dtype)
     problem = plateau.make_problem(cfg)
     run = RunFolder(out, problem.fields, plateau.config_to_dict(cfg), plateau.RESUMABLE,
                     finite_params=cfg.on_divergence == "stop") if out else None

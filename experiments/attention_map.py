@@ -17,6 +17,7 @@ import os
 import numpy as np
 
 import common
+import fastops
 import plateau
 import runs
 
@@ -26,7 +27,7 @@ TASKS = ("mws", "mwp", "mwd")
 
 def attention_maps(result, cfg):
     """Per task: the mean |A| over the held-out batch, (E, T, T), as NumPy."""
-    ag.set_backend(cfg.backend, cfg.dtype)
+    fastops.set_backend(cfg.backend, cfg.dtype)
     problem = plateau.SequenceProblem(cfg)
     params = {k: ag.Tensor(ag.from_numpy(v)) for k, v in result.params.items()}
     maps = {}

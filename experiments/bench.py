@@ -222,7 +222,7 @@ def main(argv=None):
         runs.read_json(args.compare, "rows", ("case", "E", "ratio", "engine_ms"))  # checked before any work
     out = args.out or os.path.join("runs", "quick" if args.quick else "", "bench")
     runs.check_writable_folder(out, create=True)
-    ag.set_backend(args.backend, args.dtype)
+    fastops.set_backend(args.backend, args.dtype)
     repeats = 2 if args.quick else args.repeats
     rows = []
     for name, E in args.cases:

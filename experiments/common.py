@@ -24,6 +24,7 @@ sys.path.insert(0, ROOT)  # `python experiments/x.py` works from the repo root w
 
 import analysis  # noqa: E402
 import autograd as ag  # noqa: E402
+import fastops  # noqa: E402
 import plateau  # noqa: E402
 import runs  # noqa: E402
 
@@ -354,7 +355,7 @@ def check_arms(arms, args):
     if args.arm is not None and args.arm not in arms:
         raise runs.InputError(f"--arm {args.arm!r} is not an arm of this script; choose from {', '.join(arms)}")
     for backend, dtype in sorted({(cfg.backend, cfg.dtype) for cfg in arms.values()}):
-        ag.set_backend(backend, dtype)  # no CuPy: one line now, before any header or folder
+        fastops.set_backend(backend, dtype)  # no CuPy: one line now, before any header or folder
 
 
 def run_arms(arms, out, args, log=say, **train_kwargs):

@@ -42,6 +42,7 @@ import tempfile
 import time
 
 import common  # first: it puts the repository root on sys.path
+import fastops
 import runs
 
 TOOLS = os.path.join(common.ROOT, "tools")
@@ -57,7 +58,7 @@ def use_backend(standin):
     if standin:
         sys.path.insert(0, TOOLS)
         importlib.import_module("strict_cupy").install()
-    common.ag.set_backend("cupy")
+    fastops.set_backend("cupy")
     return common.ag.xp
 
 
@@ -122,7 +123,7 @@ def stage_counts(out, standin):
     strict_cupy = importlib.import_module("strict_cupy")
     strict_cupy.install()
     import plateau
-    common.ag.set_backend("cupy")
+    fastops.set_backend("cupy")
     rows = []
     for kind, E in (("grok", 1), ("grok", 8), ("sequence", 1), ("sequence", 8)):
         make = plateau.GrokConfig if kind == "grok" else plateau.SequenceConfig

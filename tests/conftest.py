@@ -16,17 +16,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tools")]  # the project, and the stand-in and student-copy tools
 
 import autograd as ag  # noqa: E402
+import fastops  # noqa: E402
 import strict_cupy  # noqa: E402
 from make_student_copy import unsolved  # noqa: E402
 
 
 def _cupy_missing_reason():
     try:
-        ag.set_backend("cupy")
+        fastops.set_backend("cupy")
     except ag.BackendError as error:
         return str(error)
     finally:
-        ag.set_backend("numpy")
+        fastops.set_backend("numpy")
     return None
 
 
@@ -40,9 +41,9 @@ def backend(request):
     if request.param == "cupy" and CUPY_SKIP:
         pytest.skip(CUPY_SKIP)
     with standin_if(request.param == "standin"):
-        ag.set_backend("numpy" if request.param == "numpy" else "cupy", "float64", fast=False)
+        fastops.set_backend("numpy" if request.param == "numpy" else "cupy", "float64", fast=False)
         yield request.param
-        ag.set_backend("numpy", "float32")
+        fastops.set_backend("numpy", "float32")
 
 
 class standin_if:
@@ -58,7 +59,7 @@ class standin_if:
 
     def __exit__(self, *exc):
         if self.wanted:
-            ag.set_backend("numpy", "float32")
+            fastops.set_backend("numpy", "float32")
             strict_cupy.uninstall()
 
 
@@ -70,7 +71,7 @@ def on_device(backend):
 @pytest.fixture(autouse=True)
 def _restore_backend():
     yield
-    ag.set_backend("numpy", "float32")
+    fastops.set_backend("numpy", "float32")
 
 
 UNSOLVED = unsolved()

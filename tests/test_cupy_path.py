@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import autograd as ag
+import fastops
 import plateau
 import runs
 import strict_cupy
@@ -56,7 +57,7 @@ def test_float32_train_runs_on_the_standin_with_a_run_folder(cfg, tmp_path):
 def _step_counts(cfg, E):
     """Host syncs and kernel launches of one training step (after a warm-up step), on the stand-in."""
     with standin_if(True):
-        ag.set_backend("cupy")
+        fastops.set_backend("cupy")
         cfg = dataclasses.replace(cfg, seeds=tuple(range(E)), backend="cupy")
         problem = plateau.make_problem(cfg)
         params = problem.init_params()
@@ -91,7 +92,7 @@ def test_a_grokking_step_launches_at_most_400_kernels(E):
 def test_the_optimizer_updates_the_whole_buffer_in_a_few_kernels():
     """On a GPU, all 36 parameters of the grokking model in one stretch: a dozen kernels, not a dozen per parameter."""
     with standin_if(True):
-        ag.set_backend("cupy")
+        fastops.set_backend("cupy")
         cfg = plateau.GrokConfig(batch_size=16, backend="cupy")
         params = plateau.stack_members([plateau.init_grok_member(cfg, np.random.default_rng(0))])
         optimizer = plateau.make_optimizer(cfg, list(params.values()))
@@ -109,7 +110,7 @@ def test_import_cupy_turns_a_broken_gpu_into_one_backend_error(monkeypatch):
         monkeypatch.setattr(cupy, "arange", lambda *a, **k: (_ for _ in ()).throw(
             RuntimeError("CUDA_ERROR_FILE_NOT_FOUND: libnvrtc.so.13 not found\nmore detail")))
         with pytest.raises(ag.BackendError, match="cannot run on it .RuntimeError: CUDA_ERROR_FILE_NOT_FOUND"):
-            ag.set_backend("cupy")
+            fastops.set_backend("cupy")
         monkeypatch.setattr(cupy.cuda.runtime, "getDeviceCount", lambda: 0)
         with pytest.raises(ag.BackendError, match="no CUDA GPU is visible"):
-            ag.set_backend("cupy")
+            fastops.set_backend("cupy")

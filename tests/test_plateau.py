@@ -7,6 +7,7 @@ import pytest
 
 import analysis
 import autograd as ag
+import fastops
 import plateau
 import runs
 import tasks
@@ -38,7 +39,7 @@ def test_ensemble_of_three_equals_three_single_runs(cfg):
 @pytest.mark.integration
 def test_last_position_shortcut_matches_the_full_forward():
     """The final block computes only the last position; the result is the same."""
-    ag.set_backend("numpy", "float64")
+    fastops.set_backend("numpy", "float64")
     cfg = dataclasses.replace(TINY_GROK, seeds=(0, 1))
     problem = plateau.ArithmeticProblem(cfg)
     params = problem.init_params()
@@ -56,7 +57,7 @@ def test_last_position_shortcut_matches_the_full_forward():
 def test_outputs_only_forward_gives_the_full_forward_loss_and_gradients(attention):
     """Training computes queries, MLP and read-out for the n output positions only;
     the loss and every gradient are those of the full forward pass."""
-    ag.set_backend("numpy", "float64")
+    fastops.set_backend("numpy", "float64")
     cfg = dataclasses.replace(TINY_SEQ, seeds=(0, 1), attention=attention)
     problem = plateau.SequenceProblem(cfg)
     grads = []
@@ -193,7 +194,7 @@ def test_small_and_sparse_init_touch_the_linear_layers_only_by_default():
 
 def test_plateau_diagnostics_on_a_known_case():
     """Identical hidden states everywhere: collapse 1; constant guesses: repetition 1."""
-    ag.set_backend("numpy", "float64")
+    fastops.set_backend("numpy", "float64")
     E, B, n, V, D = 1, 2, 4, 5, 3
     logits = ag.Tensor(np.tile(np.eye(V)[2], (E, B, 2 * n, 1)))
     hidden = ag.Tensor(np.ones((E, B, 2 * n, D)))
@@ -212,7 +213,7 @@ def test_bad_optimizer_name():
 @pytest.mark.linear_attention
 def test_linear_attention_against_a_loop():
     """A[i, j] = q_i·k_j/√D for j <= i and 0 after; y_i = Σ_j A[i, j] v_j."""
-    ag.set_backend("numpy", "float64")
+    fastops.set_backend("numpy", "float64")
     cfg = dataclasses.replace(TINY_SEQ, seeds=(0,))
     raw = plateau.init_sequence_member(cfg, np.random.default_rng(0))
     raw.update({k: np.random.default_rng(1).standard_normal(v.shape) for k, v in raw.items() if k.startswith("b_")})
@@ -248,7 +249,7 @@ class Float64Trap(np.ndarray):
 @pytest.mark.parametrize("cfg", [TINY_GROK, TINY_SEQ], ids=["grok", "sequence"])
 def test_float32_training_computes_nothing_in_float64(cfg):
     """Speed: a float32 step stays float32 all the way, optimizer included (per-member lr, Grokfast)."""
-    ag.set_backend("numpy", "float32")
+    fastops.set_backend("numpy", "float32")
     problem = plateau.make_problem(dataclasses.replace(cfg, dtype="float32", seeds=(0, 1)))
     params = problem.init_params()
     optimizer = ag.AdamW(list(params.values()), lr=np.array([1e-3, 1e-2]), weight_decay=1.0,
