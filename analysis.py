@@ -26,6 +26,8 @@ def later(step):
 def median_range(values):
     """(median, min, max) over members, where None (never reached) counts as later than
     any step: a median or max that falls on such a member is None too."""
+    if not len(values):
+        return None, None, None  # no members: nothing reached
     steps = np.array([later(v) for v in values], dtype=float)
     finite = lambda x: None if not np.isfinite(x) else float(x)
     return finite(np.median(steps)), finite(steps.min()), finite(steps.max())

@@ -293,7 +293,7 @@ def ledger_reasons(reasons):
     return out
 
 
-def law_claims(law, errors, held, poster, setting):
+def law_claims(law, errors, held, poster, setting, missing=()):
     med = float(np.median(np.abs(errors))) if errors else None
     all_grokked = all(m["delay"] for m in held)
     rows = [common.claim(
@@ -311,6 +311,9 @@ def law_claims(law, errors, held, poster, setting):
         "budget-bound: no fitted cell grokked within its budget" if law is None else
         "budget-bound: a held-out member did not grok within its budget" if not all_grokked else
         "contradicted: the held-out cells are not predicted by the product lr x wd alone")]
+    if {"ladder-fast", "ladder-slow"} & set(missing):
+        rows[0].update(verdict="see note", note="No verdict yet: the ladder arms "
+                       f"{', '.join(sorted({'ladder-fast', 'ladder-slow'} & set(missing)))} have not finished.")
     low, mid, high = poster if poster else (None, None, None)
     inside = mid is not None and ((low or 0) <= POSTER_DELAY <= (high or float("inf"))
                                   or 0.5 <= POSTER_DELAY / mid <= 2)
@@ -321,6 +324,9 @@ def law_claims(law, errors, held, poster, setting):
         common.verdict(inside, partly=mid is not None and 0.2 <= POSTER_DELAY / mid <= 5),
         "the poster's delay lies in the predicted interval or within 2x of the central prediction; partly "
         "within 5x"))
+    if "vmem" in missing or {"ladder-fast", "ladder-slow"} & set(missing):
+        rows[1].update(verdict="see note", note="No verdict yet: the arms it needs (vmem and the ladder) have "
+                                                "not all finished.")
     return rows
 
 
@@ -359,19 +365,29 @@ def main(argv=None):
                    help="AdamW weight decay of the rung the interventions run on (lr 1e-3; default 0.3)")
     p.add_argument("--sgd-lr", type=common.positive_float, default=0.005, help="SGD lr (the poster's 0.005)")
     p.add_argument("--sgd-momentum", type=common.unit_half_open, default=0.9, help="SGD momentum (default 0.9)")
+    p.add_argument("--finished-only", action="store_true",
+                   help="train nothing: write the tables from the arms already finished under --out and say "
+                        "which are missing (a study spread over sittings)")
     args = p.parse_args(argv)
     common.reject(argv, ["--ops", "--batch-mix", "--optimizer", "--init", "--lr", "--weight-decay", "--momentum", "--preset"],
                   "the arms set these (see --help)")
     out = common.out_folder(args, "grok_delay")
     arms = arms_for(args, argv)
-    results = common.run_arms(arms, out, args)
+    if args.finished_only:
+        common.check_arms(arms, args)
+        done = {k: cfg for k, cfg in arms.items() if runs.RunFolder.holds_finished(os.path.join(out, k))}
+        args.resume = True
+        results = common.run_arms(done, out, args)
+    else:
+        results = common.run_arms(arms, out, args)
     if common.only_one_arm(args, out):
         return results
     return report(arms, results, out, args)
 
 
 def report(arms, results, out, args):
-    recs = {name: records(results[name], cfg) for name, cfg in arms.items()}
+    recs = {name: records(results[name], cfg) if name in results else [] for name, cfg in arms.items()}
+    missing = [name for name in arms if name not in results]
     ladder = recs["ladder-fast"] + recs["ladder-slow"]
     law = fit([m for m in ladder if m["lr"] == FIT_LR])
     held = [m for m in ladder if m["lr"] != FIT_LR]
@@ -392,6 +408,7 @@ def report(arms, results, out, args):
     groups["four tasks"] = recs["rung-four-tasks"]
     groups["SGD, same contraction"] = recs["rung-sgd"][:n]
     groups["SGD, 5x contraction (poster's ratio)"] = recs["rung-sgd"][n:]
+    groups = {label: ms for label, ms in groups.items() if ms}  # arms not run yet have no members
     rung_rows = [cell_row(label, ms, law) for label, ms in groups.items()]
     common.print_table(f"interventions on the rung lr 1e-3 x wd {args.rung_weight_decay:g}", HEADERS, rung_rows)
     fmt_pred = lambda t: "—" if not t or not t[1] else f"{t[1]:,.0f} [{(t[0] or 0):,.0f}–{(t[2] or 0):,.0f}]"
@@ -406,12 +423,15 @@ def report(arms, results, out, args):
         ["predicted delay at lr x wd = 1e-6 (width 64)", fmt_pred(poster)],
         ["predicted delay at lr x wd = 1e-6 (width 128, fitted on its wd 1 cell)", fmt_pred(wide_poster)],
         ["poster's delay (wd 1e-3, width 128)", f"~{POSTER_DELAY:,} (memorised ~{POSTER_MEM}, grokked ~{POSTER_GROK:,})"]]
+    if missing:
+        law_rows.append(["arms not finished yet (not in these tables)", ", ".join(missing)])
     common.print_table("the law T_grok - T_mem = ln(V_mem/V*) / (2 kappa lr wd)", ["quantity", "value"], law_rows)
     setting = (f"division mod 97, width {arms['ladder-fast'].d_model}, batch {arms['ladder-fast'].batch_size}, "
                f"AdamW, lr x wd cells {', '.join(cell_name(*k) for k in by_cell(ladder))}, "
                f"{len(args.seeds)} seeds each")
-    rows, reasons = intervention_claims(groups, law, arms["rung-adamw"].steps, args.rung_weight_decay)
-    claim_rows = law_claims(law, errors, held, poster, setting) + rows
+    rows, reasons = (intervention_claims(groups, law, arms["rung-adamw"].steps, args.rung_weight_decay)
+                     if "baseline" in groups else ([], {}))
+    claim_rows = law_claims(law, errors, held, poster, setting, missing) + rows
     figure = plot_law(ladder, law, poster, os.path.join(out, "delay_law.png"))
     common.save_table(out, {
         "script": "grok_delay", "law": law, "width128_law": wide_law, "held_out_errors": errors,
@@ -419,7 +439,7 @@ def report(arms, results, out, args):
         "tables": {"ladder": {"headers": HEADERS, "rows": ladder_rows},
                    "interventions": {"headers": HEADERS, "rows": rung_rows},
                    "law": {"headers": ["quantity", "value"], "rows": law_rows}},
-        "claims": claim_rows, "reasons": ledger_reasons(reasons),
+        "claims": claim_rows, "reasons": ledger_reasons(reasons), "missing_arms": missing,
         "arms": common.arm_records(arms, results)}, figures=[figure] if figure or runs.pyplot() is None else [])
     return results
 

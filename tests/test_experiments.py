@@ -706,3 +706,16 @@ def test_phase_map_without_evidence_gives_no_verdict(scales, decays):
     cfg = plateau.GrokConfig(seeds=(0, 1) * len(cells))
     (row,) = grok_phase.claims(list(scales), list(decays), cells, cfg)
     assert row["verdict"] == "see note" and row["note"].startswith("No verdict")
+
+
+@pytest.mark.integration
+def test_grok_delay_reports_the_arms_finished_so_far(tmp_path):
+    """--finished-only trains nothing: the tables come from the finished arms, the rest are named."""
+    out = str(tmp_path / "delay")
+    assert run_main("grok_delay", ["--quick", "--out", out, "--arm", "ladder-fast"])[0] == 0
+    code, text, err = run_main("grok_delay", ["--quick", "--out", out, "--finished-only"])
+    assert code == 0, err
+    table = runs.read_json(os.path.join(out, "table.json"))
+    assert "ladder-slow" in table["missing_arms"] and "ladder-fast" not in table["missing_arms"]
+    assert sorted(os.listdir(out)) == ["ladder-fast", "table.json"]  # nothing else trained
+    assert {c["id"]: c["verdict"] for c in table["claims"]}["delay-law"] == "see note"
