@@ -385,6 +385,38 @@ def main(argv=None):
     return report(arms, results, out, args)
 
 
+def regime_summary(law, errors, poster, recs, missing):
+    """The paragraph RESULTS.md opens with: our regime against the poster's, the law, the prediction."""
+    ladder = recs["ladder-fast"] + recs["ladder-slow"]
+    cells = by_cell(ladder)
+    said = []
+    for (lr, wd), ms in sorted(cells.items(), key=lambda kv: -kv[0][0] * kv[0][1]):
+        s = analysis.member_stats(ms, ("memorized_step", "delay"))
+        said.append(f"lr {lr:g} x wd {wd:g}: memorised {common.fmt(s['memorized_step'])}, delay "
+                    f"{common.fmt(s['delay'])}")
+    text = [f"The poster trained at weight decay 1e-3 for 400,000 steps: memorised at ~{POSTER_MEM} steps, "
+            f"grokked at ~{POSTER_GROK:,}, a delay ~{POSTER_DELAY // POSTER_MEM}x its memorisation step. This "
+            "ledger's grokking claims run at weight decay 1 (memorised ~500, grokked ~3,100 at width 128: a delay "
+            "~5x), where a claim of the form 'X groks N times sooner' has little room to show. Under weight decay "
+            "the delay is expected to follow T_grok - T_mem = ln(V_mem/V*) / (2 kappa lr wd) (V the squared "
+            "parameter norm). grok_delay.py measures it on a ladder of lr x wd (width 64, batch 256, 3 seeds; "
+            "steps are optimizer updates, median [min–max]): " + "; ".join(said) + "."]
+    if law:
+        text.append(f"Fitted on the lr 1e-3 cells: kappa {law['kappa']:.3f} [{law['kappa_min']:.3f}–"
+                    f"{law['kappa_max']:.3f}], V* {law['v_star']:.0f}; on the held-out cells (other lr) the law's "
+                    + (f"median error is {np.median(errors):+.0%}." if errors else "error is unknown: none of them "
+                                                                                   "grokked within its budget."))
+    else:
+        text.append("No lr 1e-3 cell has grokked yet, so the law is not fitted.")
+    if poster and poster[1]:
+        text.append(f"At the poster's lr x wd = 1e-6 it predicts a delay of {poster[1]:,.0f} [{(poster[0] or 0):,.0f}"
+                    f"–{(poster[2] or 0):,.0f}] steps, against the poster's ~{POSTER_DELAY:,}.")
+    if missing:
+        text.append(f"Arms not finished yet: {', '.join(missing)} (they resume with `python experiments/"
+                    "grok_delay.py --resume`).")
+    return text
+
+
 def report(arms, results, out, args):
     recs = {name: records(results[name], cfg) if name in results else [] for name, cfg in arms.items()}
     missing = [name for name in arms if name not in results]
@@ -432,6 +464,7 @@ def report(arms, results, out, args):
     rows, reasons = (intervention_claims(groups, law, arms["rung-adamw"].steps, args.rung_weight_decay)
                      if "baseline" in groups else ([], {}))
     claim_rows = law_claims(law, errors, held, poster, setting, missing) + rows
+    regime = regime_summary(law, errors, poster, recs, missing)
     figure = plot_law(ladder, law, poster, os.path.join(out, "delay_law.png"))
     common.save_table(out, {
         "script": "grok_delay", "law": law, "width128_law": wide_law, "held_out_errors": errors,
@@ -439,7 +472,7 @@ def report(arms, results, out, args):
         "tables": {"ladder": {"headers": HEADERS, "rows": ladder_rows},
                    "interventions": {"headers": HEADERS, "rows": rung_rows},
                    "law": {"headers": ["quantity", "value"], "rows": law_rows}},
-        "claims": claim_rows, "reasons": ledger_reasons(reasons), "missing_arms": missing,
+        "claims": claim_rows, "reasons": ledger_reasons(reasons), "missing_arms": missing, "regime": regime,
         "arms": common.arm_records(arms, results)}, figures=[figure] if figure or runs.pyplot() is None else [])
     return results
 

@@ -127,6 +127,9 @@ def previous_ledger(path, ledger):
     for name in ("Run times", "Speed"):
         if name in sections:
             out[name] = {"section": sections[name]}
+    if "## Our regime against the poster's" in lines:  # the opening section, up to the claims table
+        first = lines.index("## Our regime against the poster's")
+        out["regime"] = {"section": lines[first:rulers[0] - 1]}
     return out
 
 
@@ -232,8 +235,13 @@ def main(argv=None):
              "its runs were trained at. Steps are optimizer updates; "
              "figures are median [min–max] over seeds. Memorised = first evaluation with train accuracy >= 95%, "
              "grokked = first with validation accuracy >= 95%. Each verdict follows the rule beside it, which "
-             "the script that ran the experiment applies.", "",
-             "| claim | poster (its unit) | our setting | ours | verdict | rule | commit |",
+             "the script that ran the experiment applies.", ""]
+    regime = (tables.get("grok_delay") or {}).get("regime")
+    if regime:
+        lines += ["## Our regime against the poster's", ""] + [" ".join(regime), ""]
+    elif previous.get("regime"):
+        lines += previous["regime"]["section"]
+    lines += ["| claim | poster (its unit) | our setting | ours | verdict | rule | commit |",
              "|---|---|---|---|---|---|---|"]
     reasons = {cid: text for t in tables.values() if t for cid, text in (t.get("reasons") or {}).items()}
     notes = []
