@@ -103,6 +103,7 @@ def test_quick_never_overrides_an_explicit_flag(tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.speed_path
 def test_bench_quick_and_compare(tmp_path):
     bench = importlib.import_module("bench")
     rows = bench.main(["--quick", "--out", str(tmp_path), "--cases", "mlp:1,grok:2"])
