@@ -10,7 +10,7 @@ over a held-out batch of each task. For each output position i we report the
 separator's share of attention mass |A[i, sep]| / sum_j |A[i, j]|, against
 the share 1/(i+1) that uniform attention would give it.
 
-Run time: see RESULTS.md (about a minute on 2 CPU cores with 3 seeds).
+Run times: RESULTS.md ("Run times") and README.md.
 """
 import os
 

@@ -191,6 +191,33 @@ def reject(argv, flags, why):
         raise runs.InputError(f"{', '.join(sorted(given))} has no effect here: {why}")
 
 
+def refuse(p, flags, why):
+    """Declare flags this script does not honour: --help leaves them out, and parse() refuses them
+    with `why`, so a script's help shows only the flags it honours."""
+    for action in p._actions:
+        if set(action.option_strings) & set(flags):
+            action.help = argparse.SUPPRESS
+    p.refused = getattr(p, "refused", []) + [(tuple(flags), why)]
+
+
+def show_defaults(p, *names):
+    """Write into --help the value a script sets for these flags (set_defaults), which the shared
+    flags' help cannot know."""
+    for action in p._actions:
+        if action.dest in names:
+            default = f"(default: {p.get_default(action.dest):g})"
+            help_text = re.sub(r"\s*\(default: [^)]*\)", "", action.help or "")
+            action.help = f"{help_text} {default}".strip()
+
+
+def parse(p, argv):
+    """p.parse_args(argv), then refuse the flags declared with refuse() that argv writes out."""
+    args = p.parse_args(argv)
+    for flags, why in getattr(p, "refused", []):
+        reject(argv, flags, why)
+    return args
+
+
 def shared(args):
     """Config fields every arm takes from the shared flags."""
     fields = dict(seeds=args.seeds, steps=args.steps, backend=args.backend, dtype=args.dtype)

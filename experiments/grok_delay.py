@@ -359,9 +359,9 @@ def main(argv=None):
                    help="AdamW weight decay of the rung the interventions run on (lr 1e-3; default 0.3)")
     p.add_argument("--sgd-lr", type=common.positive_float, default=0.005, help="SGD lr (the poster's 0.005)")
     p.add_argument("--sgd-momentum", type=common.unit_half_open, default=0.9, help="SGD momentum (default 0.9)")
-    args = p.parse_args(argv)
-    common.reject(argv, ["--ops", "--batch-mix", "--optimizer", "--init", "--lr", "--weight-decay", "--momentum", "--preset"],
+    common.refuse(p, ["--ops", "--batch-mix", "--optimizer", "--init", "--lr", "--weight-decay", "--momentum", "--preset"],
                   "the arms set these (see --help)")
+    args = common.parse(p, argv)
     out = common.out_folder(args, "grok_delay")
     arms = arms_for(args, argv)
     results = common.run_arms(arms, out, args)

@@ -707,3 +707,45 @@ def test_phase_map_without_evidence_gives_no_verdict(scales, decays):
     cfg = plateau.GrokConfig(seeds=(0, 1) * len(cells))
     (row,) = grok_phase.claims(list(scales), list(decays), cells, cfg)
     assert row["verdict"] == "see note" and row["note"].startswith("No verdict")
+
+
+# -- --help shows what a script honours, and no run time (those live in RESULTS.md and README.md) --------------
+
+GROK_SCRIPTS = [s for s in CLAIM_SCRIPTS if s.startswith("grok")]
+SHARED_GROK_VALUES = {"--ops": "div", "--init": "default", "--init-scale": "0.5", "--sparsity": "0.5",
+                      "--weight-decay": "0.5", "--preset": "poster", "--optimizer": "adamw", "--momentum": "0.5",
+                      "--lr": "0.001", "--batch-mix": "pool"}
+
+
+def help_of(script):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        importlib.import_module(script).main(["--help"])
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("script", GROK_SCRIPTS)
+def test_help_lists_exactly_the_flags_a_script_honours(script, tmp_path):
+    help_text = help_of(script)
+    shown = set(re.findall(r"^  (--[a-z0-9-]+)", help_text, re.M))
+    for flag, value in SHARED_GROK_VALUES.items():
+        code, _, err = run_main(script, [flag, value, "--list-arms", "--out", str(tmp_path / "o")], limit=20)
+        refused = "has no effect here" in err
+        assert refused == (flag not in shown), f"{script} {flag}: shown in --help {flag in shown}, refused {refused}"
+        assert code == (2 if refused else 0) or "has no effect with --init" in err, err  # needs another --init
+
+
+@pytest.mark.parametrize("script", ALL_SCRIPTS)
+def test_help_gives_no_run_time(script):
+    """A run time is written once, from a measurement: RESULTS.md ("Run times") and README.md."""
+    help_text = help_of(script)
+    times = re.findall(r"(?:about|~|took|takes)\s*\d[\d.,]*\s*(?:min|minutes|hours?|h|seconds|s)\b|\d+ h \d+ min",
+                       help_text, re.I)
+    assert not times, f"{script} --help quotes run times {times}"
+
+
+def test_grok_phase_help_shows_the_sizes_it_uses():
+    flat = " ".join(help_of("grok_phase").split())
+    for flag, value in (("--d-model D_MODEL", 64), ("--batch-size BATCH_SIZE", 256), ("--eval-every EVAL_EVERY", 100),
+                        ("--checkpoint-every CHECKPOINT_EVERY", 500)):
+        assert re.search(re.escape(flag) + r" [^-]*\(default: " + str(value) + r"\)", flat), flag
