@@ -41,6 +41,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import time
 import uuid
 import zipfile
@@ -60,8 +61,24 @@ class InputError(ValueError):
 
 
 def say(*text):
-    """print, flushed at once, so progress shows up live in a log file too."""
-    print(*text, flush=True)
+    """print, flushed at once, so progress shows up live in a log file too. A character the
+    output cannot encode (an ASCII-only terminal: PYTHONIOENCODING=ascii) becomes '?' rather
+    than killing a finished run before its table is written."""
+    print(_encodable(" ".join(map(str, text)), sys.stdout), flush=True)
+
+
+def complain(text):
+    """One line on stderr that cannot fail: encoded as say() does, and skipped where stderr is
+    closed (2>&-), so a bad flag still exits 2."""
+    try:
+        print(_encodable(text, sys.stderr), file=sys.stderr, flush=True)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _encodable(line, stream):
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    return line.encode(encoding, "replace").decode(encoding)
 
 
 # ---------------------------------------------------------------------------

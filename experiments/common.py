@@ -17,7 +17,17 @@ import dataclasses
 import math
 import os
 import re
+import signal
 import sys
+
+
+def _stop_quietly(signum, frame):
+    raise SystemExit(128 + signum)  # as a shell reports it, with no KeyboardInterrupt traceback
+
+
+if os.path.dirname(os.path.abspath(getattr(sys.modules["__main__"], "__file__", None) or ".")) == \
+        os.path.dirname(os.path.abspath(__file__)):  # run as a script: Ctrl-C from here on exits 130 quietly
+    signal.signal(signal.SIGINT, _stop_quietly)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # `python experiments/x.py` works from the repo root without installing
@@ -46,11 +56,17 @@ class Parser(argparse.ArgumentParser):
     def parse_args(self, args=None, namespace=None):
         parsed = super().parse_args(args, namespace)
         runs.check_resume_flags(getattr(parsed, "resume", False), getattr(parsed, "overwrite", False))
+        for name in PATH_FLAGS:  # '' would silently mean the default folder (or the current one)
+            if getattr(parsed, name, None) == "":
+                raise UsageError(f"--{name} is empty; give a path, or leave the flag out for its default")
         return parsed
 
 
 class UsageError(runs.InputError):
     pass
+
+
+PATH_FLAGS = ("out", "root", "results", "compare")  # every flag that names a file or folder
 
 
 def help_parser(doc):
@@ -566,11 +582,11 @@ def run_main(main, argv=None):
     except ArmsListed:
         return 0
     except plateau.ConfigError as error:
-        print(f"error: {FLAG_OF.get(error.field, error.field)}: {error.message}", file=sys.stderr)
+        runs.complain(f"error: {FLAG_OF.get(error.field, error.field)}: {error.message}")
     except (runs.InputError, ag.BackendError, plateau.TrainingDiverged) as error:  # any other error is a bug
-        print(f"error: {error}", file=sys.stderr)
+        runs.complain(f"error: {error}")
     except runs.Interrupted as stop:
-        print(f"stopped: {stop}", file=sys.stderr)
+        runs.complain(f"stopped: {stop}")
         return stop.exit_code
     except BrokenPipeError:  # output piped into a reader that stopped early (| head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -579,5 +595,7 @@ def run_main(main, argv=None):
 
 
 def main_guard(main):
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # imported another way (python -m)
+        signal.signal(signal.SIGINT, _stop_quietly)
     git_commit()  # the code this process runs is the code at its start
     sys.exit(run_main(main))
