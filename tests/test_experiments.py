@@ -163,7 +163,8 @@ def test_report_names_a_damaged_ledger_comment(tmp_path):
 
 
 @pytest.mark.parametrize("script, name, content", [
-    ("bench", "old_bench.json", '{"rows": [{"case": "grok"}]}'),      # valid JSON, not a bench.json
+    pytest.param("bench", "old_bench.json", '{"rows": [{"case": "grok"}]}',  # valid JSON, not a bench.json
+                 marks=pytest.mark.speed_path),
     ("report", "grok/table.json", '{"claims": [{"verdict": "x"}]}'),  # a claim row without its id
     ("report", "reproduce_timings.json", '[1, 2]')])
 def test_valid_json_of_the_wrong_shape_is_one_line(script, name, content, tmp_path):

@@ -45,6 +45,7 @@ def drawn(monkeypatch):
     return seen
 
 
+@pytest.mark.integration  # trains (a quick run)
 @pytest.mark.parametrize("script, figure, settings", [
     ("grok_optimizer", "sgd/curves.png", [f"lr {lr:g}, momentum {m:g}" for lr in (0.005, 0.01, 0.02, 0.05, 0.1)
                                           for m in (0, 0.9)]),
@@ -73,6 +74,7 @@ def test_grok_curves_mark_memorised_and_grokked_steps(drawn, tmp_path):
     assert sorted(drawn["grok/curves.png"]["markers"]) == [("*", 60.0), ("o", 20.0), ("o", 40.0)]
 
 
+@pytest.mark.integration  # trains (a quick run)
 def test_attention_map_names_its_seed_and_clips_one_bright_cell(drawn, tmp_path):
     code = common.run_main(__import__("attention_map").main, ["--quick", "--seeds", "4,5", "--out", str(tmp_path / "a")])
     assert code == 0
