@@ -25,9 +25,13 @@ def _stop_quietly(signum, frame):
     raise SystemExit(128 + signum)  # as a shell reports it, with no KeyboardInterrupt traceback
 
 
+def _stop_now(signum, frame):
+    os._exit(128 + signum)  # while importing: an exception raised inside NumPy's C import becomes an ImportError
+
+
 if os.path.dirname(os.path.abspath(getattr(sys.modules["__main__"], "__file__", None) or ".")) == \
         os.path.dirname(os.path.abspath(__file__)):  # run as a script: Ctrl-C from here on exits 130 quietly
-    signal.signal(signal.SIGINT, _stop_quietly)
+    signal.signal(signal.SIGINT, _stop_now)  # nothing is written before main_guard runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # `python experiments/x.py` works from the repo root without installing
@@ -595,7 +599,7 @@ def run_main(main, argv=None):
 
 
 def main_guard(main):
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # imported another way (python -m)
+    if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _stop_now):  # imports done
         signal.signal(signal.SIGINT, _stop_quietly)
     git_commit()  # the code this process runs is the code at its start
     sys.exit(run_main(main))
