@@ -54,7 +54,7 @@ CASES = [  # (id, command with {tmp}, environment, interrupt after (s), exit sta
                           ("reproduce", "--results"), ("gpu_check", "--out"))]
 
 
-TRAINS = {"ascii-stdout", "ascii-stdout-sequence"}  # whole quick runs: integration (a student copy waits)
+TRAINS = {"ascii-stdout", "ascii-stdout-sequence", "ctrl-c-at-0.3s"}  # may train: integration (a student copy waits)
 
 
 @pytest.mark.parametrize("command, env, interrupt_after, status, made", [
