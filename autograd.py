@@ -388,7 +388,7 @@ def matmul(a, b):
         raise ValueError(f"matmul batch axes do not broadcast: {a.shape} @ {b.shape}") from None
 
     def backward(g):
-        # EXERCISE matmul-backward: dL/dA = G Bᵀ, dL/dB = Aᵀ G, then unbroadcast each to its input's shape
+        # EXERCISE matmul-backward: each gradient is a product of G with the other operand, transposed so the shapes fit (check them on paper); then unbroadcast each to its input's shape
         grad_a = unbroadcast(g @ b.data.swapaxes(-1, -2), a.shape) if a.requires_grad else None
         grad_b = unbroadcast(a.data.swapaxes(-1, -2) @ g, b.shape) if b.requires_grad else None
         return grad_a, grad_b
@@ -430,7 +430,7 @@ def softmax(a, axis=-1):
     out = e / e.sum(axis=axis, keepdims=True)
 
     def backward(g):
-        # EXERCISE softmax-backward: with y = softmax(x), dL/dx = y * (g - sum(g * y)) along the axis
+        # EXERCISE softmax-backward: the Jacobian of y = softmax(x) along the axis is diag(y) - y yᵀ; apply it to g without building it (y is saved)
         return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
         # END EXERCISE
     return _result(out, (a,), backward)
@@ -474,7 +474,7 @@ def cross_entropy(logits, targets, per_member=False):
     out = -picked.sum(axis=reduce_axes) / count
 
     def backward(g):
-        # EXERCISE cross-entropy-backward: dL/dlogits = (softmax - onehot(target)) * g / count, 0 where ignored
+        # EXERCISE cross-entropy-backward: differentiate -log softmax(x)[target] by hand (it is a difference of two distributions), scale by g over the mean's count, and give ignored targets (< 0) no gradient
         scale = (g / count).reshape(g.shape + (1,) * (targets.ndim - g.ndim + 1))
         return ((xp.exp(log_probs) * valid[..., None] - target_hot) * scale,)
         # END EXERCISE
@@ -492,7 +492,7 @@ def layer_norm(x, weight, bias, eps=1e-5):
     def backward(g):
         grad_x = None
         if x.requires_grad:
-            # EXERCISE layer-norm-backward: with x̂ = (x - μ)/σ and ĝ = g·w, dL/dx = (ĝ - mean(ĝ) - x̂·mean(ĝ·x̂)) / σ
+            # EXERCISE layer-norm-backward: start from ĝ = g·w; μ and σ depend on every x of the row, so dL/dx has three terms (through x, μ and σ) that simplify with x̂ (saved, like 1/σ)
             g_hat = g * weight.data
             grad_x = (g_hat - g_hat.mean(axis=-1, keepdims=True)
                       - x_hat * (g_hat * x_hat).mean(axis=-1, keepdims=True)) * rstd

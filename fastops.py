@@ -20,6 +20,9 @@ checks it against autograd's: bit for bit where the operations are the same,
 within float32 rounding where they are reordered. On CuPy most helpers are
 their plain expression: a GPU kernel already uses the whole card.
 README.md ("Speed") gives the measured gains, with the command that measures them.
+Sections 3 and 4 solve the exercises of autograd.py over again, so they stand
+between `# SOLVED:` and `# END SOLVED`: a student copy leaves them out and
+trains on autograd.py's own ops (TEACHING.md, "The answer key").
 """
 import ctypes
 import functools
@@ -49,8 +52,8 @@ def set_backend(name="numpy", dtype="float32", fast=True):
     module = import_cupy() if name == "cupy" else numpy
     ag.set_backend(name, dtype, module=module)
     xp = ag.xp
-    for op in SWAPPED:
-        setattr(ag, op, globals()[op] if fast else _PLAIN[op])
+    for op in SWAPPED:  # an op this file lacks (a student copy: see TEACHING.md) stays autograd's own
+        setattr(ag, op, globals().get(op, _PLAIN[op]) if fast else _PLAIN[op])
 
 
 def import_cupy():
@@ -202,6 +205,7 @@ def gelu_forward(x):
 # op with the helpers in place of the plain expressions; see autograd.py for
 # what each computes and why.
 
+# SOLVED: the exercises' backwards, rearranged (a student copy leaves this out: see TEACHING.md)
 def matmul(a, b):
     a, b = ag._lift(a), ag._lift(b)
     if a.ndim < 2 or b.ndim < 2:
@@ -309,6 +313,7 @@ def gelu(a):
         du = ag.GELU_C * (1 + 3 * 0.044715 * x * x)
         return (g * 0.5 * (1 + t + x * (1 - t * t) * du),)
     return ag._result(out, (a,), backward)
+# END SOLVED
 
 
 # ---------------------------------------------------------------------------
@@ -430,6 +435,7 @@ def _is_zero(value):
     return isinstance(value, float) and value == 0.0
 
 
+# SOLVED: the optimizer exercises' updates (a student copy leaves this out: see TEACHING.md)
 class SGD(ag.SGD, FlatBuffer):
     """autograd.SGD, in place over a stretch of the flat buffer."""
 
@@ -460,3 +466,4 @@ class AdamW(ag.AdamW, FlatBuffer):
         m_hat = m / (1 - hyper["beta1"] ** step)
         v_hat = v / (1 - hyper["beta2"] ** step)
         p -= hyper["lr"] * m_hat / (xp.sqrt(v_hat) + hyper["eps"])
+# END SOLVED

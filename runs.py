@@ -41,6 +41,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import time
 import uuid
 import zipfile
@@ -61,8 +62,24 @@ class InputError(ValueError):
 
 
 def say(*text):
-    """print, flushed at once, so progress shows up live in a log file too."""
-    print(*text, flush=True)
+    """print, flushed at once, so progress shows up live in a log file too. A character the
+    output cannot encode (an ASCII-only terminal: PYTHONIOENCODING=ascii) becomes '?' rather
+    than killing a finished run before its table is written."""
+    print(_encodable(" ".join(map(str, text)), sys.stdout), flush=True)
+
+
+def complain(text):
+    """One line on stderr that cannot fail: encoded as say() does, and skipped where stderr is
+    closed (2>&-), so a bad flag still exits 2."""
+    try:
+        print(_encodable(text, sys.stderr), file=sys.stderr, flush=True)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _encodable(line, stream):
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    return line.encode(encoding, "replace").decode(encoding)
 
 
 # ---------------------------------------------------------------------------
@@ -668,15 +685,73 @@ def load_checkpoint(checkpoint, state, remedy="delete the checkpoint to start th
 
 
 def plot_history(history, cfg, path):
-    """Grokking: train (dotted) and val accuracy vs step (log x), one line per member.
-    Sequence: loss, accuracy, repetition and collapse vs step, per task."""
-    rows = lambda e, t, s: analysis.rows_of(history, e, t, s)
+    """Grokking: see plot_grok. Sequence: loss, accuracy, repetition and collapse vs step, per task."""
     if isinstance(cfg, plateau.GrokConfig):
-        return plot_curves(rows, len(cfg.seeds), cfg.ops, [("acc", "accuracy")], [("train", ":"), ("val", "-")],
-                           path, log_x=True)
+        return plot_grok(history, cfg, path)
+    rows = lambda e, t, s: analysis.rows_of(history, e, t, s)
     return plot_curves(rows, len(cfg.seeds), cfg.tasks,
                        [("loss", "held-out loss"), ("acc", "token accuracy"), ("repetition", "repetition"),
-                        ("collapse", "collapse")], [("heldout", "-")], path)
+                        ("collapse", "collapse")], [("heldout", "-")], path, title=figure_title(path, cfg))
+
+
+def figure_title(path, cfg):
+    """'<script>/<arm>: E members, seeds ...' from the run folder the figure goes into."""
+    where = "/".join(os.path.normpath(os.path.abspath(path)).split(os.sep)[-3:-1])
+    return f"{where}: {len(cfg.seeds)} members, seeds {', '.join(map(str, sorted(set(cfg.seeds))))}"
+
+
+def member_labels(cfg):
+    """Each member's setting as a legend names it: the per-member fields that differ between members
+    ('lr 0.005, momentum 0.9'), or 'seed s' where every member has the same setting."""
+    E = len(cfg.seeds)
+    varying = [name for name in plateau.PER_MEMBER if isinstance(getattr(cfg, name, None), (tuple, list))
+               and len(set(getattr(cfg, name))) > 1]
+    show = lambda v: f"{v:g}" if isinstance(v, float) else str(v)
+    if not varying:
+        return [f"seed {s}" for s in cfg.seeds]
+    return [", ".join(f"{name.replace('_', ' ')} {show(getattr(cfg, name)[e])}" for name in varying)
+            for e in range(E)]
+
+
+def plot_grok(history, cfg, path):
+    """Train (dotted) and validation (solid) accuracy against the step on a linear axis, one panel
+    per operation, one colour per setting (or per seed) named in the legend; a circle marks each
+    member's memorised step, a star its grokked step, so the delay between them reads off the axis."""
+    plt = pyplot()
+    if plt is None:
+        return None
+    labels = member_labels(cfg)
+    settings = list(dict.fromkeys(labels))  # in member order
+    colors = plt.get_cmap("tab10" if len(settings) <= 10 else "tab20").colors
+    color = {label: colors[i % len(colors)] for i, label in enumerate(settings)}
+    summary = analysis.grok_summary(cfg, history)
+    fig, axes = plt.subplots(1, len(cfg.ops), figsize=(7.5 * len(cfg.ops) + 2.5, 4.6), squeeze=False)
+    for ax, op in zip(axes[0], cfg.ops):
+        for e, label in enumerate(labels):
+            c = color[label]
+            for split, style in (("train", ":"), ("val", "-")):
+                rows = analysis.rows_of(history, e, op, split)
+                ax.plot([r["step"] for r in rows], [r["acc"] for r in rows], style, color=c, lw=1.2)
+            m = summary[op]["members"][e]
+            for key, marker in (("memorized_step", "o"), ("grokked_step", "*")):
+                if m[key] is not None:
+                    ax.plot(m[key], cfg.threshold, marker, color=c, ms=7 if marker == "o" else 11, mec="black",
+                            mew=0.5, zorder=3)
+        ax.axhline(cfg.threshold, color="grey", lw=0.5, gid="threshold")
+        ax.set_title(f"{op} mod {cfg.p}")
+        ax.set_xlabel("step (optimizer updates)")
+        ax.set_ylabel("accuracy")
+        ax.set_ylim(-0.02, 1.02)
+    handles = [plt.Line2D([], [], color=color[s], lw=2, label=s) for s in settings]
+    handles += [plt.Line2D([], [], color="black", ls=":", label="train"),
+                plt.Line2D([], [], color="black", ls="-", label="validation"),
+                plt.Line2D([], [], color="grey", marker="o", ls="", label=f"memorised (train >= {cfg.threshold:.0%})"),
+                plt.Line2D([], [], color="grey", marker="*", ms=10, ls="",
+                           label=f"grokked (val >= {cfg.threshold:.0%})")]
+    fig.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
+    fig.suptitle(figure_title(path, cfg), fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1 - 2.4 / fig.get_figwidth(), 1))
+    return save_figure(fig, path, dpi=90, layout=False)
 
 
 # ---------------------------------------------------------------------------
@@ -695,16 +770,17 @@ def pyplot():
         return None
 
 
-def save_figure(fig, path, dpi=80):
+def save_figure(fig, path, dpi=80, layout=True):
     """Write a figure as a small PNG and free it."""
-    fig.tight_layout()
+    if layout:
+        fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     fig.clf()
     pyplot().close(fig)
     return path
 
 
-def plot_curves(rows_of, members, task_names, panels, splits, path, log_x=False):
+def plot_curves(rows_of, members, task_names, panels, splits, path, log_x=False, title=None):
     """One panel per metric, one line per (task, member, split), from history rows.
 
     rows_of(member, task, split) gives the rows to plot; panels is [(key, label)];
@@ -726,4 +802,6 @@ def plot_curves(rows_of, members, task_names, panels, splits, path, log_x=False)
         if log_x:
             ax.set_xscale("log")
     axes[0][0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return save_figure(fig, path, dpi=90)

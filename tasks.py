@@ -53,7 +53,7 @@ def modular_table(op, p):
     elif op == "mul":
         c = (a * b) % p
     else:
-        # EXERCISE modular-division: c = a · b⁻¹ mod p, with b⁻¹ = b^(p-2) mod p (Fermat)
+        # EXERCISE modular-division: a / b mod p is a times b's inverse mod p; Fermat's little theorem (b^(p-1) = 1 mod p, p prime) gives it, and pow(x, e, p) computes powers mod p
         inverse = np.array([pow(int(x), p - 2, p) for x in range(p)])
         c = (a * inverse[b]) % p
         # END EXERCISE

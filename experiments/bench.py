@@ -218,6 +218,9 @@ def main(argv=None):
     p.add_argument("--out", default=None, help="folder for bench.json (default: runs/bench, runs/quick/bench with --quick)")
     p.add_argument("--quick", action="store_true", help="tiny sizes, 2 repeats: a smoke run")
     args = p.parse_args(argv)
+    if not hasattr(fastops, "matmul"):
+        raise runs.InputError("bench.py times the speed path (fastops.py), which a student copy leaves out; "
+                              "time it in the full repository")
     if args.compare:
         runs.read_json(args.compare, "rows", ("case", "E", "ratio", "engine_ms"))  # checked before any work
     out = args.out or os.path.join("runs", "quick" if args.quick else "", "bench")

@@ -17,7 +17,21 @@ import dataclasses
 import math
 import os
 import re
+import signal
 import sys
+
+
+def _stop_quietly(signum, frame):
+    raise SystemExit(128 + signum)  # as a shell reports it, with no KeyboardInterrupt traceback
+
+
+def _stop_now(signum, frame):
+    os._exit(128 + signum)  # while importing: an exception raised inside NumPy's C import becomes an ImportError
+
+
+if os.path.dirname(os.path.abspath(getattr(sys.modules["__main__"], "__file__", None) or ".")) == \
+        os.path.dirname(os.path.abspath(__file__)):  # run as a script: Ctrl-C from here on exits 130 quietly
+    signal.signal(signal.SIGINT, _stop_now)  # nothing is written before main_guard runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # `python experiments/x.py` works from the repo root without installing
@@ -47,11 +61,17 @@ class Parser(argparse.ArgumentParser):
     def parse_args(self, args=None, namespace=None):
         parsed = super().parse_args(args, namespace)
         runs.check_resume_flags(getattr(parsed, "resume", False), getattr(parsed, "overwrite", False))
+        for name in PATH_FLAGS:  # '' would silently mean the default folder (or the current one)
+            if getattr(parsed, name, None) == "":
+                raise UsageError(f"--{name} is empty; give a path, or leave the flag out for its default")
         return parsed
 
 
 class UsageError(runs.InputError):
     pass
+
+
+PATH_FLAGS = ("out", "root", "results", "compare")  # every flag that names a file or folder
 
 
 def help_parser(doc):
@@ -229,6 +249,33 @@ def reject(argv, flags, why):
     given = explicit_flags(argv) & set(flags)
     if given:
         raise runs.InputError(f"{', '.join(sorted(given))} has no effect here: {why}")
+
+
+def refuse(p, flags, why):
+    """Declare flags this script does not honour: --help leaves them out, and parse() refuses them
+    with `why`, so a script's help shows only the flags it honours."""
+    for action in p._actions:
+        if set(action.option_strings) & set(flags):
+            action.help = argparse.SUPPRESS
+    p.refused = getattr(p, "refused", []) + [(tuple(flags), why)]
+
+
+def show_defaults(p, *names):
+    """Write into --help the value a script sets for these flags (set_defaults), which the shared
+    flags' help cannot know."""
+    for action in p._actions:
+        if action.dest in names:
+            default = f"(default: {p.get_default(action.dest):g})"
+            help_text = re.sub(r"\s*\(default: [^)]*\)", "", action.help or "")
+            action.help = f"{help_text} {default}".strip()
+
+
+def parse(p, argv):
+    """p.parse_args(argv), then refuse the flags declared with refuse() that argv writes out."""
+    args = p.parse_args(argv)
+    for flags, why in getattr(p, "refused", []):
+        reject(argv, flags, why)
+    return args
 
 
 def shared(args):
@@ -540,11 +587,11 @@ def run_main(main, argv=None):
     except ArmsListed:
         return 0
     except plateau.ConfigError as error:
-        print(f"error: {FLAG_OF.get(error.field, error.field)}: {error.message}", file=sys.stderr)
+        runs.complain(f"error: {FLAG_OF.get(error.field, error.field)}: {error.message}")
     except (runs.InputError, ag.BackendError, plateau.TrainingDiverged) as error:  # any other error is a bug
-        print(f"error: {error}", file=sys.stderr)
+        runs.complain(f"error: {error}")
     except runs.Interrupted as stop:
-        print(f"stopped: {stop}", file=sys.stderr)
+        runs.complain(f"stopped: {stop}")
         return stop.exit_code
     except BrokenPipeError:  # output piped into a reader that stopped early (| head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -553,5 +600,7 @@ def run_main(main, argv=None):
 
 
 def main_guard(main):
+    if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _stop_now):  # imports done
+        signal.signal(signal.SIGINT, _stop_quietly)
     git_commit()  # the code this process runs is the code at its start
     sys.exit(run_main(main))

@@ -368,9 +368,9 @@ def main(argv=None):
     p.add_argument("--finished-only", action="store_true",
                    help="train nothing: write the tables from the arms already finished under --out and say "
                         "which are missing (a study spread over sittings)")
-    args = p.parse_args(argv)
-    common.reject(argv, ["--ops", "--batch-mix", "--optimizer", "--init", "--lr", "--weight-decay", "--momentum", "--preset"],
+    common.refuse(p, ["--ops", "--batch-mix", "--optimizer", "--init", "--lr", "--weight-decay", "--momentum", "--preset"],
                   "the arms set these (see --help)")
+    args = common.parse(p, argv)
     out = common.out_folder(args, "grok_delay")
     arms = arms_for(args, argv)
     if args.finished_only:

@@ -46,9 +46,9 @@ def main(argv=None):
     p = common.grok_parser(__doc__, steps=3500)
     p.add_argument("--alt-weight-decay", type=common.nonneg_float, default=0.0,
                    help="weight decay of the second small/sparse arms (default: 0)")
-    args = p.parse_args(argv)
-    common.reject(argv, ["--ops"], "this claim is about division (use grok.py for other operations)")
-    common.reject(argv, ["--init"], "the arms are default, small and sparse init")
+    common.refuse(p, ["--ops"], "this claim is about division (use grok.py for other operations)")
+    common.refuse(p, ["--init"], "the arms are default, small and sparse init")
+    args = common.parse(p, argv)
     out = common.out_folder(args, "grok_init")
     base = common.grok_config(args, argv, init="default")
     alt = args.alt_weight_decay

@@ -97,9 +97,9 @@ def main(argv=None):
                    help="AdamW decay of the grokfast-lee arm, whose members are pre-LN with Grokfast "
                         "lambda 0 and --grokfast-lambda (default: 0.005, Lee et al.'s L2)")
     p.set_defaults(grokfast_lambda=2.0)
-    args = p.parse_args(argv)
-    common.reject(argv, ["--optimizer", "--momentum", "--init", "--ops"], "every intervention is an arm; "
+    common.refuse(p, ["--optimizer", "--momentum", "--init", "--ops"], "every intervention is an arm; "
                   "set --sgd-lr, --sgd-momentum, --sgd-weight-decay, --init-scale, --sparsity, --grokfast-*")
+    args = common.parse(p, argv)
     out = common.out_folder(args, "grok_interventions")
     base = common.grok_config(args, argv, init="default", grokfast_lambda=0.0, optimizer="adamw", momentum=0.0)
     settings = [dict(init="default", grokfast_lambda=0.0), dict(init="small", grokfast_lambda=0.0),

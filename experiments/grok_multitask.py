@@ -80,8 +80,9 @@ def pairs_note(by, results):
 
 
 def main(argv=None):
-    args = common.grok_parser(__doc__, steps=6000).parse_args(argv)
-    common.reject(argv, ["--ops"], "the arms are division alone, with each other op, and all four")
+    p = common.grok_parser(__doc__, steps=6000)
+    common.refuse(p, ["--ops"], "the arms are division alone, with each other op, and all four")
+    args = common.parse(p, argv)
     out = common.out_folder(args, "grok_multitask")
     base = common.grok_config(args, argv, ops=("div",))
     arms = {"div": base}

@@ -67,10 +67,10 @@ def main(argv=None):
                    default=(0.0, 0.9), help="SGD momenta (default: 0,0.9)")
     p.add_argument("--sgd-weight-decay", type=common.nonneg_float, default=1e-3,
                    help="SGD's coupled L2 weight decay (default: 1e-3, the poster's)")
-    args = p.parse_args(argv)
-    common.reject(argv, ["--ops"], "this claim is about division (use grok.py for other operations)")
-    common.reject(argv, ["--optimizer", "--momentum"], "the arms are AdamW and the SGD sweep; set "
+    common.refuse(p, ["--ops"], "this claim is about division (use grok.py for other operations)")
+    common.refuse(p, ["--optimizer", "--momentum"], "the arms are AdamW and the SGD sweep; set "
                   "--sgd-lrs, --sgd-momenta and --sgd-weight-decay")
+    args = common.parse(p, argv)
     out = common.out_folder(args, "grok_optimizer")
     base = common.grok_config(args, argv, optimizer="adamw", momentum=0.0)
     settings = [dict(lr=lr, momentum=m) for lr in args.sgd_lrs for m in args.sgd_momenta]

@@ -142,10 +142,12 @@ def main(argv=None):
     p.add_argument("--weight-decays", type=common.float_list(lambda v: v >= 0, "a weight decay >= 0"),
                    default=(0.0, 0.01, 0.1, 0.3, 1.0), help="weight decays (default: 0,0.01,0.1,0.3,1)")
     p.set_defaults(d_model=64, batch_size=256, eval_every=100, checkpoint_every=500)
-    args = p.parse_args(argv)
-    common.reject(argv, ["--ops"], "this claim is about division (use grok.py for other operations)")
-    common.reject(argv, ["--init", "--init-scale", "--weight-decay"], "the map's cells take their init scale "
-                  "and weight decay from --scales and --weight-decays")
+    common.refuse(p, ["--ops"], "this claim is about division (use grok.py for other operations)")
+    common.refuse(p, ["--init", "--init-scale", "--sparsity", "--weight-decay"], "the map's cells take their init "
+                  "scale and weight decay from --scales and --weight-decays (init: PyTorch's x the scale)")
+    common.refuse(p, ["--preset"], "the map is its own reduced regime (its weight decays come from --weight-decays)")
+    common.show_defaults(p, "d_model", "batch_size", "eval_every", "checkpoint_every")
+    args = common.parse(p, argv)
     out = common.out_folder(args, "grok_phase")
     base = common.grok_config(args, argv, init="scaled")
     settings = [dict(init_scale=s, weight_decay=w) for s in args.scales for w in args.weight_decays]

@@ -29,8 +29,9 @@ def claims(arms, results):
 
 
 def main(argv=None):
-    args = common.grok_parser(__doc__, steps=4000).parse_args(argv)
-    common.reject(argv, ["--ops"], "this claim is about division (use grok.py for other operations)")
+    p = common.grok_parser(__doc__, steps=4000)
+    common.refuse(p, ["--ops"], "this claim is about division (use grok.py for other operations)")
+    args = common.parse(p, argv)
     out = common.out_folder(args, "grok_weight_decay")
     base = common.grok_config(args, argv)
     if base.weight_decay == 0:

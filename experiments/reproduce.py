@@ -16,9 +16,7 @@ example.
 
 `--quick` runs the whole chain in seconds as a smoke test (the results are
 meaningless); it writes under runs/quick/ and never touches RESULTS.md or results/.
-Wall time on 2 CPU cores: see RESULTS.md ("Run times"); the ten claim scripts timed there
-took about 8 h 20 min together (grok_init, grok_optimizer and grok_interventions partly
-on one OpenBLAS thread each, two runs side by side).
+Run times: RESULTS.md ("Run times", written from this script's timings) and README.md.
 """
 import contextlib
 import importlib

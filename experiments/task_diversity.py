@@ -13,7 +13,7 @@ Arms: MWS, MWP, MWD alone; each pair; all three. Converged = first evaluation
 D=64 and Adam lr 1e-3 by default (the poster's code: D=256, lr 1e-4:
 `--d-model 256 --lr 1e-4`). 3 seeds per arm, trained together.
 
-Run time: see RESULTS.md (about 10 minutes on 2 CPU cores with 3 seeds).
+Run times: RESULTS.md ("Run times") and README.md.
 """
 import itertools
 import os

@@ -13,7 +13,7 @@ relative change |W_after - W_before| / |W_before| (median over seeds),
 weights and biases separately. A fine-tuning arm starts from its parent arm's
 finished run (with --arm, the parent must be finished first).
 
-Run time: see RESULTS.md (about 3 minutes on 2 CPU cores with 3 seeds).
+Run times: RESULTS.md ("Run times") and README.md.
 """
 import os
 

@@ -69,6 +69,7 @@ def _step_counts(cfg, E):
     return c
 
 
+@pytest.mark.speed_path
 @pytest.mark.cupy
 @pytest.mark.integration
 @pytest.mark.parametrize("E", [1, 8])
@@ -79,6 +80,7 @@ def test_a_training_step_syncs_at_most_once(model, E):
     assert c.syncs <= 1, [e for e in c.events if e[0] == "sync"]
 
 
+@pytest.mark.speed_path
 @pytest.mark.cupy
 @pytest.mark.integration
 @pytest.mark.parametrize("E", [1, 8])
@@ -88,6 +90,7 @@ def test_a_grokking_step_launches_at_most_400_kernels(E):
     assert c.launches <= 400, c.launches
 
 
+@pytest.mark.speed_path
 @pytest.mark.cupy
 def test_the_optimizer_updates_the_whole_buffer_in_a_few_kernels():
     """On a GPU, all 36 parameters of the grokking model in one stretch: a dozen kernels, not a dozen per parameter."""

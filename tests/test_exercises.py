@@ -1,6 +1,8 @@
 """The autograder's own check: a student copy fails exactly the exercise tests."""
 import configparser
 import os
+import re
+import shlex
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -23,6 +25,37 @@ def test_every_exercise_is_a_declared_marker_with_tests():
     for marker in MARKERS:
         assert marker in declared, f"{marker} is not declared in setup.cfg"
         assert f"mark.{marker}" in tests or f"'{marker}'" in tests or f'"{marker}"' in tests, f"no test for {marker}"
+
+
+def grading_command():
+    """The one command of TEACHING.md that grades a whole copy, as a list of arguments."""
+    text = open(os.path.join(ROOT, "TEACHING.md")).read()
+    return shlex.split(re.search(r"^pytest .*--junitxml=grades.xml$", text, re.M).group(0))
+
+
+def test_teaching_page_orders_every_exercise_and_grades_them_all():
+    text = open(os.path.join(ROOT, "TEACHING.md")).read()
+    rows = re.findall(r"^\| (\d+) \| ([a-z-]+) \| .* \| (\d) \|$", text, re.M)
+    assert [int(n) for n, _, _ in rows] == list(range(1, len(MARKERS) + 1))
+    assert sorted(name for _, name, _ in rows) == sorted(msc.all_exercises())
+    assert f"{sum(int(p) for _, _, p in rows)} points in all" in text
+    command = grading_command()
+    marked = command[command.index("-m") + 1].split(" or ")
+    assert sorted(marked) == sorted(MARKERS)
+    assert "(TEACHING.md)" in open(os.path.join(ROOT, "README.md")).read()
+
+
+@pytest.mark.speed_path  # the repository's own fastops.py is the one with solved regions
+def test_student_copy_holds_no_solved_speed_path_and_trains_on_the_students_ops(tmp_path):
+    copy = str(tmp_path / "student")
+    msc.make_student_copy(copy)
+    fast = open(os.path.join(copy, "fastops.py")).read()
+    assert "\n# SOLVED:" not in fast and "def softmax" not in fast and "def _update" not in fast
+    assert "# SOLVED:" in open(os.path.join(ROOT, "fastops.py")).read()
+    check = subprocess.run([sys.executable, "-c", "import autograd as ag, fastops; ag.set_backend('numpy'); "
+                            "print(sorted({getattr(ag, op).__module__ for op in fastops.SWAPPED}))"],
+                           cwd=copy, capture_output=True, text=True, timeout=60)
+    assert check.stdout.strip() == "['autograd']", check.stderr
 
 
 def test_stripping_keeps_the_markers_and_raises():
@@ -49,9 +82,8 @@ def test_student_copy_fails_exactly_the_exercise_markers(tmp_path):
     any_exercise = " or ".join(MARKERS)
     rest = _pytest(copy, "-m", f"not ({any_exercise})")
     assert rest.returncode == 0, rest.stdout[-3000:]
-    report = str(tmp_path / "exercises.xml")
-    graded = _pytest(copy, "-m", any_exercise, f"--junitxml={report}")
-    cases = ET.parse(report).getroot().iter("testcase")
+    graded = _pytest(copy, *grading_command()[3:])  # TEACHING.md's command, as a teacher runs it
+    cases = ET.parse(os.path.join(copy, "grades.xml")).getroot().iter("testcase")
     outcomes = {c.get("classname") + "::" + c.get("name"):
                 ("failed" if c.find("failure") is not None or c.find("error") is not None
                  else "skipped" if c.find("skipped") is not None else "passed") for c in cases}

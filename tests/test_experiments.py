@@ -103,6 +103,7 @@ def test_quick_never_overrides_an_explicit_flag(tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.speed_path
 def test_bench_quick_and_compare(tmp_path):
     bench = importlib.import_module("bench")
     rows = bench.main(["--quick", "--out", str(tmp_path), "--cases", "mlp:1,grok:2"])
@@ -162,7 +163,8 @@ def test_report_names_a_damaged_ledger_comment(tmp_path):
 
 
 @pytest.mark.parametrize("script, name, content", [
-    ("bench", "old_bench.json", '{"rows": [{"case": "grok"}]}'),      # valid JSON, not a bench.json
+    pytest.param("bench", "old_bench.json", '{"rows": [{"case": "grok"}]}',  # valid JSON, not a bench.json
+                 marks=pytest.mark.speed_path),
     ("report", "grok/table.json", '{"claims": [{"verdict": "x"}]}'),  # a claim row without its id
     ("report", "reproduce_timings.json", '[1, 2]')])
 def test_valid_json_of_the_wrong_shape_is_one_line(script, name, content, tmp_path):
@@ -719,3 +721,45 @@ def test_grok_delay_reports_the_arms_finished_so_far(tmp_path):
     assert "ladder-slow" in table["missing_arms"] and "ladder-fast" not in table["missing_arms"]
     assert sorted(os.listdir(out)) == ["ladder-fast", "table.json"]  # nothing else trained
     assert {c["id"]: c["verdict"] for c in table["claims"]}["delay-law"] == "see note"
+
+
+# -- --help shows what a script honours, and no run time (those live in RESULTS.md and README.md) --------------
+
+GROK_SCRIPTS = [s for s in CLAIM_SCRIPTS if s.startswith("grok")]
+SHARED_GROK_VALUES = {"--ops": "div", "--init": "default", "--init-scale": "0.5", "--sparsity": "0.5",
+                      "--weight-decay": "0.5", "--preset": "poster", "--optimizer": "adamw", "--momentum": "0.5",
+                      "--lr": "0.001", "--batch-mix": "pool"}
+
+
+def help_of(script):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        importlib.import_module(script).main(["--help"])
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("script", GROK_SCRIPTS)
+def test_help_lists_exactly_the_flags_a_script_honours(script, tmp_path):
+    help_text = help_of(script)
+    shown = set(re.findall(r"^  (--[a-z0-9-]+)", help_text, re.M))
+    for flag, value in SHARED_GROK_VALUES.items():
+        code, _, err = run_main(script, [flag, value, "--list-arms", "--out", str(tmp_path / "o")], limit=20)
+        refused = "has no effect here" in err
+        assert refused == (flag not in shown), f"{script} {flag}: shown in --help {flag in shown}, refused {refused}"
+        assert code == (2 if refused else 0) or "has no effect with --init" in err, err  # needs another --init
+
+
+@pytest.mark.parametrize("script", ALL_SCRIPTS)
+def test_help_gives_no_run_time(script):
+    """A run time is written once, from a measurement: RESULTS.md ("Run times") and README.md."""
+    help_text = help_of(script)
+    times = re.findall(r"(?:about|~|took|takes)\s*\d[\d.,]*\s*(?:min|minutes|hours?|h|seconds|s)\b|\d+ h \d+ min",
+                       help_text, re.I)
+    assert not times, f"{script} --help quotes run times {times}"
+
+
+def test_grok_phase_help_shows_the_sizes_it_uses():
+    flat = " ".join(help_of("grok_phase").split())
+    for flag, value in (("--d-model D_MODEL", 64), ("--batch-size BATCH_SIZE", 256), ("--eval-every EVAL_EVERY", 100),
+                        ("--checkpoint-every CHECKPOINT_EVERY", 500)):
+        assert re.search(re.escape(flag) + r" [^-]*\(default: " + str(value) + r"\)", flat), flag

@@ -8,7 +8,15 @@ In the source, each exercise is a region
 
 The copy keeps the two marker lines and puts in between, at the same indent,
     raise NotImplementedError("Exercise <name>: <hint>")
-so everything else still imports and runs. Grade one exercise with
+so everything else still imports and runs. fastops.py, the speed path, holds the
+same backwards and updates rearranged; the copy leaves out each of its regions
+
+    # SOLVED: ...
+    ...
+    # END SOLVED
+
+so the copy trains on autograd.py's own ops (the student's) and holds no solution
+(TEACHING.md: the answer-key policy). Grade one exercise with
 `pytest -m <name with _ for ->` (e.g. `pytest -m gelu_backward`); the tests
 marked `integration` are skipped until no exercise is left unsolved.
 
@@ -23,6 +31,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCES = ("autograd.py", "tasks.py", "plateau.py")
 START = re.compile(r"^(\s*)# EXERCISE ([a-z0-9-]+): (.*)$")
 END = re.compile(r"^\s*# END EXERCISE\s*$")
+SOLVED = re.compile(r"^# SOLVED: .*?^# END SOLVED\n", re.M | re.S)
+LEFT_OUT = "# (a solved region, left out of the student copy: this copy trains on autograd.py's ops)\n"
 SKIP = {".git", "runs", "__pycache__", ".pytest_cache", "build", "dist", "results"}
 
 
@@ -95,6 +105,11 @@ def make_student_copy(dest, root=ROOT, keep=()):
             text = strip_solutions(f.read(), keep)
         with open(path, "w") as f:
             f.write(text)
+    path = os.path.join(dest, "fastops.py")
+    with open(path) as f:
+        text = SOLVED.sub(LEFT_OUT, f.read())
+    with open(path, "w") as f:
+        f.write(text)
     return all_exercises(root)
 
 

@@ -1,0 +1,95 @@
+"""Every kind of figure, drawn from a --quick run and read back from matplotlib (skipped without it):
+a colour and a legend entry per setting, a title, a linear step axis with memorised and grokked
+markers, and an attention map that names its seed and clips its colour scale."""
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "experiments"))
+
+import common  # noqa: E402
+import plateau  # noqa: E402
+import runs  # noqa: E402
+
+pytest.importorskip("matplotlib")
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """Every figure saved meanwhile, as {file name: what it showed}, read just before it is saved."""
+    seen = {}
+    save = runs.save_figure
+
+    def record(fig, path, *args, **kwargs):
+        axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+        seen[os.path.relpath(path, os.path.dirname(os.path.dirname(path)))] = dict(
+            suptitle=fig._suptitle.get_text() if fig._suptitle else "",
+            titles=[ax.get_title() for ax in axes], xscale=[ax.get_xscale() for ax in axes],
+            legend=[t.get_text() for legend in fig.legends + [ax.get_legend() for ax in axes if ax.get_legend()]
+                    for t in legend.get_texts()],
+            colors={tuple(line.get_color()) if not isinstance(line.get_color(), str) else line.get_color()
+                    for ax in axes for line in ax.lines
+                    if len(line.get_xdata()) > 1 and line.get_gid() != "threshold"},
+            markers=[(line.get_marker(), float(line.get_xdata()[0])) for ax in axes for line in ax.lines
+                     if len(line.get_xdata()) == 1],
+            colorbars=[ax.get_ylabel() for ax in fig.axes if ax.get_label() == "<colorbar>"],
+            images=[(im.get_clim(), im.get_array().max()) for ax in axes for im in ax.images],
+            size=fig.get_size_inches() * kwargs.get("dpi", args[0] if args else 80))
+        result = save(fig, path, *args, **kwargs)
+        assert os.path.getsize(path) < 200_000, f"{path} is too large for the repository"
+        return result
+
+    monkeypatch.setattr(runs, "save_figure", record)
+    return seen
+
+
+@pytest.mark.integration  # trains (a quick run)
+@pytest.mark.parametrize("script, figure, settings", [
+    ("grok_optimizer", "sgd/curves.png", [f"lr {lr:g}, momentum {m:g}" for lr in (0.005, 0.01, 0.02, 0.05, 0.1)
+                                          for m in (0, 0.9)]),
+    ("grok_interventions", "adamw/curves.png", ["grokfast lambda 0, init default", "grokfast lambda 0, init small",
+                                                "grokfast lambda 0, init sparse", "grokfast lambda 2, init default"]),
+    ("grok", "grok/curves.png", ["seed 0", "seed 1", "seed 2"]),
+])
+def test_grok_curves_tell_every_setting_apart(script, figure, settings, drawn, tmp_path):
+    common.run_main(__import__(script).main, ["--quick", "--out", str(tmp_path / script)])
+    seen = drawn[figure]
+    assert seen["legend"][:len(settings)] == settings  # one legend entry per setting, named
+    assert len(seen["colors"]) == len(settings)  # and one colour each
+    assert seen["suptitle"].startswith(f"{script}/{figure.split('/')[0]}")
+    assert seen["xscale"] == ["linear"] and seen["size"][0] >= 700
+
+
+def test_grok_curves_mark_memorised_and_grokked_steps(drawn, tmp_path):
+    """Member 0 memorises at step 20 and groks at 60; member 1 memorises at 40 and never groks."""
+    cfg = plateau.GrokConfig(seeds=(0, 1), p=11, ops=("div",))
+    acc = {(0, "train"): [0.1, 0.96, 1, 1, 1], (0, "val"): [0, 0.1, 0.5, 0.97, 1],
+           (1, "train"): [0.1, 0.5, 0.99, 1, 1], (1, "val"): [0, 0, 0, 0.1, 0.2]}
+    history = [dict(step=20 * i, member=e, task="div", split=split, loss=1.0, acc=a)
+               for (e, split), values in acc.items() for i, a in enumerate(values)]
+    (tmp_path / "grok").mkdir()
+    runs.plot_history(history, cfg, str(tmp_path / "grok" / "curves.png"))
+    assert sorted(drawn["grok/curves.png"]["markers"]) == [("*", 60.0), ("o", 20.0), ("o", 40.0)]
+
+
+@pytest.mark.integration  # trains (a quick run)
+def test_attention_map_names_its_seed_and_clips_one_bright_cell(drawn, tmp_path):
+    code = common.run_main(__import__("attention_map").main, ["--quick", "--seeds", "4,5", "--out", str(tmp_path / "a")])
+    assert code == 0
+    seen = drawn["a/attention_maps.png"]
+    assert all("seed 4" in title for title in seen["titles"]) and len(seen["titles"]) == 3
+    assert all(vmax <= brightest for (_, vmax), brightest in seen["images"])
+    assert len(seen["colorbars"]) == 3 and all("clipped" in label for label in seen["colorbars"])
+
+
+def test_attention_map_colour_scale_ignores_one_bright_cell(drawn, tmp_path):
+    import numpy as np
+    import attention_map
+    m = np.tril(np.full((1, 8, 8), 0.01))
+    m[0, 7, 7] = 100.0  # one bright cell
+    (tmp_path / "a").mkdir()
+    attention_map.plot({"mws": m}, 4, 3, str(tmp_path / "a" / "map.png"))
+    (low, high), _ = drawn["a/map.png"]["images"][0]
+    assert high == pytest.approx(0.01) and drawn["a/map.png"]["titles"] == ["MWS: mean |A|, seed 3"]
