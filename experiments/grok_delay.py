@@ -80,10 +80,20 @@ def member_record(history, e, cfg, op="div"):
                 memorized_step=mem and mem["step"], grokked_step=grok and grok["step"],
                 delay=mem and grok and grok["step"] - mem["step"],
                 v0=train[0]["norm2"], v_mem=mem and mem["norm2"], v_grok=grok and grok["norm2"],
+                kappa=own_kappa(mem, grok, rate(m)),
                 v_final=train[-1]["norm2"], peak_gap=max(r["gap"] for r in train),
                 memorised_first=mem is not None and (rise is None or mem["step"] < rise["step"]),
                 collapses_after_grok=analysis.collapses(after, cfg.threshold) if after else 0,
                 final_val_acc=val[-1]["acc"], steps=val[-1]["step"])
+
+
+def own_kappa(mem, grok, rate_):
+    """The member's own kappa: the share of the weight decay's pull on V = ||theta||^2 that its norm
+    showed between memorising and grokking, ln(V_mem / V_grok) / (2 rate delay); None if it did not
+    grok after memorising."""
+    if not mem or not grok or grok["step"] <= mem["step"]:
+        return None
+    return math.log(mem["norm2"] / grok["norm2"]) / (2 * rate_ * (grok["step"] - mem["step"]))
 
 
 def records(result, cfg, op="div"):
@@ -102,21 +112,48 @@ def by_cell(recs):
 # The law: fit kappa and V* on some members, predict the delay of others.
 
 def fit(members):
-    """V* = geometric mean of V at grokking; kappa_i = ln(V_mem,i / V*) / (2 rate_i delay_i) for each
-    member that grokked; kappa = their median. Returns {"v_star", "kappa", spreads, "n"} or None."""
-    done = [m for m in members if m["delay"] and m["v_mem"] and m["v_grok"]]
+    """The norm law from the members that grokked after memorising: V* = geometric mean of their V at
+    grokking, kappa = the median of their own kappas. It fits if V at grokking and kappa each vary by
+    at most 2x (a threshold norm and a rate, as the law assumes). None if no member grokked."""
+    done = [m for m in members if m["delay"] and m["v_mem"] and m["v_grok"] and m["kappa"] is not None]
     if not done:
         return None
-    v_star = float(np.exp(np.mean([math.log(m["v_grok"]) for m in done])))
-    kappas = [math.log(m["v_mem"] / v_star) / (2 * m["rate"] * m["delay"]) for m in done]
-    return dict(v_star=v_star, v_star_min=min(m["v_grok"] for m in done), v_star_max=max(m["v_grok"] for m in done),
-                kappa=float(np.median(kappas)), kappa_min=min(kappas), kappa_max=max(kappas), n=len(done))
+    v_grok, kappas = [m["v_grok"] for m in done], [m["kappa"] for m in done]
+    v_star = float(np.exp(np.mean(np.log(v_grok))))
+    fits = max(v_grok) <= 2 * min(v_grok) and min(kappas) > 0 and max(kappas) <= 2 * min(kappas)
+    return dict(v_star=v_star, v_star_min=min(v_grok), v_star_max=max(v_grok), kappa=float(np.median(kappas)),
+                kappa_min=min(kappas), kappa_max=max(kappas), n=len(done), fits=bool(fits))
+
+
+def fit_product(members):
+    """The delay as a power of the contraction rate alone, delay = A rate^-beta, fitted by least
+    squares on log(median delay per rate) over the rates whose members mostly grokked; None with
+    fewer than two such rates. Returns {"A", "beta", "rates"}."""
+    cells = {}
+    for m in members:
+        cells.setdefault(m["rate"], []).append(m)
+    points = [(r, float(np.median([m["delay"] for m in ms if m["delay"]]))) for r, ms in cells.items()
+              if sum(m["delay"] is not None for m in ms) * 2 > len(ms)]
+    if len({r for r, _ in points}) < 2:
+        return None
+    x, y = np.log([r for r, _ in points]), np.log([d for _, d in points])
+    slope, intercept = np.polyfit(x, y, 1)
+    return dict(A=float(np.exp(intercept)), beta=float(-slope), rates=sorted(r for r, _ in points))
+
+
+def product_delay(law, rate_):
+    return None if law is None else law["A"] * rate_ ** -law["beta"]
+
+
+def product_errors(law, members):
+    """Per held-out member that grokked after memorising: (the product law's delay / its delay) - 1."""
+    return [product_delay(law, m["rate"]) / m["delay"] - 1 for m in members if law and m["delay"]]
 
 
 def predict(law, v_mem, rate_):
     """The law's delay (steps) for a member that memorised at norm v_mem; None if v_mem <= V*
-    (then the law expects no delay at all: the model is already small enough)."""
-    if law is None or not v_mem or v_mem <= law["v_star"]:
+    (then the law expects no delay at all: the model is already small enough) or kappa <= 0."""
+    if law is None or not v_mem or v_mem <= law["v_star"] or law["kappa"] <= 0:
         return None
     return math.log(v_mem / law["v_star"]) / (2 * law["kappa"] * rate_)
 
@@ -173,34 +210,31 @@ def cell_name(lr, wd):
     return f"lr {lr:g}, wd {wd:g}"
 
 
-def plot_law(ladder, law, poster, path):
-    """Delay against 1/(lr wd), log-log: members (fit cells filled, held-out open), the law
-    with the median V_mem, and the poster's point with our prediction's interval."""
+def plot_law(ladder, product, product_poster, path):
+    """Delay against 1/(lr wd), log-log: each member (fitted cells filled, held-out cells open), the
+    product law fitted on lr 1e-3 and extrapolated, and the poster's point beside its prediction."""
     plt = runs.pyplot()
-    if plt is None or law is None:
+    if plt is None or not any(m["delay"] for m in ladder):
         return None
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    fig, ax = plt.subplots(figsize=(7, 4.8))
     for m in ladder:
         if m["delay"]:
             fitted = m["lr"] == FIT_LR
             ax.plot(1 / m["rate"], m["delay"], "o", ms=6, mfc="C0" if fitted else "white", mec="C0")
-    v_med = float(np.median([m["v_mem"] for m in ladder if m["v_mem"]]))
-    xs = np.logspace(math.log10(1 / max(m["rate"] for m in ladder)) - 0.2, 6.3, 50)
-    ax.plot(xs, [math.log(v_med / law["v_star"]) / (2 * law["kappa"]) * x for x in xs], "-", color="C0",
-            label=f"law: ln(V_mem/V*)/(2 kappa lr wd), kappa {law['kappa']:.2f}")
-    ax.plot(1 / POSTER_RATE, POSTER_DELAY, "*", ms=14, color="C3", label="poster (wd 1e-3): ~333,200")
-    if poster:
-        low, mid, high = poster
-        if mid:
-            ax.errorbar(1 / POSTER_RATE * 1.15, mid, yerr=[[mid - (low or mid)], [(high or mid) - mid]], fmt="s",
-                        color="C1", capsize=4, label=f"law's prediction: {mid:,.0f}")
-    ax.plot([], [], "o", mfc="C0", mec="C0", label="fitted cells (lr 1e-3)")
+    if product:
+        xs = np.logspace(math.log10(1 / max(m["rate"] for m in ladder)) - 0.2, 6.2, 50)
+        ax.plot(xs, [product_delay(product, 1 / x) for x in xs], "-", color="C0",
+                label=f"delay = A (lr wd)^-{product['beta']:.2f}, fitted on lr 1e-3")
+    ax.plot(1 / POSTER_RATE, POSTER_DELAY, "*", ms=14, color="C3", label=f"poster (wd 1e-3): ~{POSTER_DELAY:,}")
+    if product_poster:
+        ax.plot(1 / POSTER_RATE, product_poster, "s", color="C1", label=f"extrapolated: {product_poster:,.0f}")
+    ax.plot([], [], "o", mfc="C0", mec="C0", label="fitted cells (lr 1e-3), one point per seed")
     ax.plot([], [], "o", mfc="white", mec="C0", label="held-out cells (other lr)")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("1 / (lr x weight decay)   [steps]")
+    ax.set_xlabel("1 / (lr x weight decay)")
     ax.set_ylabel("grokked step - memorised step")
-    ax.set_title("Grokking delay against the weight-decay rate (division mod 97)")
+    ax.set_title("Grokking delay against the weight-decay rate (division mod 97, width 64)")
     ax.legend(fontsize=7, loc="upper left")
     return runs.save_figure(fig, path, dpi=90)
 
@@ -293,39 +327,65 @@ def ledger_reasons(reasons):
     return out
 
 
-def law_claims(law, errors, held, poster, setting, missing=()):
-    med = float(np.median(np.abs(errors))) if errors else None
+def law_claims(law, errors, product, product_errs, held, predictions, setting, missing=()):
+    """Three rows: the norm law, the product law (the held-out cells' test of 'lr x wd sets the
+    delay'), and the prediction of the poster's delay."""
+    def median_abs(errs):
+        return float(np.median(np.abs(errs))) if errs else None
+    med, pmed = median_abs(errors), median_abs(product_errs)
     all_grokked = all(m["delay"] for m in held)
+    spread = ("" if law is None else
+              f"V at grokking {law['v_star_min']:.0f}–{law['v_star_max']:.0f}, own kappa "
+              f"{law['kappa_min']:.3f}–{law['kappa_max']:.3f}")
     rows = [common.claim(
-        "delay-law", "Beyond the poster: the delay is ln(V_mem/V*) / (2 kappa lr wd); the product lr x wd sets it",
+        "delay-law", "Beyond the poster: the delay is ln(V_mem/V*) / (2 kappa lr wd), V the squared parameter norm",
         "not in the poster (Omnigrok, Liu et al. 2022; arXiv 2605.18845 for AdamW)", setting,
         "no fit (no fitted cell grokked)" if law is None else
-        f"kappa {law['kappa']:.3f} [{law['kappa_min']:.3f}–{law['kappa_max']:.3f}], V* {law['v_star']:.0f}; "
-        f"held-out cells (other lr): median |error| "
-        + ("n/a" if med is None else f"{med:.0%} over {len(errors)} members") +
-        ("" if all_grokked else "; some held-out member never grokked"),
-        common.verdict(med is not None and med <= 0.25 and all_grokked, partly=med is not None and med <= 0.5),
-        "fitted on lr 1e-3, the law predicts the held-out cells' delays within 25% (median |error|, every "
-        "member grokked); partly within 50%",
-        note="" if med is not None and med <= 0.25 else
-        "budget-bound: no fitted cell grokked within its budget" if law is None else
+        f"fitted on lr 1e-3: {spread}; held-out cells (other lr): median |error| "
+        + ("n/a" if med is None else f"{med:.0%} over {len(errors)} members"),
+        common.verdict(law is not None and law["fits"] and med is not None and med <= 0.25,
+                       partly=law is not None and law["fits"]),
+        "one threshold V* and one kappa (each within 2x over the fitted members), and the held-out delays "
+        "within 25% (median |error|); partly if only the first",
+        note="budget-bound: no fitted cell grokked within its budget" if law is None else "" if law["fits"] else
+        "contradicted: the model groks at very different norms and its norm shrinks at different rates "
+        "(post-LN: the weights before each LayerNorm can shrink without changing the function), so no one "
+        "V* and kappa describe it"),
+        common.claim(
+        "delay-product", "Beyond the poster: the product lr x wd sets the delay (delay = A (lr wd)^-beta)",
+        "not in the poster (arXiv 2603.13331: the delay scales inversely with lr and wd)", setting,
+        "no fit (fewer than two lr 1e-3 cells grokked)" if product is None else
+        f"beta {product['beta']:.2f} over lr x wd {', '.join(f'{r:.0e}' for r in product['rates'])}; held-out "
+        f"cells: median |error| " + ("n/a" if pmed is None else f"{pmed:.0%} over {len(product_errs)} members")
+        + ("" if all_grokked else "; some held-out member never grokked"),
+        common.verdict(pmed is not None and pmed <= 0.25 and all_grokked, partly=pmed is not None and pmed <= 0.5),
+        "fitted on lr 1e-3, the power law predicts the held-out cells (other lr) within 25% (median |error|, "
+        "every member grokked); partly within 50%",
+        note="" if pmed is not None and pmed <= 0.25 and all_grokked else
+        "budget-bound: too few cells grokked to fit" if product is None else
         "budget-bound: a held-out member did not grok within its budget" if not all_grokked else
-        "contradicted: the held-out cells are not predicted by the product lr x wd alone")]
+        "contradicted: a held-out cell at the same lr x wd grokked at another delay")]
     if {"ladder-fast", "ladder-slow"} & set(missing):
-        rows[0].update(verdict="see note", note="No verdict yet: the ladder arms "
-                       f"{', '.join(sorted({'ladder-fast', 'ladder-slow'} & set(missing)))} have not finished.")
-    low, mid, high = poster if poster else (None, None, None)
-    inside = mid is not None and ((low or 0) <= POSTER_DELAY <= (high or float("inf"))
-                                  or 0.5 <= POSTER_DELAY / mid <= 2)
+        for row in rows:
+            row["note"] = (row["note"] + " " if row["note"] else "") + "Not final: the ladder arms " + \
+                ", ".join(sorted({"ladder-fast", "ladder-slow"} & set(missing))) + " have not finished."
+    norm_pred, product_pred = predictions
+    mid = product_pred
+    shown = lambda p: "none" if not p else f"{p:,.0f}"
     rows.append(common.claim(
-        "delay-poster-regime", "From our runs, the law predicts the poster's delay at wd 1e-3",
+        "delay-poster-regime", "From our runs, the delay's scaling predicts the poster's delay at wd 1e-3",
         f"~{POSTER_DELAY:,} steps (grokked 334,000, memorised ~800; width 128)", setting + "; V_mem at wd 1e-3",
-        "no prediction" if mid is None else f"predicted {mid:,.0f} [{(low or 0):,.0f}–{(high or 0):,.0f}] steps",
-        common.verdict(inside, partly=mid is not None and 0.2 <= POSTER_DELAY / mid <= 5),
-        "the poster's delay lies in the predicted interval or within 2x of the central prediction; partly "
-        "within 5x"))
+        f"at lr x wd = 1e-6: the product law {shown(product_pred)} steps; the norm law "
+        f"{shown(norm_pred and norm_pred[1])} steps" + ("" if not law or law["fits"] else " (a law that does not fit)"),
+        common.verdict(mid is not None and 0.5 <= POSTER_DELAY / mid <= 2,
+                       partly=mid is not None and 0.2 <= POSTER_DELAY / mid <= 5),
+        "the product law's prediction within 2x of the poster's delay; partly within 5x",
+        note="" if mid is None or 0.5 <= POSTER_DELAY / mid <= 2 else
+        f"regime-bound: extrapolated {1e-3 / min(product['rates']) if product else 0:.0f}x beyond our slowest rung, "
+        f"our scaling puts the poster's delay at {mid / POSTER_DELAY:.3g}x what it measured: grokking at wd 1e-3 is "
+        "not our wd-1 grokking slowed down"))
     if "vmem" in missing or {"ladder-fast", "ladder-slow"} & set(missing):
-        rows[1].update(verdict="see note", note="No verdict yet: the arms it needs (vmem and the ladder) have "
+        rows[2].update(verdict="see note", note="No verdict yet: the arms it needs (vmem and the ladder) have "
                                                 "not all finished.")
     return rows
 
@@ -385,32 +445,34 @@ def main(argv=None):
     return report(arms, results, out, args)
 
 
-def regime_summary(law, errors, poster, recs, missing):
-    """The paragraph RESULTS.md opens with: our regime against the poster's, the law, the prediction."""
+def regime_summary(law, errors, poster, recs, missing, product=None, product_errs=(), product_poster=None):
+    """The paragraph RESULTS.md opens with: our regime against the poster's, the laws, the prediction."""
     ladder = recs["ladder-fast"] + recs["ladder-slow"]
-    cells = by_cell(ladder)
     said = []
-    for (lr, wd), ms in sorted(cells.items(), key=lambda kv: -kv[0][0] * kv[0][1]):
+    for (lr, wd), ms in sorted(by_cell(ladder).items(), key=lambda kv: -kv[0][0] * kv[0][1]):
         s = analysis.member_stats(ms, ("memorized_step", "delay"))
         said.append(f"lr {lr:g} x wd {wd:g}: memorised {common.fmt(s['memorized_step'])}, delay "
                     f"{common.fmt(s['delay'])}")
     text = [f"The poster trained at weight decay 1e-3 for 400,000 steps: memorised at ~{POSTER_MEM} steps, "
             f"grokked at ~{POSTER_GROK:,}, a delay ~{POSTER_DELAY // POSTER_MEM}x its memorisation step. This "
             "ledger's grokking claims run at weight decay 1 (memorised ~500, grokked ~3,100 at width 128: a delay "
-            "~5x), where a claim of the form 'X groks N times sooner' has little room to show. Under weight decay "
-            "the delay is expected to follow T_grok - T_mem = ln(V_mem/V*) / (2 kappa lr wd) (V the squared "
-            "parameter norm). grok_delay.py measures it on a ladder of lr x wd (width 64, batch 256, 3 seeds; "
-            "steps are optimizer updates, median [min–max]): " + "; ".join(said) + "."]
+            "~5x), where a claim of the form 'X groks N times sooner' has little room to show. grok_delay.py "
+            "measures how the delay grows as lr x wd falls (width 64, batch 256, 3 seeds; steps are optimizer "
+            "updates, median [min–max]): " + "; ".join(said) + "."]
+    if product:
+        text.append(f"Fitted on the lr 1e-3 cells, delay = A (lr wd)^-{product['beta']:.2f}"
+                    + (f"; it predicts the held-out cells (other lr) with a median error of "
+                       f"{np.median(product_errs):+.0%}" if product_errs else "") + ".")
     if law:
-        text.append(f"Fitted on the lr 1e-3 cells: kappa {law['kappa']:.3f} [{law['kappa_min']:.3f}–"
-                    f"{law['kappa_max']:.3f}], V* {law['v_star']:.0f}; on the held-out cells (other lr) the law's "
-                    + (f"median error is {np.median(errors):+.0%}." if errors else "error is unknown: none of them "
-                                                                                   "grokked within its budget."))
-    else:
-        text.append("No lr 1e-3 cell has grokked yet, so the law is not fitted.")
-    if poster and poster[1]:
-        text.append(f"At the poster's lr x wd = 1e-6 it predicts a delay of {poster[1]:,.0f} [{(poster[0] or 0):,.0f}"
-                    f"–{(poster[2] or 0):,.0f}] steps, against the poster's ~{POSTER_DELAY:,}.")
+        text.append("The norm law ln(V_mem/V*) / (2 kappa lr wd) " + (
+            "fits: one V* and one kappa describe the fitted cells." if law["fits"] else
+            f"does not fit: the model groks at norms from {law['v_star_min']:.0f} to {law['v_star_max']:.0f} and "
+            f"its own kappa ranges {law['kappa_min']:.3f}–{law['kappa_max']:.3f} (post-LN weights can shrink "
+            "without changing the function)."))
+    if product_poster:
+        text.append(f"Extrapolated to the poster's lr x wd = 1e-6, the product law gives a delay of "
+                    f"{product_poster:,.0f} steps, against the poster's ~{POSTER_DELAY:,}"
+                    + (f"; the norm law gives {poster[1]:,.0f}" if poster and poster[1] else "") + ".")
     if missing:
         text.append(f"Arms not finished yet: {', '.join(missing)} (they resume with `python experiments/"
                     "grok_delay.py --resume`).")
@@ -425,6 +487,9 @@ def report(arms, results, out, args):
     held = [m for m in ladder if m["lr"] != FIT_LR]
     errors = held_out_errors(law, held)
     poster = predict_interval(law, [m["v_mem"] for m in recs["vmem"]], POSTER_RATE)
+    product = fit_product([m for m in ladder if m["lr"] == FIT_LR])
+    product_errs = product_errors(product, held)
+    product_poster = product_delay(product, POSTER_RATE)
     wide = recs["width128"]
     wide_law = fit([m for m in wide if m["weight_decay"] == 1.0])
     wide_poster = predict_interval(wide_law, [m["v_mem"] for m in wide if m["weight_decay"] != 1.0], POSTER_RATE)
@@ -451,9 +516,14 @@ def report(arms, results, out, args):
          "—" if not law else f"{law['v_star']:.0f} [{law['v_star_min']:.0f}–{law['v_star_max']:.0f}]"],
         ["held-out error (predicted/measured - 1): median, worst",
          "—" if not errors else f"{np.median(errors):+.0%}, {max(errors, key=abs):+.0%} ({len(errors)} members)"],
+        ["norm law fits (one V* and one kappa, each within 2x)", "—" if not law else "yes" if law["fits"] else "no"],
+        ["product law: beta in delay = A (lr wd)^-beta", "—" if not product else f"{product['beta']:.2f}"],
+        ["product law, held-out error: median, worst", "—" if not product_errs else
+         f"{np.median(product_errs):+.0%}, {max(product_errs, key=abs):+.0%} ({len(product_errs)} members)"],
+        ["product law's delay at lr x wd = 1e-6", "—" if not product_poster else f"{product_poster:,.0f}"],
         ["V_mem at wd 1e-3 (median [min–max])", common.fmt(analysis.member_stats(recs["vmem"], ("v_mem",))["v_mem"])],
-        ["predicted delay at lr x wd = 1e-6 (width 64)", fmt_pred(poster)],
-        ["predicted delay at lr x wd = 1e-6 (width 128, fitted on its wd 1 cell)", fmt_pred(wide_poster)],
+        ["norm law's delay at lr x wd = 1e-6 (width 64)", fmt_pred(poster)],
+        ["norm law's delay at lr x wd = 1e-6 (width 128, fitted on its wd 1 cell)", fmt_pred(wide_poster)],
         ["poster's delay (wd 1e-3, width 128)", f"~{POSTER_DELAY:,} (memorised ~{POSTER_MEM}, grokked ~{POSTER_GROK:,})"]]
     if missing:
         law_rows.append(["arms not finished yet (not in these tables)", ", ".join(missing)])
@@ -463,11 +533,13 @@ def report(arms, results, out, args):
                f"{len(args.seeds)} seeds each")
     rows, reasons = (intervention_claims(groups, law, arms["rung-adamw"].steps, args.rung_weight_decay)
                      if "baseline" in groups else ([], {}))
-    claim_rows = law_claims(law, errors, held, poster, setting, missing) + rows
-    regime = regime_summary(law, errors, poster, recs, missing)
-    figure = plot_law(ladder, law, poster, os.path.join(out, "delay_law.png"))
+    claim_rows = law_claims(law, errors, product, product_errs, held, (poster, product_poster), setting,
+                            missing) + rows
+    regime = regime_summary(law, errors, poster, recs, missing, product, product_errs, product_poster)
+    figure = plot_law(ladder, product, product_poster, os.path.join(out, "delay_law.png"))
     common.save_table(out, {
         "script": "grok_delay", "law": law, "width128_law": wide_law, "held_out_errors": errors,
+        "product_law": product, "product_held_out_errors": product_errs, "product_poster_prediction": product_poster,
         "poster_prediction": poster, "width128_poster_prediction": wide_poster, "records": recs,
         "tables": {"ladder": {"headers": HEADERS, "rows": ladder_rows},
                    "interventions": {"headers": HEADERS, "rows": rung_rows},
