@@ -186,7 +186,10 @@ def shared(args):
 
 
 def out_folder(args, script):
-    """Where a script writes: --out, or runs/<script> (runs/quick/<script> for a smoke run)."""
+    """Where a script writes: --out, or runs/<script> (runs/quick/<script> for a smoke run);
+    a sequence script's --preset fast writes to runs/<script>-fast."""
+    script = sequence_folder(script, getattr(args, "preset", None) or "poster") \
+        if script in SEQUENCE_SCRIPTS else script
     out = args.out or os.path.join("runs", "quick", script) if args.quick else args.out or os.path.join("runs", script)
     runs.check_writable_folder(out)
     return out
@@ -278,11 +281,29 @@ def grok_config(args, argv, **overrides):
 # ---------------------------------------------------------------------------
 # The loss-plateau arm's knobs, shared by task_diversity.py, transfer.py and attention_map.py.
 
+# The two configurations of the loss-plateau arm, declared once: the poster's code (the default)
+# and the faster reduction the ledger used before (it also keeps the plateau, measured). A script
+# run with --preset fast writes under runs/<script>-fast, and RESULTS.md shows both side by side.
+SEQUENCE_PRESETS = {"poster": dict(d_model=256, lr=1e-4, steps=2000), "fast": dict(d_model=64, lr=1e-3, steps=4000)}
+SEQUENCE_SCRIPTS = ("task_diversity", "transfer", "attention_map")
+
+
+def sequence_folder(script, preset):
+    """A sequence script's folder under runs/ for a preset: runs/<script> for the default."""
+    return script if preset == "poster" else f"{script}-{preset}"
+
+
 def add_sequence_flags(p):
     d = plateau.SequenceConfig()  # the flags' defaults are the config's
     g = p.add_argument_group("model, data and optimizer")
-    g.add_argument("--d-model", type=positive_int, default=d.d_model, help="width D (the paper: 256)")
-    g.add_argument("--lr", type=positive_float, default=d.lr, help="Adam learning rate (the poster's code: 1e-4)")
+    g.add_argument("--preset", choices=list(SEQUENCE_PRESETS), default="poster",
+                   help="width and learning rate: " + "; ".join(
+                       f"{k}: D={v['d_model']}, Adam lr {v['lr']:g}, at most {v['steps']} steps"
+                       for k, v in SEQUENCE_PRESETS.items())
+                   + " (default: poster, the poster's code; fast writes under runs/<script>-fast); "
+                     "--d-model, --lr and --steps written out still win")
+    g.add_argument("--d-model", type=positive_int, default=None, help="width D (default: the preset's)")
+    g.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate (default: the preset's)")
     g.add_argument("--batch-size", type=positive_int, default=d.batch_size,
                    help="sequences per step, split across the tasks (the poster's Table 1 runs: 128)")
     g.add_argument("--attention", default=d.attention, choices=["linear", "softmax"])
@@ -297,17 +318,29 @@ def add_sequence_flags(p):
     return p
 
 
-def sequence_parser(doc, steps=4000):
-    return add_sequence_flags(parser(doc, steps=steps))
+def sequence_parser(doc):
+    p = add_sequence_flags(parser(doc, steps=None))
+    steps = next(a for a in p._actions if a.dest == "steps")
+    steps.help = "training steps per arm (default: the preset's)"
+    return p
 
 
 def sequence_config(args, argv, tasks, **overrides):
-    fields = dict(d_model=args.d_model, lr=args.lr, batch_size=args.batch_size, attention=args.attention,
+    preset = SEQUENCE_PRESETS[args.preset]
+    fields = dict(d_model=args.d_model or preset["d_model"], lr=args.lr or preset["lr"],
+                  batch_size=args.batch_size, attention=args.attention,
                   threshold=args.threshold, eval_size=args.eval_size, n=args.n, k=args.k, p=args.p,
                   patience=args.patience, **shared(args))
+    fields["steps"] = args.steps or preset["steps"]
     fields.update(quick_fields(args, QUICK_SEQUENCE, argv))
     fields.update(overrides)
     return plateau.SequenceConfig(tasks=tuple(tasks), **fields)
+
+
+def sequence_setting(cfg):
+    """A short description of a loss-plateau config for the ledger."""
+    return (f"D={cfg.d_model}, Adam lr {cfg.lr:g}, batch {cfg.batch_size}, converged = held-out token acc "
+            f">= {cfg.threshold:g}, {len(cfg.seeds)} seeds, at most {cfg.steps:,} steps")
 
 
 # ---------------------------------------------------------------------------
