@@ -7,6 +7,13 @@ assembles them, with each script's tables, the speed table of bench.py and the
 figures (copied next to RESULTS.md, into results/). Re-running it on the same
 runs gives the same file.
 
+A loss-plateau script (task_diversity, transfer, attention_map) runs at two
+presets: the poster's configuration (its default, under <root>/<script>) and
+the faster reduction (under <root>/<script>-fast). The ledger shows both: the
+reduction's claims follow the default's, marked "(fast preset)", and the
+script's section ends with each verdict at both and the reason where they
+differ (regime-bound, contradicted, ...; see `reason`).
+
 It never replaces a ledger with one that has fewer claims: if a claim of the
 existing RESULTS.md would be missing (its runs are not under --root), it stops
 with an error naming them, unless --force.
@@ -25,6 +32,8 @@ TITLES = {"grok": "Grokking baseline", "grok_weight_decay": "Weight decay", "gro
           "grok_init": "Initialization", "grok_phase": "Init scale x weight decay: where the init claims hold",
           "grok_optimizer": "Optimizer", "grok_interventions": "Interventions side by side (and Grokfast)",
           "task_diversity": "Task diversity (Table 1)", "transfer": "Transfer", "attention_map": "Attention on the separator"}
+VARIANTS = {script: [common.sequence_folder(script, preset) for preset in common.SEQUENCE_PRESETS if preset != "poster"]
+            for script in common.SEQUENCE_SCRIPTS}  # script -> the folders of its other presets
 LEDGER = re.compile(r"<!-- ledger: (\{.*\}) -->")
 
 
@@ -76,6 +85,38 @@ def remove_stale_figures(figure_dir, before, shown):
             os.remove(path)
 
 
+RANK = {"not reproduced": 0, "partly": 1, "reproduced": 2}
+
+
+def reason(default, fast):
+    """Why a claim's verdict at the poster's configuration and at the faster reduction differ (or not)."""
+    a, b = RANK.get(default), RANK.get(fast)
+    if a is None or b is None:
+        return "no verdict to compare"
+    if a == b:
+        return "contradicted: fails at both configurations" if a == 0 else f"unchanged: {default} at both"
+    if a > b:
+        return f"regime-bound: {default} at the poster's configuration, {fast} at ours"
+    return f"reduction-bound: {fast} only at our reduction, {default} at the poster's configuration"
+
+
+def variant_claims(folder, table):
+    """A reduction's claims, renamed so the ledger tells them from the default's."""
+    preset = folder.rsplit("-", 1)[1]
+    return [{**row, "id": f"{row['id']}:{preset}", "claim": f"{row['claim']} ({preset} preset)"}
+            for row in table.get("claims", [])]
+
+
+def comparison(default, variants):
+    """One row per claim: its verdict at the poster's configuration, at each reduction, and why."""
+    rows = []
+    for row in default.get("claims", []):
+        others = [next((c for c in v.get("claims", []) if c["id"] == row["id"]), None) for v in variants]
+        verdicts = [c["verdict"] if c else "not run" for c in others]
+        rows.append([row["claim"], row["verdict"], *verdicts, "; ".join(reason(row["verdict"], v) for v in verdicts)])
+    return rows
+
+
 def speed_section(bench):
     m = bench["machine"]
     where = f"{m.get('gpu') or m.get('processor')}, {m['backend']} {m.get('cupy') or m.get('numpy')}"
@@ -91,6 +132,24 @@ def speed_section(bench):
                              for r in bench["rows"]])
 
 
+def section(lines, folder, t, figure_dir):
+    """Append one script's tables and figures (copied into figure_dir) to lines; return the figures' names."""
+    copied = []
+    for name, table in (t.get("tables") or {}).items():
+        lines += markdown(table["headers"], table["rows"])
+    for path in t.get("figures", []):
+        src = path if os.path.isabs(path) or os.path.exists(path) else os.path.join(common.ROOT, path)
+        name = figure_name(folder, path)
+        if os.path.exists(src):
+            os.makedirs(figure_dir, exist_ok=True)
+            shutil.copyfile(src, os.path.join(figure_dir, name))
+        elif not os.path.exists(os.path.join(figure_dir, name)):
+            continue  # no figure made (no matplotlib) and none from an earlier report: keep the old one
+        lines += [f"![{folder}: {os.path.basename(path)}](results/{name})", ""]
+        copied.append(name)
+    return copied
+
+
 def main(argv=None):
     p = common.help_parser(__doc__)
     p.add_argument("--root", default="runs", help="the folder the scripts wrote into (default: runs)")
@@ -99,8 +158,11 @@ def main(argv=None):
     args = p.parse_args(argv)
     if not os.path.isdir(args.root):
         raise runs.InputError(f"--root {args.root} is not a folder of runs; run experiments/reproduce.py first")
-    tables = {script: load(args.root, script) for script in SCRIPTS}
-    claims = [(script, row) for script in SCRIPTS if tables[script] for row in tables[script].get("claims", [])]
+    folders = [f for script in SCRIPTS for f in [script] + VARIANTS.get(script, [])]
+    tables = {folder: load(args.root, folder) for folder in folders}
+    claims = [(folder, row) for folder in folders if tables[folder]
+              for row in (tables[folder].get("claims", []) if folder in SCRIPTS
+                          else variant_claims(folder, tables[folder]))]
     new_ids = {row["id"]: script for script, row in claims}
     before_ledger = old_ledger(args.out)
     before = None if before_ledger is None else before_ledger.get("claims", {})
@@ -134,18 +196,21 @@ def main(argv=None):
             lines.append(f"Not run for this ledger: `python experiments/reproduce.py --resume --only {script}` "
                          "adds it.\n")
             continue
-        for name, table in (t.get("tables") or {}).items():
-            lines += markdown(table["headers"], table["rows"])
-        for path in t.get("figures", []):
-            src = path if os.path.isabs(path) or os.path.exists(path) else os.path.join(common.ROOT, path)
-            name = figure_name(script, path)
-            if os.path.exists(src):
-                os.makedirs(figure_dir, exist_ok=True)
-                shutil.copyfile(src, os.path.join(figure_dir, name))
-            elif not os.path.exists(os.path.join(figure_dir, name)):
-                continue  # no figure made (no matplotlib) and none from an earlier report: keep the old one
-            lines += [f"![{script}: {os.path.basename(path)}](results/{name})", ""]
-            copied.append(name)
+        copied += section(lines, script, t, figure_dir)
+        variants = [tables[f] or {} for f in VARIANTS.get(script, [])]
+        for folder, v in zip(VARIANTS.get(script, []), variants):
+            preset = common.SEQUENCE_PRESETS[folder.rsplit("-", 1)[1]]
+            lines.append(f"#### {folder}: the faster reduction (D={preset['d_model']}, Adam lr {preset['lr']:g})\n")
+            if v:
+                copied += section(lines, folder, v, figure_dir)
+            else:
+                lines.append(f"Not run for this ledger: `python experiments/reproduce.py --resume --only {script}` "
+                             "adds it.\n")
+        if variants:
+            lines.append("Each verdict at the poster's configuration and at the reduction: regime-bound = holds at "
+                         "the poster's configuration, not at ours; contradicted = fails at both.\n")
+            lines += markdown(["claim", "poster's configuration"] + VARIANTS[script] + ["reason"],
+                              comparison(t, variants))
     lines[2:2] = [f"<!-- ledger: {json.dumps({'claims': new_ids, 'commits': commits, 'figures': copied})} -->", ""]
     timings = load(args.root, ".", "reproduce_timings.json")
     if timings:
