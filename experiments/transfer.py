@@ -17,8 +17,10 @@ Width and learning rate: `--preset poster` (the default: D=256, Adam lr 1e-4,
 the poster's code) or `--preset fast` (D=64, lr 1e-3; writes under
 runs/transfer-fast); batch 128, as task_diversity.py explains.
 
-Run time: see RESULTS.md (on 2 CPU cores with 3 seeds, one OpenBLAS thread
-beside other runs: poster preset about MEASURED, fast preset about MEASURED).
+Run time: see RESULTS.md. Fast preset, 3 seeds: 3.5 min on 2 cores (the earlier
+ledger). Poster preset: not measured yet; its two from-scratch arms are
+task_diversity's MWS and MWP arms (11 min together, one OpenBLAS thread beside
+two other training runs).
 """
 import os
 
