@@ -17,10 +17,9 @@ Width and learning rate: `--preset poster` (the default: D=256, Adam lr 1e-4,
 the poster's code) or `--preset fast` (D=64, lr 1e-3; writes under
 runs/transfer-fast); batch 128, as task_diversity.py explains.
 
-Run time: see RESULTS.md. Fast preset, 3 seeds: 3.5 min on 2 cores (the earlier
-ledger). Poster preset: not measured yet; its two from-scratch arms are
-task_diversity's MWS and MWP arms (11 min together, one OpenBLAS thread beside
-two other training runs).
+Run time: see RESULTS.md. Poster preset, 3 seeds: 21 min (each arm under one
+OpenBLAS thread beside two other training runs on 2 cores); fast preset: 3.5 min
+(two threads, the earlier ledger).
 """
 import os
 
