@@ -10,6 +10,10 @@ over a held-out batch of each task. For each output position i we report the
 separator's share of attention mass |A[i, sep]| / sum_j |A[i, j]|, against
 the share 1/(i+1) that uniform attention would give it.
 
+Width and learning rate: `--preset poster` (the default: D=256, Adam lr 1e-4,
+the poster's code) or `--preset fast` (D=64, lr 1e-3; writes under
+runs/attention_map-fast).
+
 Run times: RESULTS.md ("Run times") and README.md.
 """
 import os
@@ -70,7 +74,8 @@ def claims(shares, uniform, cfg):
     u = float(uniform.mean())
     return [common.claim(
         "attention", "Attention concentrates on the task's separator token", "qualitative (attention map figure)",
-        f"MWS+MWP+MWD trained together, mean |A| over {cfg.eval_size} held-out sequences, {len(cfg.seeds)} seeds",
+        f"MWS+MWP+MWD trained together, mean |A| over {cfg.eval_size} held-out sequences; "
+        f"{common.sequence_setting(cfg)}",
         "separator share of |attention| over output queries (median over seeds): "
         + ", ".join(f"{t} {v:.3f}" for t, v in means.items()) + f" (uniform: {u:.3f})",
         common.verdict(all(v > 2 * u for v in means.values()), partly=all(v > u for v in means.values())),
@@ -96,7 +101,8 @@ def main(argv=None):
     common.save_table(out, {
         "script": "attention_map", "tables": {"shares": {"headers": headers, "rows": rows}},
         "shares": {t: s.tolist() for t, s in shares.items()}, "uniform": uniform.tolist(),
-        "claims": claims(shares, uniform, cfg), "arms": common.arm_records(arms, results)}, figures=[figure])
+        "claims": claims(shares, uniform, cfg), "preset": args.preset,
+        "arms": common.arm_records(arms, results)}, figures=[figure])
     return results
 
 

@@ -288,7 +288,10 @@ def shared(args):
 
 
 def out_folder(args, script):
-    """Where a script writes: --out, or runs/<script> (runs/quick/<script> for a smoke run)."""
+    """Where a script writes: --out, or runs/<script> (runs/quick/<script> for a smoke run);
+    a sequence script's --preset fast writes to runs/<script>-fast."""
+    script = sequence_folder(script, getattr(args, "preset", None) or "poster") \
+        if script in SEQUENCE_SCRIPTS else script
     out = args.out or os.path.join("runs", "quick", script) if args.quick else args.out or os.path.join("runs", script)
     runs.check_writable_folder(out)  # creates nothing: the run folders are made when an arm starts
     runs.MADE_BY.update(commit=git_commit(), quick=bool(args.quick))  # recorded in every run folder
@@ -360,23 +363,56 @@ def grok_config(args, argv, **overrides):
 
 SEQUENCE_KNOBS = ("d_model", "lr", "batch_size", "attention", "threshold", "eval_size", "n", "k", "p", "patience")
 
+# The two configurations of the loss-plateau arm, declared once: the poster's code (the default)
+# and the faster reduction the ledger used before (it also keeps the plateau, measured). A script
+# run with --preset fast writes under runs/<script>-fast, and RESULTS.md shows both side by side.
+SEQUENCE_PRESETS = {"poster": dict(d_model=256, lr=1e-4, steps=2000), "fast": dict(d_model=64, lr=1e-3, steps=4000)}
+SEQUENCE_SCRIPTS = ("task_diversity", "transfer", "attention_map")
+
+
+def sequence_folder(script, preset):
+    """A sequence script's folder under runs/ for a preset: runs/<script> for the default."""
+    return script if preset == "poster" else f"{script}-{preset}"
+
 
 def add_sequence_flags(p):
     g = p.add_argument_group("model, data and optimizer")
+    g.add_argument("--preset", choices=list(SEQUENCE_PRESETS), default="poster",
+                   help="width and learning rate: " + "; ".join(
+                       f"{k}: D={v['d_model']}, Adam lr {v['lr']:g}, at most {v['steps']} steps"
+                       for k, v in SEQUENCE_PRESETS.items())
+                   + " (default: poster, the poster's code; fast writes under runs/<script>-fast); "
+                     "--d-model, --lr and --steps written out still win")
     for name in SEQUENCE_KNOBS:
-        add_knob(g, plateau.SequenceConfig, name)
+        if name in ("d_model", "lr"):  # the preset's, unless written out
+            meaning = plateau.SequenceConfig.__dataclass_fields__[name].metadata["help"]
+            add_knob(g, plateau.SequenceConfig, name, default=None, help=f"{meaning} (default: the preset's)")
+        else:
+            add_knob(g, plateau.SequenceConfig, name)
     return p
 
 
-def sequence_parser(doc, steps=4000):
-    return add_sequence_flags(parser(doc, steps=steps))
+def sequence_parser(doc):
+    p = add_sequence_flags(parser(doc, steps=None))
+    steps = next(a for a in p._actions if a.dest == "steps")
+    steps.help = "training steps per arm (default: the preset's)"
+    return p
 
 
 def sequence_config(args, argv, tasks, **overrides):
+    preset = SEQUENCE_PRESETS[args.preset]
     fields = dict(fields_from(args, plateau.SequenceConfig, SEQUENCE_KNOBS), **shared(args))
+    for name in ("d_model", "lr", "steps"):  # the preset's, unless written out
+        fields[name] = preset[name] if getattr(args, name) is None else getattr(args, name)
     fields.update(quick_fields(args, QUICK_SEQUENCE, argv))
     fields.update(overrides)
     return plateau.SequenceConfig(tasks=tuple(tasks), **fields)
+
+
+def sequence_setting(cfg):
+    """A short description of a loss-plateau config for the ledger."""
+    return (f"D={cfg.d_model}, Adam lr {cfg.lr:g}, batch {cfg.batch_size}, converged = held-out token acc "
+            f">= {cfg.threshold:g}, {len(cfg.seeds)} seeds, at most {cfg.steps:,} steps")
 
 
 # ---------------------------------------------------------------------------

@@ -7,6 +7,13 @@ assembles them, with each script's tables, the speed table of bench.py and the
 figures (copied next to RESULTS.md, into results/). Re-running it on the same
 runs gives the same file.
 
+A loss-plateau script (task_diversity, transfer, attention_map) runs at two
+presets: the poster's configuration (its default, under <root>/<script>) and
+the faster reduction (under <root>/<script>-fast). The ledger shows both: the
+reduction's claims follow the default's, marked "(fast preset)", and the
+script's section ends with each verdict at both and the reason where they
+differ (regime-bound, contradicted, ...; see `reason`).
+
 It never replaces a ledger with one that has fewer claims: if a claim of the
 existing RESULTS.md would be missing (its runs are not under --root), it stops
 with an error naming them, unless --force. Smoke runs (--quick, as their run
@@ -32,6 +39,9 @@ TITLES = {"grok_delay": "Our regime against the poster's: how the grokking delay
           "grok_init": "Initialization", "grok_phase": "Init scale x weight decay: where the init claims hold",
           "grok_optimizer": "Optimizer", "grok_interventions": "Interventions side by side (and Grokfast)",
           "task_diversity": "Task diversity (Table 1)", "transfer": "Transfer", "attention_map": "Attention on the separator"}
+VARIANTS = {script: [common.sequence_folder(script, preset) for preset in common.SEQUENCE_PRESETS if preset != "poster"]
+            for script in common.SEQUENCE_SCRIPTS}  # script -> the folders of its other presets
+FOLDERS = [f for script in SCRIPTS for f in [script] + VARIANTS.get(script, [])]  # scripts and their presets
 LEDGER = re.compile(r"<!-- ledger: (\{.*\}) -->")
 
 
@@ -151,7 +161,7 @@ def figure_name(script, path):
 
 def script_of(name):
     """The script a results/ figure name belongs to (the longest script name it starts with)."""
-    return max((s for s in SCRIPTS if name.startswith(s + "_")), key=len, default=None)
+    return max((s for s in FOLDERS if name.startswith(s + "_")), key=len, default=None)
 
 
 def stage(writes):
@@ -172,6 +182,38 @@ def stage(writes):
         raise runs.InputError(f"cannot write {done[-1][1]} ({error.strerror or error}); nothing was written") from None
     for tmp, path in done:
         os.replace(tmp, path)
+
+
+RANK = {"not reproduced": 0, "partly": 1, "reproduced": 2}
+
+
+def reason(default, fast):
+    """Why a claim's verdict at the poster's configuration and at the faster reduction differ (or not)."""
+    a, b = RANK.get(default), RANK.get(fast)
+    if a is None or b is None:
+        return "no verdict to compare"
+    if a == b:
+        return "contradicted: fails at both configurations" if a == 0 else f"unchanged: {default} at both"
+    if a > b:
+        return f"regime-bound: {default} at the poster's configuration, {fast} at ours"
+    return f"reduction-bound: {fast} only at our reduction, {default} at the poster's configuration"
+
+
+def variant_claims(folder, table):
+    """A reduction's claims, renamed so the ledger tells them from the default's."""
+    preset = folder.rsplit("-", 1)[1]
+    return [{**row, "id": f"{row['id']}:{preset}", "claim": f"{row['claim']} ({preset} preset)"}
+            for row in table.get("claims", [])]
+
+
+def comparison(default, variants):
+    """One row per claim: its verdict at the poster's configuration, at each reduction, and why."""
+    rows = []
+    for row in default.get("claims", []):
+        others = [next((c for c in v.get("claims", []) if c["id"] == row["id"]), None) for v in variants]
+        verdicts = [c["verdict"] if c else "not run" for c in others]
+        rows.append([row["claim"], row["verdict"], *verdicts, "; ".join(reason(row["verdict"], v) for v in verdicts)])
+    return rows
 
 
 def speed_section(bench):
@@ -199,25 +241,26 @@ def main(argv=None):
         raise runs.InputError(f"--root {args.root} is not a folder of runs; run experiments/reproduce.py first")
     runs.check_writable_file(args.out, "--out")
     out = os.path.realpath(args.out)  # a link to a ledger: write its target, keep the link
-    tables = {script: load(args.root, script) for script in SCRIPTS}
-    origin = {script: made_by(args.root, script, t) for script, t in tables.items() if t}
-    smoke = sorted(script for script, (_, quick) in origin.items() if quick)
+    tables = {folder: load(args.root, folder) for folder in FOLDERS}
+    origin = {folder: made_by(args.root, folder, t) for folder, t in tables.items() if t}
+    smoke = sorted(folder for folder, (_, quick) in origin.items() if quick)
     if smoke and is_committed_ledger(out):
         raise runs.InputError(f"the runs of {', '.join(smoke)} under {args.root}/ are smoke runs (--quick): their "
                               f"numbers never go into the committed RESULTS.md (--force or not); give another --out")
     if smoke and not args.force:
         raise runs.InputError(f"the runs of {', '.join(smoke)} under {args.root}/ are smoke runs (--quick) and "
                               f"their numbers mean nothing; pass --force to write them into {args.out} anyway")
-    claims = [(script, row) for script in SCRIPTS if tables[script] for row in tables[script]["claims"]]
+    claims = [(folder, row) for folder in FOLDERS if tables[folder]
+              for row in (tables[folder]["claims"] if folder in SCRIPTS else variant_claims(folder, tables[folder]))]
     new_ids = {row["id"]: script for script, row in claims}
     before_ledger = old_ledger(out)
     before = None if before_ledger is None else before_ledger.get("claims", {})
     # A script whose runs are not under --root keeps what the existing ledger shows of it.
     previous = previous_ledger(out, before_ledger)
-    carried = [script for script in SCRIPTS if not tables[script] and script in previous]
-    for script in carried:
-        new_ids.update({cid: s for cid, s in before.items() if s == script})
-    new_ids = {cid: new_ids[cid] for script in SCRIPTS for cid in list(new_ids) if new_ids[cid] == script}
+    carried = [folder for folder in FOLDERS if not tables[folder] and folder in previous]
+    for folder in carried:
+        new_ids.update({cid: s for cid, s in before.items() if s == folder})
+    new_ids = {cid: new_ids[cid] for folder in FOLDERS for cid in list(new_ids) if new_ids[cid] == folder}
     missing = sorted(set(before or {}) - set(new_ids))
     if missing and not args.force:
         scripts = sorted({before[c] for c in missing})
@@ -245,7 +288,7 @@ def main(argv=None):
              "|---|---|---|---|---|---|---|"]
     reasons = {cid: text for t in tables.values() if t for cid, text in (t.get("reasons") or {}).items()}
     notes = []
-    for script in SCRIPTS:
+    for script in FOLDERS:
         if script in carried:
             carried_rows = [row if row.count(" | ") >= 6 else row + " (carried over) |"
                             for row in previous[script]["rows"]]
@@ -260,7 +303,8 @@ def main(argv=None):
                 elif reason and not mine:
                     notes.append(f"- **{cid}**: {reason}")
             continue
-        for c in (tables[script] or {}).get("claims", []):
+        mine = [c for f, c in claims if f == script]
+        for c in mine:
             lines.append("| " + " | ".join(_cell(x) for x in (c["claim"], c["poster"], c["setting"], c["ours"],
                                                               f"**{c['verdict']}**", c["rule"],
                                                               ", ".join(origin[script][0]))) + " |")
@@ -271,7 +315,7 @@ def main(argv=None):
     for script in SCRIPTS:
         t = tables[script]
         if script in carried:
-            section = previous[script]["section"]
+            section = previous[script]["section"]  # its variants' subsections (####) come with it
             lines += section[:1] + ["", f"(Carried over from the previous ledger: the runs of {script}.py are "
                                         f"not under `{args.root}/`.)"] + section[1:]
             shown += [n for n in carried_figures(section) if n not in shown]
@@ -284,6 +328,22 @@ def main(argv=None):
         for name, table in (t.get("tables") or {}).items():
             lines += markdown(table["headers"], table["rows"])
         lines += figure_lines[script]
+        variants = [tables[f] or {} for f in VARIANTS.get(script, [])]
+        for folder, v in zip(VARIANTS.get(script, []), variants):
+            preset = common.SEQUENCE_PRESETS[folder.rsplit("-", 1)[1]]
+            lines.append(f"#### {folder}: the faster reduction (D={preset['d_model']}, Adam lr {preset['lr']:g})\n")
+            if not v:
+                lines.append(f"Not run for this ledger: `python experiments/reproduce.py --resume --only {script}` "
+                             "adds it.\n")
+                continue
+            for name, table in (v.get("tables") or {}).items():
+                lines += markdown(table["headers"], table["rows"])
+            lines += figure_lines[folder]
+        if variants:
+            lines.append("Each verdict at the poster's configuration and at the reduction: regime-bound = holds at "
+                         "the poster's configuration, not at ours; contradicted = fails at both.\n")
+            lines += markdown(["claim", "poster's configuration"] + VARIANTS[script] + ["reason"],
+                              comparison(t, variants))
     lines[2:2] = [f"<!-- ledger: {json.dumps({'claims': new_ids, 'commits': commits, 'figures': shown})} -->", ""]
     lines += timing_section(args.root) or previous.get("Run times", {}).get("section", [])
     bench = load(args.root, "bench", "bench.json")
@@ -315,7 +375,7 @@ def figures(root, tables, figure_dir, before):
     names shown. A figure a run could not draw (null in table.json: no matplotlib) keeps the one the
     earlier ledger showed, so a report on a machine without matplotlib never loses a figure."""
     lines, copies, shown = {}, [], []
-    for script in SCRIPTS:
+    for script in FOLDERS:
         t, lines[script] = tables[script], []
         if not t:
             continue

@@ -2,7 +2,9 @@
 
 Order: common.CLAIM_SCRIPTS (grok_delay, grok, grok_weight_decay, grok_multitask,
 grok_init, grok_phase, grok_optimizer, grok_interventions, task_diversity,
-transfer, attention_map), then bench and report. Each script writes its run folders and table.json
+transfer, attention_map; each of the last three twice: at the poster's
+configuration, then with --preset fast under <root>/<script>-fast), then bench
+and report. Each script writes its run folders and table.json
 under --root/<script>; experiments/report.py turns those into RESULTS.md and
 its figures (results/). Ctrl-C or SIGTERM stops the whole chain after saving
 the running arm's checkpoint; `--resume` continues where it stopped and reuses
@@ -32,6 +34,13 @@ import runs
 ORDER = list(common.CLAIM_SCRIPTS)
 
 
+def variants(script):
+    """(folder, flags) of each run of a script: one, or one per preset for a loss-plateau script."""
+    if script not in common.SEQUENCE_SCRIPTS:
+        return [(script, [])]
+    return [(common.sequence_folder(script, p), ["--preset", p]) for p in common.SEQUENCE_PRESETS]
+
+
 def arm_names(script, flags):
     """The arm names a script would train with these flags (it stops before any work)."""
     buffer = io.StringIO()
@@ -49,9 +58,10 @@ def print_commands(args, flags_for):
     waves = {1: [], 2: []}
     for script in args.only:
         parents = getattr(importlib.import_module(script), "PARENT", {})
-        for arm in arm_names(script, flags_for(script)):
-            command = line(["python", f"experiments/{script}.py", "--arm", arm] + flags_for(script))
-            waves[2 if arm in parents else 1].append(command)
+        for folder, extra in variants(script):
+            for arm in arm_names(script, flags_for(folder) + extra):
+                command = line(["python", f"experiments/{script}.py", "--arm", arm] + flags_for(folder) + extra)
+                waves[2 if arm in parents else 1].append(command)
     print("# wave 1: every line on its own (one SLURM array task, one GNU parallel job, one machine...)")
     print("\n".join(waves[1]))
     if waves[2]:
@@ -106,16 +116,18 @@ def main(argv=None):
         return print_commands(args, flags_for)
     # Import every script now: the code that runs is the code at the commit this process records.
     modules = {name: importlib.import_module(name) for name in (*args.only, "bench", "report")}
-    for name in args.only:
-        flags = flags_for(name) + ["--resume"] * args.resume + ["--overwrite"] * (args.overwrite and not args.resume)
-        start = time.perf_counter()
-        common.say(f"\n######## {name} {' '.join(flags)}")
-        try:
-            modules[name].main(flags)
-        finally:  # an interrupted script's time counts too: --resume adds the rest
-            seconds = time.perf_counter() - start
-            record_timing(args, name, seconds)
-        common.say(f"######## {name} took {runs.format_seconds(seconds).strip()}")
+    for script in args.only:
+        for name, extra in variants(script):
+            flags = (flags_for(name) + extra + ["--resume"] * args.resume
+                     + ["--overwrite"] * (args.overwrite and not args.resume))
+            start = time.perf_counter()
+            common.say(f"\n######## {script} {' '.join(flags)}")
+            try:
+                modules[script].main(flags)
+            finally:  # an interrupted script's time counts too: --resume adds the rest
+                seconds = time.perf_counter() - start
+                record_timing(args, name, seconds)
+            common.say(f"######## {name} took {runs.format_seconds(seconds).strip()}")
     if not args.no_bench:
         modules["bench"].main(["--out", os.path.join(args.root, "bench"), "--backend", args.backend]
                                               + ["--quick"] * args.quick)

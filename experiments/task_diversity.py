@@ -9,9 +9,17 @@ average speed-up (mean over tasks of 1 - mixed/single) 44.55% and 63.23%.
 
 Arms: MWS, MWP, MWD alone; each pair; all three. Converged = first evaluation
 (every 10 steps) at which the task's held-out token accuracy reaches
---threshold (1.0); samples = that task's sequences per step x steps. Width
-D=64 and Adam lr 1e-3 by default (the poster's code: D=256, lr 1e-4:
-`--d-model 256 --lr 1e-4`). 3 seeds per arm, trained together.
+--threshold (1.0); samples = that task's sequences per step x steps. The
+poster's code is not available here; what its text states: 1-layer linear
+attention, n=16, p=17, online batches, width D=256 and Adam lr 1e-4 (the
+default, `--preset poster`). Batch: the poster's methods say 256, but every
+single-task figure of Table 1 is a whole number of 128-sequence steps
+(16256 = 127 x 128) and none of 256, so we use 128 (our choice). Its criterion
+is not stated; its figures fall on single steps, so it was checked every step,
+ours every 10 (a granularity of 1,280 sequences alone). We also report Table 1
+at held-out accuracy >= 0.99, from the same history. `--preset fast` (D=64,
+lr 1e-3) is the reduction the ledger used before; RESULTS.md shows both.
+3 seeds per arm, trained together.
 
 Run times: RESULTS.md ("Run times") and README.md.
 """
@@ -30,6 +38,7 @@ POSTER = {1: {"mws": 16256, "mwp": 93568, "mwd": 34560},
           2: {"mws": 13600, "mwp": 24096, "mwd": 19680},
           3: {"mws": 10542, "mwp": 13288, "mwd": 10794}}
 POSTER_SPEEDUP = {2: 44.55, 3: 63.23}
+LOOSE = 0.99  # the second convergence criterion, for the sensitivity table
 
 
 def arms_for(args, argv):
@@ -37,14 +46,28 @@ def arms_for(args, argv):
     return {"-".join(c): common.sequence_config(args, argv, c) for c in combos}
 
 
-def table_one(results):
+def samples_at(results, threshold):
+    """Per arm and task, {median, min, max} over seeds of the sequences of that task seen when
+    held-out token accuracy first reached `threshold` (read from the history: no new run)."""
+    out = {}
+    for name, r in results.items():
+        for task, s in r.summary.items():
+            steps = [analysis.first_step(r.history, e, task, "heldout", lambda row: row["acc"] >= threshold)
+                     for e in range(len(s["members"]))]
+            samples = [None if x is None else x * s["sequences_per_step"] for x in steps]
+            out.setdefault(name, {})[task] = dict(zip(("median", "min", "max"), analysis.median_range(samples)))
+    return out
+
+
+def table_one(samples):
     """Samples to converge per task and number of tasks: medians over seeds, then the
     mean over the arms with that many tasks that contain the task (the poster's rule).
-    min/max span every seed of those arms; None where a seed never converged."""
+    min/max span every seed of those arms; None where a seed never converged.
+    `samples`: arm -> task -> {median, min, max} (samples_at)."""
     table = {}
     for size in (1, 2, 3):
         for task in TASKS:
-            stats = [r.summary[task]["samples_to_converge"] for name, r in results.items()
+            stats = [s[task] for name, s in samples.items()
                      if task in name.split("-") and len(name.split("-")) == size]
             medians, maxes = [s["median"] for s in stats], [s["max"] for s in stats]
             table.setdefault(size, {})[task] = {
@@ -58,9 +81,27 @@ def table_one(results):
     return table
 
 
-def claims(cfg, results, table):
-    setting = (f"D={cfg.d_model}, Adam lr {cfg.lr:g}, batch {cfg.batch_size}, converged = held-out token acc "
-               f">= {cfg.threshold:g}, {len(cfg.seeds)} seeds, at most {cfg.steps:,} steps")
+def tolerance(stat, granularity):
+    """How far from the poster a single-task figure may be and still agree: the full spread of
+    our seeds (max - min), but never less than one evaluation interval of sequences."""
+    return None if stat["max"] is None else max(stat["max"] - stat["min"], granularity)
+
+
+def single_task_verdict(single, granularity):
+    """Reproduced if every task's median is within its tolerance of the poster's figure;
+    partly if at least one is, or the poster's ordering MWS < MWD < MWP holds."""
+    near = {t: single[t]["median"] is not None and abs(single[t]["median"] - POSTER[1][t])
+            <= tolerance(single[t], granularity) for t in TASKS}
+    order = sorted(TASKS, key=lambda t: later(single[t]["median"]))
+    return near, order, common.verdict(all(near.values()), partly=any(near.values()) or order == ["mws", "mwd", "mwp"])
+
+
+def later(x):
+    return float("inf") if x is None else x
+
+
+def claims(cfg, results, table, loose):
+    setting = common.sequence_setting(cfg)
     mws = results["mws"].summary["mws"]
     plateau_step, converged = mws["plateau_step"]["median"], mws["converged_step"]["median"]
     rows = [common.claim(
@@ -70,13 +111,7 @@ def claims(cfg, results, table):
         common.verdict(plateau_step is not None and converged is not None
                        and converged - plateau_step <= 0.5 * plateau_step),
         "the drop from halfway down to converged takes <= half as long as the plateau"),
-        common.claim(
-        "table1-single", "Single-task samples to converge (MWS/MWP/MWD)",
-        "16256/93568/34560 sequences of the task (128 per step)", setting,
-        "/".join(common.number(table[1][t]["median"]) for t in TASKS) + " sequences (median over seeds)",
-        "see note", "no verdict: absolute numbers depend on width, learning rate and criterion",
-        note="The poster's ordering is MWS < MWD < MWP; ours is "
-             + " < ".join(t.upper() for t in sorted(TASKS, key=lambda t: table[1][t]["median"] or float("inf"))) + ".")]
+        single_task_claim(cfg, table[1], loose[1], setting)]
     for size in (2, 3):
         ours = table[size].get("speedup")
         each = [table[size][t]["median"] is not None and table[1][t]["median"] is not None
@@ -91,6 +126,28 @@ def claims(cfg, results, table):
             "every task needs fewer samples mixed; partly if only on average",
             note=f"Not faster mixed: {', '.join(slower)}." if slower else ""))
     return rows
+
+
+def single_task_claim(cfg, single, loose, setting):
+    granularity = cfg.eval_every * cfg.batch_size    # one evaluation interval, in sequences of one task
+    near, order, judged = single_task_verdict(single, granularity)
+    loose_verdict = single_task_verdict(loose, granularity)[2]
+    ours = "; ".join(f"{t.upper()} {common.number(single[t]['median'])} "
+                     f"(x{single[t]['median'] / POSTER[1][t]:.2f}, tolerance "
+                     f"{common.number(tolerance(single[t], granularity))})" if single[t]["median"] is not None
+                     else f"{t.upper()} never" for t in TASKS)
+    return common.claim(
+        "table1-single", "Single-task samples to converge (MWS/MWP/MWD)",
+        "16256/93568/34560 sequences of the task (128 per step)", setting,
+        ours + " (median over seeds; x: ours / poster's)", judged,
+        "every median within tolerance of the poster's figure (tolerance: our seeds' max - min, at least one "
+        f"evaluation interval = {granularity:,} sequences); partly if one is, or the order MWS < MWD < MWP holds",
+        note="The poster's ordering is MWS < MWD < MWP; ours is "
+             + (" < ".join(t.upper() for t in order if single[t]["median"] is not None) or "none converged")
+             + "".join(f", {t.upper()} never" for t in order if single[t]["median"] is None)
+             + ". Within tolerance: " + (", ".join(t.upper() for t in TASKS if near[t]) or "none")
+             + f". At held-out accuracy >= {LOOSE:g} (the same runs): "
+             + "/".join(common.number(loose[t]["median"]) for t in TASKS) + f", {loose_verdict} by the same rule.")
 
 
 def plot_losses(results, arms, path):
@@ -114,14 +171,8 @@ def plot_losses(results, arms, path):
     return runs.save_figure(fig, path, dpi=80)
 
 
-def main(argv=None):
-    args = common.sequence_parser(__doc__).parse_args(argv)
-    out = common.out_folder(args, "task_diversity")
-    arms = arms_for(args, argv)
-    results = common.run_arms(arms, out, args)
-    if common.only_one_arm(args, out):
-        return results
-    table = table_one(results)
+def table_rows(table, first):
+    """Table 1 as printed: our row and the poster's for 1, 2 and 3 tasks."""
     rows = []
     for size in (1, 2, 3):
         speed = table[size].get("speedup")
@@ -129,9 +180,24 @@ def main(argv=None):
                     + ["N/A" if size == 1 else ("—" if speed is None else f"{speed:.1f}%")])
         rows.append([f"{size} poster"] + [str(POSTER[size][t]) for t in TASKS]
                     + ["N/A" if size == 1 else f"{POSTER_SPEEDUP[size]}%"])
-    headers = ["tasks", "MWS", "MWP", "MWD", "avg speed-up"]
+    return [first, "MWS", "MWP", "MWD", "avg speed-up"], rows
+
+
+def main(argv=None):
+    args = common.sequence_parser(__doc__).parse_args(argv)
+    out = common.out_folder(args, "task_diversity")
+    arms = arms_for(args, argv)
+    results = common.run_arms(arms, out, args)
+    if common.only_one_arm(args, out):
+        return results
+    table = table_one({name: {t: s["samples_to_converge"] for t, s in r.summary.items()}
+                       for name, r in results.items()})
+    loose = table_one(samples_at(results, LOOSE))
+    headers, rows = table_rows(table, "tasks")
     common.print_table("Table 1: sequences of the task seen before held-out accuracy reached "
                        f"{args.threshold:g} (median over {len(args.seeds)} seeds [min–max])", headers, rows)
+    loose_headers, loose_rows = table_rows(loose, f"tasks (held-out acc >= {LOOSE:g})")
+    common.print_table(f"the same at held-out accuracy >= {LOOSE:g} (from the same runs)", loose_headers, loose_rows)
     plat = [[name] + [common.fmt(r.summary[t]["plateau_step"]) if t in r.summary else "" for t in TASKS]
             for name, r in results.items()]
     common.print_table("plateau length: steps until the held-out loss fell halfway from start to best",
@@ -139,9 +205,11 @@ def main(argv=None):
     figure = plot_losses(results, arms, os.path.join(out, "loss_vs_samples.png"))
     common.save_table(out, {
         "script": "task_diversity", "table1": table, "poster": POSTER, "poster_speedup": POSTER_SPEEDUP,
+        "preset": args.preset, "table1_loose": loose, "loose_threshold": LOOSE,
         "tables": {"table1": {"headers": headers, "rows": rows},
+                   "table1_loose": {"headers": loose_headers, "rows": loose_rows},
                    "plateau": {"headers": ["arm (plateau step)", "MWS", "MWP", "MWD"], "rows": plat}},
-        "claims": claims(arms["mws"], results, table), "arms": common.arm_records(arms, results)}, figures=[figure])
+        "claims": claims(arms["mws"], results, table, loose), "arms": common.arm_records(arms, results)}, figures=[figure])
     return results
 
 

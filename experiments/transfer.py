@@ -13,6 +13,10 @@ relative change |W_after - W_before| / |W_before| (median over seeds),
 weights and biases separately. A fine-tuning arm starts from its parent arm's
 finished run (with --arm, the parent must be finished first).
 
+Width and learning rate: `--preset poster` (the default: D=256, Adam lr 1e-4,
+the poster's code) or `--preset fast` (D=64, lr 1e-3; writes under
+runs/transfer-fast); batch 128, as task_diversity.py explains.
+
 Run times: RESULTS.md ("Run times") and README.md.
 """
 import os
@@ -70,14 +74,14 @@ def _le(ours, theirs, factor):
     return ours["median"] is not None and theirs["median"] is not None and ours["median"] <= factor * theirs["median"]
 
 
-def claims(results, change_rows):
+def claims(results, change_rows, cfg):
     scratch, tuned = results["mws-scratch"].summary["mws"], results["prefix-to-mws"].summary["mws"]
     mwp, mwp_tuned = results["mwp-scratch"].summary["mwp"], results["mws-to-mwp"].summary["mwp"]
     change = {row[0]: float(row[1]) for row in change_rows}
     top = max(change, key=change.get)
     return [common.claim(
         "transfer", "Prefix-sum pretraining removes the MWS plateau", "no observable stall (Figure 2)",
-        "prefix sum to convergence, then MWS with a fresh Adam",
+        f"prefix sum to convergence, then MWS with a fresh Adam; {common.sequence_setting(cfg)}",
         f"MWS from scratch: plateau {common.fmt(scratch['plateau_step'])}, converged "
         f"{common.fmt(scratch['converged_step'])} steps; fine-tuned: plateau {common.fmt(tuned['plateau_step'])}, "
         f"converged {common.fmt(tuned['converged_step'])} steps",
@@ -89,7 +93,8 @@ def claims(results, change_rows):
              f"{common.fmt(mwp['converged_step'])}."),
         common.claim(
         "finetune-biases", "Fine-tuning mostly moves the attention biases",
-        "qualitative; the website: Q/K/V weights stay, biases move", "prefix -> MWS",
+        "qualitative; the website: Q/K/V weights stay, biases move",
+        f"prefix -> MWS; D={cfg.d_model}, Adam lr {cfg.lr:g}",
         f"|ΔW|/|W|: Q/K/V biases {change['attention Q/K/V biases']:.3f} vs Q/K/V weights "
         f"{change['attention Q/K/V weights']:.3f}; largest: {top} ({change[top]:.3f})",
         common.verdict(top.startswith("attention") and "bias" in top,
@@ -146,7 +151,7 @@ def main(argv=None):
     common.save_table(out, {
         "script": "transfer", "tables": {"arms": {"headers": headers, "rows": rows},
                                          "changes": {"headers": change_headers, "rows": change_rows}},
-        "changes": changes, "claims": claims(results, change_rows),
+        "changes": changes, "claims": claims(results, change_rows, arms["mws-scratch"]), "preset": args.preset,
         "arms": common.arm_records(arms, results)}, figures=[figure])
     return results
 

@@ -247,7 +247,7 @@ BAD_GROK = [["--batch-size", "0"], ["--heads", "3"], ["--heads", "0"], ["--layer
             ["--init", "small", "--init-scale", "inf"]]
 BAD_SEQ = [["--batch-size", "0"], ["--n", "0"], ["--k", "0"], ["--p", "1"], ["--eval-size", "0"],
            ["--threshold", "0"], ["--d-model", "0"], ["--lr", "-1"], ["--lr", "inf"], ["--attention", "local"], ["--n", "1"],
-           ["--lr", "inf"], ["--threshold", "nan"]]
+           ["--threshold", "nan"], ["--preset", "paper"]]
 BAD_OTHER = [("reproduce", ["--only", "grok,nope"]), ("reproduce", ["--only", "grok,grok"]),
              ("bench", ["--cases", "resnet:1"]), ("bench", ["--cases", "grok:0"]), ("bench", ["--cases", "grok"]),
              ("bench", ["--repeats", "0"]), ("bench", ["--compare", "/nonexistent/bench.json"]),
@@ -779,3 +779,93 @@ def test_grok_phase_help_shows_the_sizes_it_uses():
     for flag, value in (("--d-model D_MODEL", 64), ("--batch-size BATCH_SIZE", 256), ("--eval-every EVAL_EVERY", 100),
                         ("--checkpoint-every CHECKPOINT_EVERY", 500)):
         assert re.search(re.escape(flag) + r" [^-]*\(default: " + str(value) + r"\)", flat), flag
+
+
+# -- the loss-plateau arm at two configurations -------------------------------------------------
+
+def test_sequence_presets_poster_by_default_fast_on_request():
+    """One declaration (common.SEQUENCE_PRESETS): the poster's code by default, the reduction on
+    request, in its own folder; flags written out still win."""
+    config = lambda *argv: common.sequence_config(common.sequence_parser("x\n").parse_args(list(argv)), list(argv),
+                                                  ("mws",))
+    assert (config().d_model, config().lr, config().steps, config().batch_size) == (256, 1e-4, 2000, 128)
+    fast = config("--preset", "fast")
+    assert (fast.d_model, fast.lr, fast.steps) == (64, 1e-3, 4000)
+    mixed = config("--preset", "fast", "--lr", "3e-4", "--steps", "50")
+    assert (mixed.d_model, mixed.lr, mixed.steps) == (64, 3e-4, 50)
+    args = common.sequence_parser("x\n").parse_args(["--preset", "fast"])
+    assert common.out_folder(args, "transfer") == os.path.join("runs", "transfer-fast")
+    args = common.sequence_parser("x\n").parse_args([])
+    assert common.out_folder(args, "transfer") == os.path.join("runs", "transfer")
+
+
+@pytest.mark.integration
+def test_quick_fast_preset_runs(tmp_path):
+    code, _, err = run_main("task_diversity", ["--quick", "--preset", "fast", "--out", str(tmp_path)])
+    assert code == 0, err
+    table = runs.read_json(str(tmp_path / "table.json"))
+    assert table["preset"] == "fast" and table["arms"]["mws"]["config"]["lr"] == 1e-3
+    assert "table1_loose" in table["tables"]
+
+
+def _single(median, low, high):
+    return {"median": median, "min": low, "max": high}
+
+
+@pytest.mark.parametrize("single, verdict", [
+    ({"mws": _single(16000, 15000, 17000), "mwp": _single(93000, 90000, 99000),
+      "mwd": _single(34000, 33000, 35000)}, "reproduced"),
+    ({"mws": _single(21760, 20480, 21760), "mwp": _single(93000, 90000, 99000),   # MWS off by more than
+      "mwd": _single(34000, 33000, 35000)}, "partly"),                            # its spread (1,280)
+    ({"mws": _single(40000, 40000, 40000), "mwp": _single(60000, 60000, 60000),   # none near, but the
+      "mwd": _single(50000, 50000, 50000)}, "partly"),                            # poster's order holds
+    ({"mws": _single(40000, 40000, 40000), "mwp": _single(None, 60000, None),
+      "mwd": _single(70000, 70000, 70000)}, "partly"),
+    ({"mws": _single(60000, 60000, 60000), "mwp": _single(40000, 40000, 40000),
+      "mwd": _single(50000, 50000, 50000)}, "not reproduced")])
+def test_single_task_row_is_judged_within_the_seed_spread(single, verdict):
+    task_diversity = importlib.import_module("task_diversity")
+    near, order, judged = task_diversity.single_task_verdict(single, 1280)
+    assert judged == verdict, (near, order)
+
+
+def test_table_one_at_a_looser_criterion_reads_the_same_history():
+    task_diversity = importlib.import_module("task_diversity")
+    accs = {0: [0.5, 0.99, 1.0, 1.0], 1: [0.5, 0.995, 0.999, 1.0]}   # member -> held-out acc at steps 0..30
+    history = [dict(step=10 * i, member=e, task="mws", split="heldout", acc=a)
+               for e, row in accs.items() for i, a in enumerate(row)]
+    result = type("Result", (), {"history": history, "summary": {"mws": {"members": [{}, {}],
+                                                                            "sequences_per_step": 128}}})
+    strict = task_diversity.samples_at({"mws": result}, 1.0)["mws"]["mws"]
+    loose = task_diversity.samples_at({"mws": result}, 0.99)["mws"]["mws"]
+    assert (strict["min"], strict["max"]) == (20 * 128, 30 * 128) and loose == {"median": 1280.0, "min": 1280.0,
+                                                                                "max": 1280.0}
+
+
+@pytest.mark.parametrize("default, fast, words", [
+    ("reproduced", "not reproduced", "regime-bound"), ("reproduced", "partly", "regime-bound"),
+    ("not reproduced", "not reproduced", "contradicted"), ("partly", "partly", "unchanged"),
+    ("not reproduced", "reproduced", "reduction-bound"), ("see note", "partly", "no verdict")])
+def test_each_verdict_gets_its_reason_between_configurations(default, fast, words):
+    assert importlib.import_module("report").reason(default, fast).startswith(words)
+
+
+def test_report_shows_the_reduction_beside_the_default(tmp_path):
+    """A loss-plateau script's -fast folder adds its claims (ids marked :fast, protected by the ledger
+    comment) and a table of both verdicts with their reason."""
+    row = lambda verdict: dict(id="table1-2", claim="Mixing 2 tasks", poster="p", setting="s", ours="o",
+                               verdict=verdict, rule="r")
+    for folder, verdict in (("task_diversity", "reproduced"), ("task_diversity-fast", "not reproduced")):
+        (tmp_path / "runs" / folder).mkdir(parents=True)
+        (tmp_path / "runs" / folder / "table.json").write_text(json.dumps({"claims": [row(verdict)]}))
+    ledger = tmp_path / "RESULTS.md"
+    code, _, err = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(ledger)])
+    text = ledger.read_text()
+    assert code == 0, err
+    assert "| Mixing 2 tasks (fast preset) |" in text and '"table1-2:fast": "task_diversity-fast"' in text
+    assert "| Mixing 2 tasks | reproduced | not reproduced | regime-bound: reproduced at the poster's" in text
+    assert "Not run for this ledger: `python experiments/reproduce.py --resume --only transfer`" in text
+    (tmp_path / "runs" / "task_diversity-fast" / "table.json").unlink()
+    code, _, err = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(ledger)])
+    assert code == 0, err  # the reduction's claims are kept: carried over from the ledger, never dropped
+    assert "| Mixing 2 tasks (fast preset) |" in ledger.read_text()
