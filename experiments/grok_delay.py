@@ -508,7 +508,8 @@ def report(arms, results, out, args):
     groups = {label: ms for label, ms in groups.items() if ms}  # arms not run yet have no members
     rung_rows = [cell_row(label, ms, law) for label, ms in groups.items()]
     common.print_table(f"interventions on the rung lr 1e-3 x wd {args.rung_weight_decay:g}", HEADERS, rung_rows)
-    fmt_pred = lambda t: "—" if not t or not t[1] else f"{t[1]:,.0f} [{(t[0] or 0):,.0f}–{(t[2] or 0):,.0f}]"
+    end = lambda v: "—" if v is None else f"{v:,.0f}"
+    fmt_pred = lambda t: "—" if not t or not t[1] else f"{t[1]:,.0f} [{end(t[0])}–{end(t[2])}]"
     law_rows = [
         ["kappa (median [min–max] over fitted members)",
          "—" if not law else f"{law['kappa']:.3f} [{law['kappa_min']:.3f}–{law['kappa_max']:.3f}]"],
