@@ -347,10 +347,10 @@ def law_claims(law, errors, product, product_errs, held, predictions, setting, m
                        partly=law is not None and law["fits"]),
         "one threshold V* and one kappa (each within 2x over the fitted members), and the held-out delays "
         "within 25% (median |error|); partly if only the first",
-        note="budget-bound: no fitted cell grokked within its budget" if law is None else "" if law["fits"] else
+        note="budget-bound: no fitted cell grokked within its budget." if law is None else "" if law["fits"] else
         "contradicted: the model groks at very different norms and its norm shrinks at different rates "
         "(post-LN: the weights before each LayerNorm can shrink without changing the function), so no one "
-        "V* and kappa describe it"),
+        "V* and kappa describe it."),
         common.claim(
         "delay-product", "Beyond the poster: the product lr x wd sets the delay (delay = A (lr wd)^-beta)",
         "not in the poster (arXiv 2603.13331: the delay scales inversely with lr and wd)", setting,
@@ -362,9 +362,10 @@ def law_claims(law, errors, product, product_errs, held, predictions, setting, m
         "fitted on lr 1e-3, the power law predicts the held-out cells (other lr) within 25% (median |error|, "
         "every member grokked); partly within 50%",
         note="" if pmed is not None and pmed <= 0.25 and all_grokked else
-        "budget-bound: too few cells grokked to fit" if product is None else
-        "budget-bound: a held-out member did not grok within its budget" if not all_grokked else
-        "contradicted: a held-out cell at the same lr x wd grokked at another delay")]
+        "budget-bound: too few cells grokked to fit." if product is None else
+        "contradicted: a held-out cell at the same lr x wd grokked at another delay (a small lr memorises late "
+        "and then groks sooner)." if pmed is not None and pmed > 0.25 else
+        "budget-bound: a held-out member did not grok within its budget.")]
     if {"ladder-fast", "ladder-slow"} & set(missing):
         for row in rows:
             row["note"] = (row["note"] + " " if row["note"] else "") + "Not final: the ladder arms " + \
