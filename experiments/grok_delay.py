@@ -544,7 +544,7 @@ def report(arms, results, out, args):
         "product_law": product, "product_held_out_errors": product_errs, "product_poster_prediction": product_poster,
         "poster_prediction": poster, "width128_poster_prediction": wide_poster, "records": recs,
         "tables": {"ladder": {"headers": HEADERS, "rows": ladder_rows},
-                   "interventions": {"headers": HEADERS, "rows": rung_rows},
+                   **({"interventions": {"headers": HEADERS, "rows": rung_rows}} if rung_rows else {}),
                    "law": {"headers": ["quantity", "value"], "rows": law_rows}},
         "claims": claim_rows, "reasons": ledger_reasons(reasons), "missing_arms": missing, "regime": regime,
         "arms": common.arm_records(arms, results)}, figures=[figure] if figure or runs.pyplot() is None else [])
