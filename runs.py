@@ -534,6 +534,45 @@ class RunFolder:
                                                "files": files, "made_by": self.made_by})
 
 
+USABLE_MEMORY = 0.9   # the share of the machine's memory a run may plan to use
+
+
+def machine_memory():
+    """This machine's total memory in bytes (os.sysconf, else /proc/meminfo), or None."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def gigabytes(n):
+    return f"{n / 2 ** 30:,.1f} GB"
+
+
+def check_fits(parts, what="this config", remedy="lower --seeds, --batch-size, --d-model, --layers, --heads, "
+               "--eval-size or --n", total=None):
+    """Refuse, with one line giving the estimate and the machine's memory, what cannot fit:
+    parts is a dict of byte counts ('step' and 'evaluation', if both, never at once), e.g.
+    plateau.memory_estimate(cfg). Checked before any allocation."""
+    total = machine_memory() if total is None else total
+    if total is None:
+        return
+    need = sum(v for k, v in parts.items() if k not in ("step", "evaluation")) + \
+        max(parts.get("step", 0), parts.get("evaluation", 0))
+    if need > USABLE_MEMORY * total:
+        detail = ", ".join(f"{k} {gigabytes(v)}" for k, v in parts.items())
+        raise InputError(f"{what} needs about {gigabytes(need)} of memory ({detail}), more than "
+                         f"{USABLE_MEMORY:.0%} of this machine's {gigabytes(total)}; {remedy}")
+
+
 def check_resume_flags(resume, overwrite):
     """--resume keeps a run, --overwrite replaces it: both at once is refused, never guessed."""
     if resume and overwrite:
@@ -614,6 +653,7 @@ def train(cfg, out=None, resume=False, overwrite=False, init_params=None, log=sa
     and raises Interrupted; the run is finished only when it met its goal or its budget.
     """
     plateau.check_config(cfg)
+    check_fits(plateau.memory_estimate(cfg))
     check_resume_flags(resume, overwrite)
     fastops.set_backend(cfg.backend, cfg.dtype)
     problem = plateau.make_problem(cfg)

@@ -23,6 +23,7 @@ Cases: a matmul-heavy MLP; the grokking model at its default size (E=1 and
 E=4 seeds in lockstep); the loss-plateau model at its default width (E=1, E=4).
 `--compare runs/bench/bench.json` (an earlier run) prints each case's change.
 """
+import dataclasses
 import os
 import platform
 import time
@@ -89,12 +90,27 @@ def make_case(name, E, quick, tiny=False):
     if name == "mlp":
         case = MLPCase(E, **(sizes or dict(N=256 if quick else 2048, D=32 if quick else 256)))
         return case, case.params
-    if name == "grok":
-        cfg = plateau.GrokConfig(seeds=tuple(range(E)), **{**(common.QUICK_GROK if quick else {}), **sizes})
-    else:
-        cfg = plateau.SequenceConfig(seeds=tuple(range(E)), **{**(common.QUICK_SEQUENCE if quick else {}), **sizes})
-    problem = plateau.make_problem(cfg)
+    problem = plateau.make_problem(case_config(name, E, quick, tiny))
     return problem, problem.init_params()
+
+
+def case_config(name, E, quick, tiny=False):
+    """The config of a grok or sequence case."""
+    sizes = TINY[name] if tiny else {}
+    if name == "grok":
+        return plateau.GrokConfig(seeds=tuple(range(E)), **{**(common.QUICK_GROK if quick else {}), **sizes})
+    return plateau.SequenceConfig(seeds=tuple(range(E)), **{**(common.QUICK_SEQUENCE if quick else {}), **sizes})
+
+
+def case_memory(name, E, quick, dtype):
+    """A case's memory estimate (plateau.memory_estimate; for mlp: the float64 host copy of x,
+    x and ~10 (N, 4D) activations and gradients in the dtype, the weights 5 times)."""
+    if name != "mlp":  # a bench case takes training steps only: no evaluation
+        parts = plateau.memory_estimate(dataclasses.replace(case_config(name, E, quick), dtype=dtype))
+        return {k: v for k, v in parts.items() if k != "evaluation"}
+    (N, D), b = (256, 32) if quick else (2048, 256), 8 if dtype == "float64" else 4
+    return {"parameters": E * 8 * D * D * 5 * b, "data": E * N * D * (8 + b),
+            "step": E * N * 4 * D * 10 * b}
 
 
 def make_step(name, E, quick, tiny=False):
@@ -225,6 +241,9 @@ def main(argv=None):
         runs.read_json(args.compare, "rows", ("case", "E", "ratio", "engine_ms"))  # checked before any work
     out = args.out or os.path.join("runs", "quick" if args.quick else "", "bench")
     runs.check_writable_folder(out, create=True)
+    for name, E in args.cases:  # every case checked before any work
+        runs.check_fits(case_memory(name, E, args.quick, args.dtype), what=f"bench case {name}:{E}",
+                        remedy="choose a smaller E")
     fastops.set_backend(args.backend, args.dtype)
     repeats = 2 if args.quick else args.repeats
     rows = []
