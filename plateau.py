@@ -94,13 +94,17 @@ def redefault(cls, name, default):
     return dataclasses.field(default=default, metadata=cls.__dataclass_fields__[name].metadata)
 
 
+MAX_STEPS = 10 ** 9   # 2,500 times the poster's 400,000 steps: counts beyond are typing errors
+
+
 @dataclass
 class TrainConfig:
     seeds: tuple = knob((0,), "one ensemble member per seed", SEEDS, "--seeds")
-    steps: int = knob(5000, "optimizer updates at most", whole(1), "--steps")
-    eval_every: int = knob(100, "evaluate every this many steps (and at step 0 and the last)", whole(1),
+    steps: int = knob(5000, "optimizer updates at most", whole(1, MAX_STEPS), "--steps")
+    eval_every: int = knob(100, "evaluate every this many steps (and at step 0 and the last)", whole(1, MAX_STEPS),
                            "--eval-every")
-    patience: int = knob(3, "evaluations at the goal, by every member, before a run stops", whole(1), "--patience")
+    patience: int = knob(3, "evaluations at the goal, by every member, before a run stops", whole(1, MAX_STEPS),
+                          "--patience")
     threshold: float = knob(0.95, "accuracy that counts as done (memorised, grokked, converged)",
                             number(0, 1, low_open=True), "--threshold")
     optimizer: str = knob("adamw", "adamw or sgd", one_of("adamw", "sgd"), "--optimizer")
@@ -115,7 +119,7 @@ class TrainConfig:
                                   number(0), "--grokfast-lambda", per_member=True)
     grokfast_alpha: float = knob(0.98, "Grokfast-EMA decay alpha", number(0, 1, high_open=True), "--grokfast-alpha")
     batch_size: int = knob(512, "examples per step, per member", whole(1), "--batch-size")
-    checkpoint_every: int = knob(1000, "steps between checkpoints (0: only when interrupted)", whole(0),
+    checkpoint_every: int = knob(1000, "steps between checkpoints (0: only when interrupted)", whole(0, MAX_STEPS),
                                  "--checkpoint-every")
     on_divergence: str = knob("stop", "a NaN loss: stop the run, or continue (a sweep: the member stays NaN)",
                               one_of("stop", "continue"))
@@ -180,7 +184,10 @@ def member_config(cfg, e):
 
 def config_from_dict(values):
     """Rebuild a config from config.json (lists back to tuples)."""
-    cls = {"grok": GrokConfig, "sequence": SequenceConfig}[values["kind"]]
+    kinds = {"grok": GrokConfig, "sequence": SequenceConfig}
+    if not isinstance(values, dict) or values.get("kind") not in kinds:
+        raise ValueError(f"a config needs 'kind': 'grok' or 'sequence', got {values!r:.80}")
+    cls = kinds[values["kind"]]
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names})
 
@@ -234,6 +241,7 @@ def _check_grok(cfg):
 
 
 def _check_sequence(cfg):
+    _require("k", cfg.k <= cfg.n, f"a window of {cfg.k} does not fit a sequence of n={cfg.n} inputs")
     _require("batch_size", cfg.batch_size >= len(cfg.tasks),
              f"{cfg.batch_size} cannot give each of the {len(cfg.tasks)} tasks a sequence")
 

@@ -24,6 +24,7 @@ E=4 seeds in lockstep); the loss-plateau model at its default width (E=1, E=4).
 `--compare runs/bench/bench.json` (an earlier run) prints each case's change.
 """
 import dataclasses
+import math
 import os
 import platform
 import time
@@ -193,7 +194,7 @@ def parse_cases(text):
         name, _, E = item.partition(":")
         if name not in CASES:
             raise common.argparse.ArgumentTypeError(f"unknown bench case {name!r}; choose from {', '.join(CASES)}")
-        if not E.isdigit() or int(E) < 1:
+        if not (E.isascii() and E.isdigit()) or int(E) < 1:
             raise common.argparse.ArgumentTypeError(f"{item!r}: write name:E with E a whole number >= 1")
         cases.append((name, int(E)))
     return cases
@@ -206,6 +207,18 @@ def machine(args):
         name = ag.xp.cuda.runtime.getDeviceProperties(0)["name"]
         out.update(gpu=name.decode() if isinstance(name, bytes) else str(name), cupy=ag.xp.__version__)
     return out
+
+
+def check_compare_file(path):
+    """An earlier bench.json: rows whose case is a name, E a whole number, ratio and engine_ms
+    positive finite numbers (what compare divides by); anything else is one line naming it."""
+    for row in runs.read_json(path, "rows", ("case", "E", "ratio", "engine_ms"))["rows"]:
+        numbers = [row["ratio"], row["engine_ms"]]
+        if not (isinstance(row["case"], str) and isinstance(row["E"], int) and not isinstance(row["E"], bool)
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+                        for v in numbers)):
+            raise runs.InputError(f"{path} is not a bench.json: row {row!r:.120} needs a case name, a whole E "
+                                  "and positive finite ratio and engine_ms")
 
 
 def compare(rows, path):
@@ -238,7 +251,7 @@ def main(argv=None):
         raise runs.InputError("bench.py times the speed path (fastops.py), which a student copy leaves out; "
                               "time it in the full repository")
     if args.compare:
-        runs.read_json(args.compare, "rows", ("case", "E", "ratio", "engine_ms"))  # checked before any work
+        check_compare_file(args.compare)  # checked before any work
     out = args.out or os.path.join("runs", "quick" if args.quick else "", "bench")
     runs.check_writable_folder(out, create=True)
     for name, E in args.cases:  # every case checked before any work

@@ -110,7 +110,7 @@ def seed_list(text):
     """Seeds: '0,3,7' (these three), '0-4' (0 to 4), '7' (seed 7 alone), or a mix: '0-2,9'."""
     seeds = []
     for part in text.split(","):
-        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        match = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", part)
         if not match or (match.group(2) and int(match.group(2)) < int(match.group(1))):
             raise argparse.ArgumentTypeError(f"{text!r} is not a list of seeds; write e.g. 0,3,7 or 0-4 or 7")
         first, last = int(match.group(1)), int(match.group(2) or match.group(1))
