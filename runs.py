@@ -242,7 +242,10 @@ def load_npz(path, remedy="delete it to start that run again"):
     except FileNotFoundError:
         raise InputError(f"{path} does not exist; {remedy}") from None
     except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError) as error:
-        raise InputError(f"{path} is damaged or truncated ({type(error).__name__}: {error}); {remedy}") from None
+        # NumPy reads a file that is no archive as a pickle and says to load it "unsafely":
+        # advice never to follow for a run file, so that message is not passed on.
+        why = "not a NumPy .npz archive" if "pickle" in str(error) else f"{type(error).__name__}: {error}"
+        raise InputError(f"{path} is damaged or truncated ({why}); {remedy}") from None
 
 
 def file_digest(path):
