@@ -50,7 +50,8 @@ def print_commands(args, flags_for):
     for script in args.only:
         parents = getattr(importlib.import_module(script), "PARENT", {})
         for arm in arm_names(script, flags_for(script)):
-            command = line(["python", f"experiments/{script}.py", "--arm", arm] + flags_for(script))
+            command = line(["python", f"experiments/{script}.py", "--arm", arm] + flags_for(script)
+                           + ["--resume"] * args.resume + ["--overwrite"] * (args.overwrite and not args.resume))
             waves[2 if arm in parents else 1].append(command)
     print("# wave 1: every line on its own (one SLURM array task, one GNU parallel job, one machine...)")
     print("\n".join(waves[1]))

@@ -227,3 +227,24 @@ def test_optimizers_keep_every_value_pytorch_accepts():
                  lambda: ag.AdamW([_tensor()], lr=0, betas=(0, 0), eps=0, weight_decay=0),
                  lambda: ag.AdamW([_tensor()], lr=np.array([0.0, 1e-3]))):
         make()
+
+
+# -- remedies followed literally (issue 21, part C) --------------------------------------------
+
+def test_reproduce_list_with_resume_prints_arm_lines_that_resume(tmp_path):
+    """`reproduce.py --resume --list` printed arm lines without --resume: followed after an
+    interruption, each refused its own half-finished arm."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = common.run_main(importlib.import_module("reproduce").main,
+                               ["--resume", "--quick", "--only", "grok,transfer", "--list", "--root", str(tmp_path)])
+    arms = [line for line in out.getvalue().splitlines() if "--arm" in line]
+    assert code == 0 and arms and all(line.split()[-1] == "--resume" or " --resume" in line for line in arms)
+
+
+def test_a_file_that_is_no_npz_archive_never_suggests_loading_it_unsafely(tmp_path):
+    path = tmp_path / "params.npz"
+    path.write_text("junk")
+    with pytest.raises(runs.InputError) as error:
+        runs.load_npz(str(path))
+    assert "allow_pickle" not in str(error.value) and "not a NumPy .npz archive" in str(error.value)
