@@ -747,6 +747,9 @@ def check_grad(f, *inputs, wrt=None, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0):
         rng = numpy.random.default_rng(seed)
         tensors = [Tensor(from_numpy(to_numpy(x)), requires_grad=to_numpy(x).dtype.kind == "f"
                           and (wrt is None or k in wrt)) for k, x in enumerate(inputs)]
+        if not any(t.requires_grad for t in tensors):
+            raise ValueError("check_grad: no floating-point input to differentiate (give f at least one "
+                             "float array, and list it in wrt if wrt is given)")
         out = f(*tensors)
         projection = from_numpy(rng.standard_normal(out.shape))
         grads = {}
