@@ -84,6 +84,8 @@ def grok_member(cfg, history, e, op):
     memorized, grokked = reach("train"), reach("val")
     val_rows, train_rows = rows_of(history, e, op, "val"), rows_of(history, e, op, "train")
     val = [r["acc"] for r in val_rows]
+    if not val or not train_rows:
+        raise ValueError(f"the history has no {op} rows for member {e}: nothing to summarize")
     after = [r["acc"] for r in val_rows if grokked is not None and r["step"] >= grokked]
     return dict(seed=cfg.seeds[e], memorized_step=memorized, grokked_step=grokked,
                 delay=None if memorized is None or grokked is None else grokked - memorized,
@@ -107,6 +109,8 @@ def grok_summary(cfg, history):
 
 def sequence_member(cfg, history, e, task, per_step):
     rows = rows_of(history, e, task, "heldout")
+    if not rows:
+        raise ValueError(f"the history has no {task} rows for member {e}: nothing to summarize")
     converged = first_step(history, e, task, "heldout", lambda r: r["acc"] >= cfg.threshold)
     start, final = rows[0]["loss"], min(r["loss"] for r in rows)
     # Plateau length: steps until the loss first falls below halfway from start to best

@@ -637,11 +637,29 @@ class Optimizer:
                 s[name] = from_numpy(piece.reshape(p.shape))
 
 
+# Each hyperparameter's range, as PyTorch checks it (NaN and infinity never pass).
+HYPER_RANGES = {"lr": (0, None), "weight_decay": (0, None), "momentum": (0, None), "dampening": (0, 1),
+                "beta1": (0, 1), "beta2": (0, 1), "eps": (0, None), "grokfast_alpha": (0, 1),
+                "grokfast_lambda": (0, None)}
+
+
 def _check_hyper(name, value, params):
-    """A number, or a 1-D array with one value per member (the leading axis of every parameter)."""
+    """A number, or a 1-D array with one value per member (the leading axis of every parameter),
+    finite and in its HYPER_RANGES range (betas below 1)."""
+    try:
+        array = numpy.asarray(to_numpy(value), dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"hyperparameter {name} must be a number or a 1-D array (one per member), "
+                         f"got {value!r}") from None
+    low, high = HYPER_RANGES.get(name, (None, None))
+    if not (numpy.isfinite(array).all() and (low is None or (array >= low).all())
+            and (high is None or (array < high).all() if name.startswith("beta") else
+                 high is None or (array <= high).all())):
+        where = f">= {low}" if high is None else f"in [{low}, {high}{')' if name.startswith('beta') else ']'}"
+        raise ValueError(f"hyperparameter {name} must be finite and {where}, got {value!r}")
     if numpy.ndim(value) == 0:
         return float(value)
-    value = numpy.asarray(to_numpy(value), dtype=float)
+    value = array
     if value.ndim != 1:
         raise ValueError(f"hyperparameter {name} must be a number or a 1-D array (one per member)")
     for i, p in enumerate(params):
@@ -729,6 +747,9 @@ def check_grad(f, *inputs, wrt=None, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0):
         rng = numpy.random.default_rng(seed)
         tensors = [Tensor(from_numpy(to_numpy(x)), requires_grad=to_numpy(x).dtype.kind == "f"
                           and (wrt is None or k in wrt)) for k, x in enumerate(inputs)]
+        if not any(t.requires_grad for t in tensors):
+            raise ValueError("check_grad: no floating-point input to differentiate (give f at least one "
+                             "float array, and list it in wrt if wrt is given)")
         out = f(*tensors)
         projection = from_numpy(rng.standard_normal(out.shape))
         grads = {}

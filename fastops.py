@@ -246,6 +246,8 @@ def linear(x, weight, bias=None):
 
 
 def softmax(a, axis=-1):
+    if not -a.ndim <= axis < a.ndim:  # as autograd.softmax's NumPy says it (not an IndexError deep inside)
+        raise ValueError(f"softmax: axis {axis} is out of bounds for a tensor of shape {a.shape}")
     e = xp.exp(a.data - max_along(a.data, axis))
     out = e / sum_along(e, axis)
 

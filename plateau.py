@@ -94,13 +94,17 @@ def redefault(cls, name, default):
     return dataclasses.field(default=default, metadata=cls.__dataclass_fields__[name].metadata)
 
 
+MAX_STEPS = 10 ** 9   # 2,500 times the poster's 400,000 steps: counts beyond are typing errors
+
+
 @dataclass
 class TrainConfig:
     seeds: tuple = knob((0,), "one ensemble member per seed", SEEDS, "--seeds")
-    steps: int = knob(5000, "optimizer updates at most", whole(1), "--steps")
-    eval_every: int = knob(100, "evaluate every this many steps (and at step 0 and the last)", whole(1),
+    steps: int = knob(5000, "optimizer updates at most", whole(1, MAX_STEPS), "--steps")
+    eval_every: int = knob(100, "evaluate every this many steps (and at step 0 and the last)", whole(1, MAX_STEPS),
                            "--eval-every")
-    patience: int = knob(3, "evaluations at the goal, by every member, before a run stops", whole(1), "--patience")
+    patience: int = knob(3, "evaluations at the goal, by every member, before a run stops", whole(1, MAX_STEPS),
+                          "--patience")
     threshold: float = knob(0.95, "accuracy that counts as done (memorised, grokked, converged)",
                             number(0, 1, low_open=True), "--threshold")
     optimizer: str = knob("adamw", "adamw or sgd", one_of("adamw", "sgd"), "--optimizer")
@@ -115,7 +119,7 @@ class TrainConfig:
                                   number(0), "--grokfast-lambda", per_member=True)
     grokfast_alpha: float = knob(0.98, "Grokfast-EMA decay alpha", number(0, 1, high_open=True), "--grokfast-alpha")
     batch_size: int = knob(512, "examples per step, per member", whole(1), "--batch-size")
-    checkpoint_every: int = knob(1000, "steps between checkpoints (0: only when interrupted)", whole(0),
+    checkpoint_every: int = knob(1000, "steps between checkpoints (0: only when interrupted)", whole(0, MAX_STEPS),
                                  "--checkpoint-every")
     on_divergence: str = knob("stop", "a NaN loss: stop the run, or continue (a sweep: the member stays NaN)",
                               one_of("stop", "continue"))
@@ -180,7 +184,10 @@ def member_config(cfg, e):
 
 def config_from_dict(values):
     """Rebuild a config from config.json (lists back to tuples)."""
-    cls = {"grok": GrokConfig, "sequence": SequenceConfig}[values["kind"]]
+    kinds = {"grok": GrokConfig, "sequence": SequenceConfig}
+    if not isinstance(values, dict) or values.get("kind") not in kinds:
+        raise ValueError(f"a config needs 'kind': 'grok' or 'sequence', got {values!r:.80}")
+    cls = kinds[values["kind"]]
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names})
 
@@ -234,6 +241,7 @@ def _check_grok(cfg):
 
 
 def _check_sequence(cfg):
+    _require("k", cfg.k <= cfg.n, f"a window of {cfg.k} does not fit a sequence of n={cfg.n} inputs")
     _require("batch_size", cfg.batch_size >= len(cfg.tasks),
              f"{cfg.batch_size} cannot give each of the {len(cfg.tasks)} tasks a sequence")
 
@@ -242,6 +250,57 @@ def _require(field, ok, message):
     """Raise ConfigError(field, message) unless ok (message may be a function: made only on failure)."""
     if not ok:
         raise ConfigError(field, message() if callable(message) else message)
+
+
+# ---------------------------------------------------------------------------
+# Memory: what a config needs, estimated before any work (runs.check_fits compares
+# it with the machine). Counted, in bytes, with E members, B examples per member,
+# T tokens per example, D the width, H heads, L layers, V the vocabulary and b the
+# bytes of one float (4 or 8):
+# - parameters P per member (the weight matrices and vectors of init_*_member), held
+#   5 times in the dtype (parameters, gradients, two optimizer states, the Grokfast
+#   filter or SGD's momentum) and twice in float64 on the host while they are made;
+# - the data: the grokking tables (p^2 examples per operation, 5 int64 each, twice:
+#   the splits and the training pool); the sequence model's held-out set (eval_size
+#   sequences of 2n+1 int64 per task, input and target copies) and a step's batch;
+# - the larger of one training step and one evaluation, per token: 32 D L floats for
+#   a step with its graph and gradients, 16 D L for an evaluation without them (its
+#   chunk: 4096 rows of a split per member, or the whole held-out set), plus
+#   4 H T L for the attention scores and 4 V for the logits and their softmax.
+# The coefficients are peaks measured with ru_maxrss (grok 8x512, 8x2048, 50x256
+# with D=64, 2x8192 with D=256 L=1; sequence 8x4096 and eval_size 4096), rounded up
+# to 1.2-3x what was measured: the estimate refuses what cannot fit, not what is tight.
+
+EVAL_CHUNK = 4096   # rows per member in one evaluation pass (ArithmeticProblem._score)
+
+
+def parameter_count(cfg):
+    """Parameters per member (the shapes of init_grok_member / init_sequence_member)."""
+    D = cfg.d_model
+    if isinstance(cfg, GrokConfig):
+        V, L = tasks.arithmetic_vocab_size(cfg.p), cfg.n_layers
+        return 2 * V * D + 4 * D + L * (12 * D * D + 13 * D) + 2 * D + V
+    V, T = tasks.sequence_vocab_size(cfg.p), 2 * cfg.n + 1
+    return 2 * V * D + T * D + 12 * D * D + 15 * D
+
+
+def memory_estimate(cfg):
+    """Bytes this config needs at its peak, by part (see the comment above): a dict of
+    'parameters', 'data', 'step' and 'evaluation' (the last two never at once)."""
+    E, B, D, b = len(cfg.seeds), cfg.batch_size, cfg.d_model, 8 if cfg.dtype == "float64" else 4
+    params = E * parameter_count(cfg) * (5 * b + 16)
+    if isinstance(cfg, GrokConfig):
+        T, H, L, V = 4, cfg.n_heads, cfg.n_layers, tasks.arithmetic_vocab_size(cfg.p)
+        data = E * len(cfg.ops) * cfg.p ** 2 * 5 * 8 * 2
+        eval_tokens = E * min(EVAL_CHUNK, cfg.p ** 2) * T
+    else:
+        T, H, L, V = 2 * cfg.n, 1, 1, tasks.sequence_vocab_size(cfg.p)
+        data = E * len(cfg.tasks) * cfg.eval_size * (T + 1) * 8 * 2 + E * B * (T + 1) * 8 * 3
+        eval_tokens = E * cfg.eval_size * T
+    per_token = 4 * H * T * L + 4 * V
+    return {"parameters": params, "data": data,
+            "step": E * B * T * (32 * D * L + per_token) * b,
+            "evaluation": eval_tokens * (16 * D * L + per_token) * b}
 
 
 # ---------------------------------------------------------------------------

@@ -242,7 +242,10 @@ def load_npz(path, remedy="delete it to start that run again"):
     except FileNotFoundError:
         raise InputError(f"{path} does not exist; {remedy}") from None
     except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError) as error:
-        raise InputError(f"{path} is damaged or truncated ({type(error).__name__}: {error}); {remedy}") from None
+        # NumPy reads a file that is no archive as a pickle and says to load it "unsafely":
+        # advice never to follow for a run file, so that message is not passed on.
+        why = "not a NumPy .npz archive" if "pickle" in str(error) else f"{type(error).__name__}: {error}"
+        raise InputError(f"{path} is damaged or truncated ({why}); {remedy}") from None
 
 
 def file_digest(path):
@@ -534,6 +537,45 @@ class RunFolder:
                                                "files": files, "made_by": self.made_by})
 
 
+USABLE_MEMORY = 0.9   # the share of the machine's memory a run may plan to use
+
+
+def machine_memory():
+    """This machine's total memory in bytes (os.sysconf, else /proc/meminfo), or None."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def gigabytes(n):
+    return f"{n / 2 ** 30:,.1f} GB"
+
+
+def check_fits(parts, what="this config", remedy="lower --seeds, --batch-size, --d-model, --layers, --heads, "
+               "--eval-size or --n", total=None):
+    """Refuse, with one line giving the estimate and the machine's memory, what cannot fit:
+    parts is a dict of byte counts ('step' and 'evaluation', if both, never at once), e.g.
+    plateau.memory_estimate(cfg). Checked before any allocation."""
+    total = machine_memory() if total is None else total
+    if total is None:
+        return
+    need = sum(v for k, v in parts.items() if k not in ("step", "evaluation")) + \
+        max(parts.get("step", 0), parts.get("evaluation", 0))
+    if need > USABLE_MEMORY * total:
+        detail = ", ".join(f"{k} {gigabytes(v)}" for k, v in parts.items())
+        raise InputError(f"{what} needs about {gigabytes(need)} of memory ({detail}), more than "
+                         f"{USABLE_MEMORY:.0%} of this machine's {gigabytes(total)}; {remedy}")
+
+
 def check_resume_flags(resume, overwrite):
     """--resume keeps a run, --overwrite replaces it: both at once is refused, never guessed."""
     if resume and overwrite:
@@ -614,6 +656,7 @@ def train(cfg, out=None, resume=False, overwrite=False, init_params=None, log=sa
     and raises Interrupted; the run is finished only when it met its goal or its budget.
     """
     plateau.check_config(cfg)
+    check_fits(plateau.memory_estimate(cfg))
     check_resume_flags(resume, overwrite)
     fastops.set_backend(cfg.backend, cfg.dtype)
     problem = plateau.make_problem(cfg)

@@ -198,13 +198,24 @@ def separator_token(task, p=17):
     return p + SEQUENCE_TASK_NAMES.index(task)
 
 
+def check_sizes(n=2, k=1, p=2, batch_size=0):
+    """A sequence needs n >= 1 inputs, a window 1 <= k <= n, a modulus p >= 2 (whole numbers)."""
+    for name, value, low in (("n", n, 1), ("k", k, 1), ("p", p, 2), ("batch_size", batch_size, 0)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
+    if k > n:
+        raise ValueError(f"a window k={k} does not fit n={n} inputs")
+
+
 def sequence_vocab_size(p=17):
+    check_sizes(p=p)
     return p + len(SEQUENCE_TASKS)
 
 
 def sequence_batch(task, batch_size, rng, n=16, k=2, p=17):
     """A fresh batch of sequences `x_1..x_n, SEP, y_1..y_n`, shape (batch_size, 2n+1)."""
     check_sequence_tasks([task])
+    check_sizes(n, k, p, batch_size)
     x = rng.integers(1, p, size=(batch_size, n))
     y = SEQUENCE_TASKS[task](x, p=p, k=k)
     sep = np.full((batch_size, 1), separator_token(task, p))
@@ -222,6 +233,8 @@ def next_token_pairs(sequences, n=16):
 
 def split_batch(batch_size, tasks):
     """How many sequences of each task go in one mixed batch (as even as possible)."""
+    if not tasks or batch_size < len(tasks):
+        raise ValueError(f"a batch of {batch_size} cannot give each of {len(tasks)} task(s) a sequence")
     counts = [batch_size // len(tasks)] * len(tasks)
     for i in range(batch_size % len(tasks)):
         counts[i] += 1

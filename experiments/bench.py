@@ -23,6 +23,8 @@ Cases: a matmul-heavy MLP; the grokking model at its default size (E=1 and
 E=4 seeds in lockstep); the loss-plateau model at its default width (E=1, E=4).
 `--compare runs/bench/bench.json` (an earlier run) prints each case's change.
 """
+import dataclasses
+import math
 import os
 import platform
 import time
@@ -89,12 +91,27 @@ def make_case(name, E, quick, tiny=False):
     if name == "mlp":
         case = MLPCase(E, **(sizes or dict(N=256 if quick else 2048, D=32 if quick else 256)))
         return case, case.params
-    if name == "grok":
-        cfg = plateau.GrokConfig(seeds=tuple(range(E)), **{**(common.QUICK_GROK if quick else {}), **sizes})
-    else:
-        cfg = plateau.SequenceConfig(seeds=tuple(range(E)), **{**(common.QUICK_SEQUENCE if quick else {}), **sizes})
-    problem = plateau.make_problem(cfg)
+    problem = plateau.make_problem(case_config(name, E, quick, tiny))
     return problem, problem.init_params()
+
+
+def case_config(name, E, quick, tiny=False):
+    """The config of a grok or sequence case."""
+    sizes = TINY[name] if tiny else {}
+    if name == "grok":
+        return plateau.GrokConfig(seeds=tuple(range(E)), **{**(common.QUICK_GROK if quick else {}), **sizes})
+    return plateau.SequenceConfig(seeds=tuple(range(E)), **{**(common.QUICK_SEQUENCE if quick else {}), **sizes})
+
+
+def case_memory(name, E, quick, dtype):
+    """A case's memory estimate (plateau.memory_estimate; for mlp: the float64 host copy of x,
+    x and ~10 (N, 4D) activations and gradients in the dtype, the weights 5 times)."""
+    if name != "mlp":  # a bench case takes training steps only: no evaluation
+        parts = plateau.memory_estimate(dataclasses.replace(case_config(name, E, quick), dtype=dtype))
+        return {k: v for k, v in parts.items() if k != "evaluation"}
+    (N, D), b = (256, 32) if quick else (2048, 256), 8 if dtype == "float64" else 4
+    return {"parameters": E * 8 * D * D * 5 * b, "data": E * N * D * (8 + b),
+            "step": E * N * 4 * D * 10 * b}
 
 
 def make_step(name, E, quick, tiny=False):
@@ -177,7 +194,7 @@ def parse_cases(text):
         name, _, E = item.partition(":")
         if name not in CASES:
             raise common.argparse.ArgumentTypeError(f"unknown bench case {name!r}; choose from {', '.join(CASES)}")
-        if not E.isdigit() or int(E) < 1:
+        if not (E.isascii() and E.isdigit()) or int(E) < 1:
             raise common.argparse.ArgumentTypeError(f"{item!r}: write name:E with E a whole number >= 1")
         cases.append((name, int(E)))
     return cases
@@ -190,6 +207,18 @@ def machine(args):
         name = ag.xp.cuda.runtime.getDeviceProperties(0)["name"]
         out.update(gpu=name.decode() if isinstance(name, bytes) else str(name), cupy=ag.xp.__version__)
     return out
+
+
+def check_compare_file(path):
+    """An earlier bench.json: rows whose case is a name, E a whole number, ratio and engine_ms
+    positive finite numbers (what compare divides by); anything else is one line naming it."""
+    for row in runs.read_json(path, "rows", ("case", "E", "ratio", "engine_ms"))["rows"]:
+        numbers = [row["ratio"], row["engine_ms"]]
+        if not (isinstance(row["case"], str) and isinstance(row["E"], int) and not isinstance(row["E"], bool)
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+                        for v in numbers)):
+            raise runs.InputError(f"{path} is not a bench.json: row {row!r:.120} needs a case name, a whole E "
+                                  "and positive finite ratio and engine_ms")
 
 
 def compare(rows, path):
@@ -222,9 +251,12 @@ def main(argv=None):
         raise runs.InputError("bench.py times the speed path (fastops.py), which a student copy leaves out; "
                               "time it in the full repository")
     if args.compare:
-        runs.read_json(args.compare, "rows", ("case", "E", "ratio", "engine_ms"))  # checked before any work
+        check_compare_file(args.compare)  # checked before any work
     out = args.out or os.path.join("runs", "quick" if args.quick else "", "bench")
     runs.check_writable_folder(out, create=True)
+    for name, E in args.cases:  # every case checked before any work
+        runs.check_fits(case_memory(name, E, args.quick, args.dtype), what=f"bench case {name}:{E}",
+                        remedy="choose a smaller E")
     fastops.set_backend(args.backend, args.dtype)
     repeats = 2 if args.quick else args.repeats
     rows = []

@@ -103,14 +103,19 @@ nonneg_float = _number(float, lambda v: v >= 0, "a number >= 0")
 unit_half_open = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
+MAX_SEEDS = 1_000_000   # far more members than any machine's memory fits (runs.check_fits)
+
+
 def seed_list(text):
     """Seeds: '0,3,7' (these three), '0-4' (0 to 4), '7' (seed 7 alone), or a mix: '0-2,9'."""
     seeds = []
     for part in text.split(","):
-        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        match = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", part)
         if not match or (match.group(2) and int(match.group(2)) < int(match.group(1))):
             raise argparse.ArgumentTypeError(f"{text!r} is not a list of seeds; write e.g. 0,3,7 or 0-4 or 7")
         first, last = int(match.group(1)), int(match.group(2) or match.group(1))
+        if last - first + len(seeds) >= MAX_SEEDS:  # never build a list that cannot be trained
+            raise argparse.ArgumentTypeError(f"{text!r} names more than {MAX_SEEDS:,} seeds")
         seeds += range(first, last + 1)
     if len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"{text!r} names a seed twice")
@@ -435,6 +440,7 @@ def check_arms(arms, args):
         if not ARM_NAME.fullmatch(name):
             raise runs.InputError(f"arm name {name!r}: use letters, digits, '-', '_', '.', '=' only")
         plateau.check_config(cfg)
+        runs.check_fits(plateau.memory_estimate(cfg), what=f"arm {name}")
     if args.arm is not None and args.arm not in arms:
         raise runs.InputError(f"--arm {args.arm!r} is not an arm of this script; choose from {', '.join(arms)}")
     for backend, dtype in sorted({(cfg.backend, cfg.dtype) for cfg in arms.values()}):

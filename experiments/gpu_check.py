@@ -194,7 +194,7 @@ def main(argv=None):
     p.add_argument("--only", type=common.name_list([s for s, *_ in STAGES], "stage"), default=None,
                    help="comma-separated stages to run (default: all, in order)")
     p.add_argument("--standin", action="store_true", help="dry run on the CPU stand-in, tiny sizes (the tests use it)")
-    p.add_argument("--stage", default=None, help=common.argparse.SUPPRESS)  # internal: run one stage here
+    p.add_argument("--stage", default=None, choices=[s for s, *_ in STAGES], help=common.argparse.SUPPRESS)  # internal: run one stage here
     args = p.parse_args(argv)
     runs.check_writable_folder(args.out, create=True)
     if args.stage:

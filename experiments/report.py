@@ -242,6 +242,7 @@ def main(argv=None):
     runs.check_writable_file(args.out, "--out")
     out = os.path.realpath(args.out)  # a link to a ledger: write its target, keep the link
     tables = {folder: load(args.root, folder) for folder in FOLDERS}
+    load(args.root, ".", "reproduce_timings.json"), load(args.root, "bench", "bench.json")  # every input checked first
     origin = {folder: made_by(args.root, folder, t) for folder, t in tables.items() if t}
     smoke = sorted(folder for folder, (_, quick) in origin.items() if quick)
     if smoke and is_committed_ledger(out):
@@ -267,8 +268,10 @@ def main(argv=None):
         raise runs.InputError(f"{args.out} has {len(missing)} claim(s) this report would drop ({', '.join(missing)}): "
                               f"no table.json of {', '.join(scripts)} under {args.root}/; run those scripts (or "
                               f"experiments/reproduce.py) first, or pass --force to replace the ledger anyway")
-    if before is not None and not new_ids and not args.force:
-        raise runs.InputError(f"no claims under {args.root}/, and {args.out} exists; run experiments/reproduce.py first")
+    if not new_ids and not args.force:  # a ledger of no claims is never written unasked
+        raise runs.InputError(f"no claims under {args.root}/ (no <script>/table.json there)"
+                              f"{f', and {args.out} exists' if before is not None else ''}; "
+                              "run experiments/reproduce.py first")
     commits = sorted({c for script in origin for c in origin[script][0]}
                      | set((before_ledger or {}).get("commits", []) if carried else []))
     figure_dir = os.path.join(os.path.dirname(out), "results")

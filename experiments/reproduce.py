@@ -60,7 +60,8 @@ def print_commands(args, flags_for):
         parents = getattr(importlib.import_module(script), "PARENT", {})
         for folder, extra in variants(script):
             for arm in arm_names(script, flags_for(folder) + extra):
-                command = line(["python", f"experiments/{script}.py", "--arm", arm] + flags_for(folder) + extra)
+                command = line(["python", f"experiments/{script}.py", "--arm", arm] + flags_for(folder) + extra
+                               + ["--resume"] * args.resume + ["--overwrite"] * (args.overwrite and not args.resume))
                 waves[2 if arm in parents else 1].append(command)
     print("# wave 1: every line on its own (one SLURM array task, one GNU parallel job, one machine...)")
     print("\n".join(waves[1]))

@@ -114,9 +114,13 @@ def make_student_copy(dest, root=ROOT, keep=()):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
+    if len(sys.argv) == 2 and sys.argv[1] in ("-h", "--help"):
         print(__doc__)
-        sys.exit(0 if len(sys.argv) == 2 else 2)
+        sys.exit(0)
+    if len(sys.argv) != 2:  # a bad input is one line, as everywhere else
+        print(f"error: give one DEST (got {len(sys.argv) - 1}): python tools/make_student_copy.py DEST "
+              "(DEST must not exist yet; --help says more)", file=sys.stderr)
+        sys.exit(2)
     try:
         names = make_student_copy(sys.argv[1])
     except (DestinationError, OSError) as error:  # OSError: the disk filled, a folder vanished meanwhile

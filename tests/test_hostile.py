@@ -1,0 +1,253 @@
+"""Hostile input by class: each class has one mechanism and one table here.
+
+Sizes that cannot fit: plateau.memory_estimate and runs.check_fits, applied on the way
+in (runs.train, common.check_arms, bench.py's cases), refuse before any allocation."""
+import os
+import resource
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "experiments"))
+
+import common  # noqa: E402
+import plateau  # noqa: E402
+import runs  # noqa: E402
+
+
+def run_limited(args, tmp_path, memory=2 * 2 ** 30, seconds=60):
+    """A script run in a child limited to `memory` bytes of address space: a multi-GB
+    allocation before the refusal would end in a MemoryError traceback, not one line."""
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    return subprocess.run([sys.executable, *args, "--out", str(tmp_path / "out")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=seconds, preexec_fn=limit)
+
+
+TOO_BIG = [
+    ("grok.py", "--d-model", "100000"),
+    ("grok.py", "--batch-size", "100000000"),
+    ("grok.py", "--heads", "4", "--layers", "100000"),
+    ("grok.py", "--d-model", "65536", "--heads", "65536"),
+    ("grok.py", "--seeds", "0-100000"),
+    ("grok.py", "--seeds", "0-99999999999"),
+    ("grok_multitask.py", "--p", "997", "--seeds", "0-2000"),
+    ("grok_phase.py", "--seeds", "0-5000"),
+    ("grok_optimizer.py", "--batch-size", "10000000"),
+    ("task_diversity.py", "--eval-size", "100000000"),
+    ("task_diversity.py", "--n", "1000000"),
+    ("task_diversity.py", "--d-model", "200000"),
+    ("transfer.py", "--batch-size", "100000000"),
+    ("attention_map.py", "--seeds", "0-999999"),
+] + [pytest.param(case, marks=pytest.mark.speed_path)  # bench.py times fastops, which a student copy leaves out
+     for case in [("bench.py", "--cases", "grok:100000"), ("bench.py", "--cases", "mlp:1,mlp:10000"),
+                  ("bench.py", "--cases", "sequence:200000")]]
+
+
+@pytest.mark.parametrize("argv", TOO_BIG, ids=lambda v: " ".join(v))
+def test_a_size_that_cannot_fit_is_one_line_within_seconds(argv, tmp_path):
+    result = run_limited([os.path.join("experiments", argv[0]), *argv[1:]], tmp_path)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "needs about" in lines[0] or "names more than" in lines[0], lines[0]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_the_estimate_is_in_the_message_with_the_machine_memory():
+    cfg = plateau.GrokConfig(seeds=(0, 1, 2))
+    parts = plateau.memory_estimate(cfg)
+    assert set(parts) == {"parameters", "data", "step", "evaluation"} and all(v > 0 for v in parts.values())
+    runs.check_fits(parts, total=2 ** 40)  # fits a large machine
+    with pytest.raises(runs.InputError, match=r"needs about .* GB .* this machine's 0\.0 GB"):
+        runs.check_fits(parts, total=2 ** 20)
+
+
+def test_library_callers_are_refused_in_runs_train(tmp_path):
+    cfg = plateau.GrokConfig(d_model=65536, n_heads=1, steps=1)
+    with pytest.raises(runs.InputError, match="needs about"):
+        runs.train(cfg, out=str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_estimate_grows_with_every_size_field():
+    grok, seq = plateau.GrokConfig(), plateau.SequenceConfig()
+    total = lambda cfg: sum(plateau.memory_estimate(cfg).values())
+    for field, value in [("seeds", tuple(range(10))), ("batch_size", 4096), ("d_model", 512),
+                         ("n_heads", 8), ("n_layers", 8), ("p", 997), ("dtype", "float64")]:
+        assert total(plateau.dataclasses.replace(grok, **{field: value})) > total(grok), field
+    for field, value in [("seeds", tuple(range(10))), ("batch_size", 4096), ("d_model", 512),
+                         ("n", 64), ("eval_size", 4096)]:
+        assert total(plateau.dataclasses.replace(seq, **{field: value})) > total(seq), field
+
+
+def test_no_default_arm_of_any_script_is_refused_on_a_16_gb_machine(monkeypatch):
+    """Every script's default arms (and --preset poster) fit 90% of 16 GB by the estimate."""
+    import importlib
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def estimate_only(arms, args):
+        for name, cfg in arms.items():
+            runs.check_fits(plateau.memory_estimate(cfg), what=name, total=16 * 2 ** 30)
+            seen.append(name)
+        raise Stop
+
+    monkeypatch.setattr(common, "check_arms", estimate_only)
+    for script in common.CLAIM_SCRIPTS:
+        for extra in ([], ["--preset", "poster"]):
+            if extra and script not in ("grok", "grok_weight_decay", "grok_multitask", "grok_init",
+                                        "grok_optimizer", "grok_interventions"):
+                continue
+            with pytest.raises(Stop):
+                importlib.import_module(script).main(extra + ["--out", os.devnull + "-never-written"])
+    assert len(seen) > 20
+    import bench
+    for name, E in bench.parse_cases("mlp:1,grok:1,grok:4,sequence:1,sequence:4,grok:64,sequence:64"):
+        for quick in (False, True):
+            runs.check_fits(bench.case_memory(name, E, quick, "float64"), total=16 * 2 ** 30)
+
+
+# -- the hostile pass (issue 21, part B): what it found not handled, by class ------------------
+
+import contextlib  # noqa: E402
+import importlib  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import analysis  # noqa: E402
+import autograd as ag  # noqa: E402
+import tasks  # noqa: E402
+
+
+def main_of(script, argv):
+    """(exit status, stderr lines) of a script's main, in this process."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = common.run_main(importlib.import_module(script).main, argv)
+    return code, err.getvalue().strip().splitlines()
+
+
+ONE_LINE_FLAGS = [  # flags out of range that used to run, overflow or be read another way
+    ("grok", ["--steps", "9" * 400]),          # OverflowError in the progress line
+    ("grok", ["--steps", str(10 ** 9 + 1)]),
+    ("grok", ["--checkpoint-every", str(10 ** 12)]),
+    ("grok", ["--seeds", "\u0663"]),           # an Arabic-Indic digit read as seed 3
+    ("task_diversity", ["--k", "40"]),         # a window longer than the sequence: ran, judged nothing
+    ("bench", ["--cases", "grok:\u0663"]),
+    ("gpu_check", ["--stage", "bogus", "--standin"]),  # KeyError traceback
+]
+
+
+@pytest.mark.parametrize("script,argv", ONE_LINE_FLAGS, ids=lambda v: v if isinstance(v, str) else " ".join(v))
+def test_a_flag_out_of_range_is_one_error_line(script, argv, tmp_path):
+    code, err = main_of(script, argv + ["--quick", "--out", str(tmp_path / "out")])
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: "), err
+
+
+BENCH_COMPARE = ['{"rows": [{"case": "mlp", "E": 1, "ratio": 0, "engine_ms": 0}]}',   # ZeroDivisionError
+                 '{"rows": [{"case": "mlp", "E": 1, "ratio": "x", "engine_ms": 1}]}',  # format error
+                 '{"rows": [{"case": "mlp", "E": "1", "ratio": 1, "engine_ms": 1}]}',  # silently "not in that file"
+                 '{"rows": [{"case": "mlp", "E": 1, "ratio": NaN, "engine_ms": 1}]}',  # +nan%
+                 '{"rows": [{"case": 3, "E": 1, "ratio": 1, "engine_ms": -1}]}']
+
+
+@pytest.mark.speed_path
+@pytest.mark.parametrize("text", BENCH_COMPARE)
+def test_a_damaged_bench_json_is_refused_before_any_work(text, tmp_path):
+    path = tmp_path / "old.json"
+    path.write_text(text)
+    code, err = main_of("bench", ["--quick", "--cases", "mlp:1", "--compare", str(path), "--out", str(tmp_path / "b")])
+    assert code == 2 and len(err) == 1 and str(path) in err[0], err
+    assert not (tmp_path / "b" / "bench.json").exists()
+
+
+def test_report_never_writes_a_ledger_of_no_claims(tmp_path):
+    (tmp_path / "runs").mkdir()
+    code, err = main_of("report", ["--root", str(tmp_path / "runs"), "--out", str(tmp_path / "R.md")])
+    assert code == 2 and len(err) == 1 and "no claims" in err[0], err
+    assert not (tmp_path / "R.md").exists()
+
+
+@pytest.mark.parametrize("argv", [[], ["a", "b"]])
+def test_student_copy_with_no_or_two_destinations_is_one_line(argv):
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_student_copy.py"), *argv],
+                            capture_output=True, text=True, timeout=60)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and not result.stdout
+
+
+def _tensor():
+    return ag.Tensor(np.ones((2, 3), dtype=np.float32), requires_grad=True)
+
+
+LIBRARY_CALLS = {  # odd inputs to library functions: a ValueError that names them, never a silent result
+    "config_from_dict without kind": lambda: plateau.config_from_dict({}),
+    "config_from_dict of a bogus kind": lambda: plateau.config_from_dict({"kind": "bogus"}),
+    "config_from_dict of a list": lambda: plateau.config_from_dict([]),
+    "SequenceConfig k > n": lambda: plateau.check_config(plateau.SequenceConfig(k=50)),
+    "GrokConfig steps 10**10": lambda: plateau.check_config(plateau.GrokConfig(steps=10 ** 10)),
+    "summarize an empty grok history": lambda: analysis.summarize(plateau.GrokConfig(), []),
+    "summarize an empty sequence history": lambda: analysis.summarize(plateau.SequenceConfig(), []),
+    "sequence_batch n=0": lambda: tasks.sequence_batch("mws", 4, np.random.default_rng(0), n=0),
+    "sequence_batch k > n": lambda: tasks.sequence_batch("mws", 4, np.random.default_rng(0), n=2, k=3),
+    "sequence_batch p=1.5": lambda: tasks.sequence_batch("mws", 4, np.random.default_rng(0), p=1.5),
+    "sequence_batch batch -1": lambda: tasks.sequence_batch("mws", -1, np.random.default_rng(0)),
+    "split_batch 0 for one task": lambda: tasks.split_batch(0, ("mws",)),
+    "split_batch of no tasks": lambda: tasks.split_batch(4, ()),
+    "sequence_vocab_size p=0": lambda: tasks.sequence_vocab_size(0),
+    "SGD lr nan": lambda: ag.SGD([_tensor()], lr=float("nan")),
+    "SGD lr -1": lambda: ag.SGD([_tensor()], lr=-1),
+    "SGD momentum -3": lambda: ag.SGD([_tensor()], lr=0.1, momentum=-3),
+    "SGD dampening 2": lambda: ag.SGD([_tensor()], lr=0.1, momentum=0.5, dampening=2),
+    "AdamW weight decay -1": lambda: ag.AdamW([_tensor()], lr=1e-3, weight_decay=-1),
+    "AdamW betas (2, 5)": lambda: ag.AdamW([_tensor()], lr=1e-3, betas=(2, 5)),
+    "AdamW beta2 1": lambda: ag.AdamW([_tensor()], lr=1e-3, betas=(0.9, 1.0)),
+    "AdamW eps inf": lambda: ag.AdamW([_tensor()], lr=1e-3, eps=float("inf")),
+    "AdamW lr per member with a NaN": lambda: ag.AdamW([_tensor()], lr=np.array([1e-3, np.nan])),
+    "AdamW lr a string": lambda: ag.AdamW([_tensor()], lr="fast"),
+    "AdamW grokfast lambda -2": lambda: ag.AdamW([_tensor()], lr=1e-3, grokfast_lambda=-2),
+    "softmax over an axis it lacks": lambda: ag.softmax(_tensor(), axis=5),
+    "check_grad with no float input": lambda: ag.check_grad(lambda: _tensor()),
+    "check_grad with integer inputs only": lambda: ag.check_grad(lambda x: ag.Tensor(x * 1.0).sum(), np.arange(3)),
+}
+
+
+@pytest.mark.parametrize("call", LIBRARY_CALLS.values(), ids=LIBRARY_CALLS.keys())
+def test_an_odd_library_call_is_a_value_error_naming_it(call):
+    with pytest.raises(ValueError):
+        call()
+
+
+def test_optimizers_keep_every_value_pytorch_accepts():
+    for make in (lambda: ag.SGD([_tensor()], lr=0, momentum=0.9, dampening=1, weight_decay=0),
+                 lambda: ag.AdamW([_tensor()], lr=0, betas=(0, 0), eps=0, weight_decay=0),
+                 lambda: ag.AdamW([_tensor()], lr=np.array([0.0, 1e-3]))):
+        make()
+
+
+# -- remedies followed literally (issue 21, part C) --------------------------------------------
+
+def test_reproduce_list_with_resume_prints_arm_lines_that_resume(tmp_path):
+    """`reproduce.py --resume --list` printed arm lines without --resume: followed after an
+    interruption, each refused its own half-finished arm."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = common.run_main(importlib.import_module("reproduce").main,
+                               ["--resume", "--quick", "--only", "grok,transfer", "--list", "--root", str(tmp_path)])
+    arms = [line for line in out.getvalue().splitlines() if "--arm" in line]
+    assert code == 0 and arms and all(line.split()[-1] == "--resume" or " --resume" in line for line in arms)
+
+
+def test_a_file_that_is_no_npz_archive_never_suggests_loading_it_unsafely(tmp_path):
+    path = tmp_path / "params.npz"
+    path.write_text("junk")
+    with pytest.raises(runs.InputError) as error:
+        runs.load_npz(str(path))
+    assert "allow_pickle" not in str(error.value) and "not a NumPy .npz archive" in str(error.value)
