@@ -446,7 +446,8 @@ def main(argv=None):
     return report(arms, results, out, args)
 
 
-def regime_summary(law, errors, poster, recs, missing, product=None, product_errs=(), product_poster=None):
+def regime_summary(law, errors, poster, recs, missing, product=None, product_errs=(), product_poster=None,
+                   wide=(None, None)):
     """The paragraph RESULTS.md opens with: our regime against the poster's, the laws, the prediction."""
     ladder = recs["ladder-fast"] + recs["ladder-slow"]
     said = []
@@ -474,6 +475,14 @@ def regime_summary(law, errors, poster, recs, missing, product=None, product_err
         text.append(f"Extrapolated to the poster's lr x wd = 1e-6, the product law gives a delay of "
                     f"{product_poster:,.0f} steps, against the poster's ~{POSTER_DELAY:,}"
                     + (f"; the norm law gives {poster[1]:,.0f}" if poster and poster[1] else "") + ".")
+    wide_law, wide_poster = wide
+    if wide_law and wide_poster and wide_poster[1]:
+        text.append(f"At the poster's width and batch (128, 512) the wd-1 cell memorises and groks as the ledger's "
+                    f"baseline, and there the norm law does describe it (V at grokking {wide_law['v_star_min']:.0f}–"
+                    f"{wide_law['v_star_max']:.0f}, kappa {wide_law['kappa_min']:.2f}–{wide_law['kappa_max']:.2f}); "
+                    f"from V at memorisation at wd 1e-3 it predicts a delay of {wide_poster[1]:,.0f} "
+                    f"[{(wide_poster[0] or 0):,.0f}–{(wide_poster[2] or 0):,.0f}] steps, "
+                    f"{wide_poster[1] / POSTER_DELAY:.0f}x the poster's.")
     if missing:
         text.append(f"Arms not finished yet: {', '.join(missing)} (they resume with `python experiments/"
                     "grok_delay.py --resume`).")
@@ -537,7 +546,8 @@ def report(arms, results, out, args):
                      if "baseline" in groups else ([], {}))
     claim_rows = law_claims(law, errors, product, product_errs, held, (poster, product_poster), setting,
                             missing) + rows
-    regime = regime_summary(law, errors, poster, recs, missing, product, product_errs, product_poster)
+    regime = regime_summary(law, errors, poster, recs, missing, product, product_errs, product_poster,
+                            (wide_law, wide_poster))
     figure = plot_law(ladder, product, product_poster, os.path.join(out, "delay_law.png"))
     common.save_table(out, {
         "script": "grok_delay", "law": law, "width128_law": wide_law, "held_out_errors": errors,
