@@ -462,6 +462,11 @@ def cross_entropy(logits, targets, per_member=False):
     target is ignored has no mean: its loss is NaN.
     """
     targets = targets.data if isinstance(targets, Tensor) else targets
+    if targets.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: targets must be integer class ids, got dtype {targets.dtype}")
+    if targets.size and int(targets.max()) >= logits.shape[-1]:  # a class that does not exist
+        raise ValueError(f"cross_entropy: a target is {int(targets.max())}, but the logits have "
+                         f"{logits.shape[-1]} classes")
     if targets.shape != logits.shape[:-1]:
         raise ValueError(f"cross_entropy: targets of shape {targets.shape} do not match "
                          f"logits of shape {logits.shape} (expected {logits.shape[:-1]})")
@@ -751,6 +756,8 @@ def check_grad(f, *inputs, wrt=None, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0):
             raise ValueError("check_grad: no floating-point input to differentiate (give f at least one "
                              "float array, and list it in wrt if wrt is given)")
         out = f(*tensors)
+        if not isinstance(out, Tensor):
+            raise TypeError(f"check_grad: f must return a Tensor (built from its inputs), got {type(out).__name__}")
         projection = from_numpy(rng.standard_normal(out.shape))
         grads = {}
         _every_path(out, projection, grads)

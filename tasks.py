@@ -27,8 +27,8 @@ def check_operations(ops, p):
     for op in ops:
         if op not in OPERATIONS:
             raise ValueError(f"unknown operation {op!r}; choose from {', '.join(OPERATIONS)}")
-    if p < 2:
-        raise ValueError(f"the modulus p must be at least 2, got {p}")
+    if not isinstance(p, (int, np.integer)) or isinstance(p, bool) or p < 2:
+        raise ValueError(f"the modulus p must be a whole number >= 2, got {p!r}")
     if "div" in ops and not is_prime(p):
         raise ValueError(f"division mod {p} needs a prime modulus (b must have an inverse); "
                          "try p=97")

@@ -97,8 +97,8 @@ def test_fast_op_gradient_matches_finite_differences(fast, fn, inputs, wrt):
 def _forward_and_gradients(fn, inputs, fast_path):
     """fn's output and its inputs' gradients (seeded with a fixed projection), in float32."""
     fastops.set_backend("numpy", "float32", fast=fast_path)
-    tensors = [ag.Tensor(x.astype(np.float32), requires_grad=x.dtype.kind == "f") if isinstance(x, np.ndarray)
-               else x for x in inputs]
+    tensors = [ag.Tensor(x.astype(np.float32), requires_grad=True) if isinstance(x, np.ndarray) and x.dtype.kind == "f"
+               else x for x in inputs]  # integer inputs (targets, ids) stay integers
     out = fn(*tensors)
     out.backward(np.random.default_rng(1).standard_normal(out.shape).astype(np.float32))
     return [out.data] + [t.grad for t in tensors if isinstance(t, ag.Tensor) and t.requires_grad]

@@ -251,3 +251,33 @@ def test_a_file_that_is_no_npz_archive_never_suggests_loading_it_unsafely(tmp_pa
     with pytest.raises(runs.InputError) as error:
         runs.load_npz(str(path))
     assert "allow_pickle" not in str(error.value) and "not a NumPy .npz archive" in str(error.value)
+
+
+# -- library calls the review named: one clear error, never a silent number ----------------------
+
+@pytest.mark.parametrize("fast", [False, True], ids=["plain", "fast"])
+def test_cross_entropy_refuses_float_targets_and_classes_that_do_not_exist(fast):
+    import autograd as ag
+    import fastops
+    fastops.set_backend("numpy", "float64", fast=fast)
+    try:
+        logits = ag.Tensor(np.zeros((2, 3)), requires_grad=True)
+        with pytest.raises(TypeError, match="integer class ids"):
+            ag.cross_entropy(logits, np.array([0.5, 1.0]))
+        with pytest.raises(ValueError, match="3 classes"):
+            ag.cross_entropy(logits, np.array([0, 5]))
+    finally:
+        fastops.set_backend("numpy", "float32")
+
+
+def test_check_grad_names_a_function_that_returns_no_tensor():
+    import autograd as ag
+    with pytest.raises(TypeError, match="must return a Tensor"):
+        ag.check_grad(lambda x: 3.0, np.ones(3))
+
+
+@pytest.mark.parametrize("p", [11.5, 0, True, "7"])
+def test_a_modulus_that_is_not_a_whole_number_is_refused(p):
+    import tasks
+    with pytest.raises((ValueError, TypeError), match="modulus"):
+        tasks.modular_table("add", p)
