@@ -451,6 +451,21 @@ def log_softmax(a, axis=-1):
     return _result(out, (a,), backward)
 
 
+def check_targets(logits, targets, classes_too=True):
+    """The targets as an array, once they are integer class ids of the logits' shape less its last
+    axis; with classes_too, none names a class the logits lack (reading that costs a sync on a GPU)."""
+    targets = targets.data if isinstance(targets, Tensor) else targets
+    if targets.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: targets must be integer class ids, got dtype {targets.dtype}")
+    if classes_too and targets.size and int(targets.max()) >= logits.shape[-1]:  # a class that does not exist
+        raise ValueError(f"cross_entropy: a target is {int(targets.max())}, but the logits have "
+                         f"{logits.shape[-1]} classes")
+    if targets.shape != logits.shape[:-1]:
+        raise ValueError(f"cross_entropy: targets of shape {targets.shape} do not match "
+                         f"logits of shape {logits.shape} (expected {logits.shape[:-1]})")
+    return targets
+
+
 def cross_entropy(logits, targets, per_member=False):
     """Mean of -log softmax(logits)[target] over the targets that are >= 0.
 
@@ -461,15 +476,7 @@ def cross_entropy(logits, targets, per_member=False):
     members would scale each member's gradient by 1/E). A member whose every
     target is ignored has no mean: its loss is NaN.
     """
-    targets = targets.data if isinstance(targets, Tensor) else targets
-    if targets.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: targets must be integer class ids, got dtype {targets.dtype}")
-    if targets.size and int(targets.max()) >= logits.shape[-1]:  # a class that does not exist
-        raise ValueError(f"cross_entropy: a target is {int(targets.max())}, but the logits have "
-                         f"{logits.shape[-1]} classes")
-    if targets.shape != logits.shape[:-1]:
-        raise ValueError(f"cross_entropy: targets of shape {targets.shape} do not match "
-                         f"logits of shape {logits.shape} (expected {logits.shape[:-1]})")
+    targets = check_targets(logits, targets)
     valid = targets >= 0                                           # (...)
     reduce_axes = tuple(range(1, targets.ndim)) if per_member else None
     count = valid.sum(axis=reduce_axes).astype(logits.dtype)       # targets per mean

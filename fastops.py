@@ -272,15 +272,7 @@ def log_softmax(a, axis=-1):
 def cross_entropy(logits, targets, per_member=False):
     """As autograd.cross_entropy; on NumPy a batch whose every target is ignored
     is an error (on a GPU that check would stall every step: NaN there)."""
-    targets = targets.data if isinstance(targets, ag.Tensor) else targets
-    if targets.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: targets must be integer class ids, got dtype {targets.dtype}")
-    if xp is numpy and targets.size and int(targets.max()) >= logits.shape[-1]:  # on a GPU it would stall the step
-        raise ValueError(f"cross_entropy: a target is {int(targets.max())}, but the logits have "
-                         f"{logits.shape[-1]} classes")
-    if targets.shape != logits.shape[:-1]:
-        raise ValueError(f"cross_entropy: targets of shape {targets.shape} do not match "
-                         f"logits of shape {logits.shape} (expected {logits.shape[:-1]})")
+    targets = ag.check_targets(logits, targets, classes_too=xp is numpy)  # on a GPU that read would stall the step
     valid = targets >= 0
     reduce_axes = tuple(range(1, targets.ndim)) if per_member else None
     count = valid.sum(axis=reduce_axes).astype(logits.dtype)

@@ -279,7 +279,7 @@ def parameter_count(cfg):
     D = cfg.d_model
     if isinstance(cfg, GrokConfig):
         V, L = tasks.arithmetic_vocab_size(cfg.p), cfg.n_layers
-        return 2 * V * D + 4 * D + L * (12 * D * D + 13 * D) + 2 * D + V
+        return 2 * V * D + 4 * D + L * (12 * D * D + 13 * D) + (2 * D if cfg.norm == "pre" else 0) + V  # ln_f: pre-LN
     V, T = tasks.sequence_vocab_size(cfg.p), 2 * cfg.n + 1
     return 2 * V * D + T * D + 12 * D * D + 15 * D
 

@@ -281,3 +281,15 @@ def test_a_modulus_that_is_not_a_whole_number_is_refused(p):
     import tasks
     with pytest.raises((ValueError, TypeError), match="modulus"):
         tasks.modular_table("add", p)
+
+
+@pytest.mark.parametrize("cfg", [plateau.GrokConfig(), plateau.GrokConfig(norm="pre", n_layers=3, p=11),
+                                 plateau.SequenceConfig(), plateau.SequenceConfig(d_model=256, n=8)],
+                         ids=["grok", "grok-pre", "sequence", "sequence-wide"])
+def test_the_memory_estimate_counts_the_parameters_init_makes(cfg):
+    """parameter_count is a formula (a huge config must not be built to be sized): it must equal the
+    size of what init makes."""
+    import numpy as np
+    init = plateau.init_grok_member if isinstance(cfg, plateau.GrokConfig) else plateau.init_sequence_member
+    made = sum(w.size for w in init(cfg, np.random.default_rng(0)).values())
+    assert plateau.parameter_count(cfg) == made
