@@ -41,6 +41,7 @@ TITLES = {"grok_delay": "Our regime against the poster's: how the grokking delay
           "task_diversity": "Task diversity (Table 1)", "transfer": "Transfer", "attention_map": "Attention on the separator"}
 VARIANTS = {script: [common.sequence_folder(script, preset) for preset in common.SEQUENCE_PRESETS if preset != "poster"]
             for script in common.SEQUENCE_SCRIPTS}  # script -> the folders of its other presets
+CARRIED = "(Carried over from the previous ledger"  # the note on a section a report did not remake
 FOLDERS = [f for script in SCRIPTS for f in [script] + VARIANTS.get(script, [])]  # scripts and their presets
 LEDGER = re.compile(r"<!-- ledger: (\{.*\}) -->")
 
@@ -130,8 +131,11 @@ def previous_ledger(path, ledger):
         if line.startswith("### "):
             current = line[4:].split(" (experiments/")[0]
             sections[current] = []
-        if current is not None:
+        if current is not None and not line.startswith(CARRIED):  # the note is written afresh each time
             sections[current].append(line)
+    for name, section in sections.items():  # no blank lines at the end: each report adds its own
+        while section and not section[-1].strip():
+            section.pop()
     for script, entry in out.items():
         entry["section"] = sections.get(TITLES.get(script), [])
     for name in ("Run times", "Speed"):
@@ -319,29 +323,22 @@ def main(argv=None):
         t = tables[script]
         if script in carried:
             section = previous[script]["section"]  # its variants' subsections (####) come with it
-            lines += section[:1] + ["", f"(Carried over from the previous ledger: the runs of {script}.py are "
-                                        f"not under `{args.root}/`.)"] + section[1:]
+            body = section[1:]
+            while body and not body[0].strip():  # the blank line the note stood after
+                body = body[1:]
+            lines += section[:1] + ["", f"{CARRIED}: the runs of {script}.py are not under `{args.root}/`.)", ""] \
+                + body + [""]
             shown += [n for n in carried_figures(section) if n not in shown]
             continue
         lines.append(f"\n### {TITLES[script]}\n")
+        lines += folder_body(script, script, t, figure_lines)
         if not t:
-            lines.append(f"Not run for this ledger: `python experiments/reproduce.py --resume --only {script}` "
-                         "adds it.\n")
-            continue
-        for name, table in (t.get("tables") or {}).items():
-            lines += markdown(table["headers"], table["rows"])
-        lines += figure_lines[script]
+            continue  # a script not run has no presets to show either
         variants = [tables[f] or {} for f in VARIANTS.get(script, [])]
         for folder, v in zip(VARIANTS.get(script, []), variants):
             preset = common.SEQUENCE_PRESETS[folder.rsplit("-", 1)[1]]
             lines.append(f"#### {folder}: the faster reduction (D={preset['d_model']}, Adam lr {preset['lr']:g})\n")
-            if not v:
-                lines.append(f"Not run for this ledger: `python experiments/reproduce.py --resume --only {script}` "
-                             "adds it.\n")
-                continue
-            for name, table in (v.get("tables") or {}).items():
-                lines += markdown(table["headers"], table["rows"])
-            lines += figure_lines[folder]
+            lines += folder_body(script, folder, v, figure_lines)
         if variants:
             lines.append("Each verdict at the poster's configuration and at the reduction: regime-bound = holds at "
                          "the poster's configuration, not at ours; contradicted = fails at both.\n")
@@ -371,6 +368,17 @@ def main(argv=None):
         os.remove(path)
     common.say(f"wrote {args.out} ({len(new_ids)} claims, {len(new_ids) - len(claims)} of them carried over; "
                f"{len(shown)} figures in {figure_dir})")
+
+
+def folder_body(script, folder, table, figure_lines):
+    """The ledger lines of one folder's run (a script, or one of its presets): its tables and figures,
+    or how to add it."""
+    if not table:
+        return [f"Not run for this ledger: `python experiments/reproduce.py --resume --only {script}` adds it.\n"]
+    lines = []
+    for name, t in (table.get("tables") or {}).items():
+        lines += markdown(t["headers"], t["rows"])
+    return lines + figure_lines[folder]
 
 
 def figures(root, tables, figure_dir, before):

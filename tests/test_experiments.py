@@ -658,6 +658,9 @@ def test_report_carries_over_the_scripts_whose_runs_are_absent(tmp_path):
     assert "the runs of grok.py are not under" in second and "the runs of transfer.py" not in second
     figures = lambda text: json.loads(re.search(r"<!-- ledger: (\{.*\}) -->", text).group(1))["figures"]
     assert set(figures(second)) == set(figures(first))
+    code, _, err = run_main("report", ["--root", str(tmp_path / "only"), "--out", str(ledger), "--force"])
+    assert code == 0 and ledger.read_text() == second, err  # the same runs give the same file
+    assert second.count("the runs of grok.py are not under") == 1
 
 
 # -- every verdict rule on empty and degenerate inputs: no evidence is never "reproduced" -------
