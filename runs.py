@@ -17,6 +17,11 @@ A run folder holds one run and says which:
                      made_by (the commits that trained it; whether a smoke run)
     params.npz       the final parameters (with summary.json)
     curves.png       training curves (needs matplotlib)
+    timing.json      how long the run took: one segment per process that trained it
+                     (its wall seconds, steps, OpenBLAS threads, backend, host),
+                     written with each checkpoint and at the end; report.py sums
+                     these into RESULTS.md's run times. Time after the last
+                     checkpoint of a process killed with -9 is not counted.
 
 A fresh run never starts in a folder that holds another run's checkpoint or
 summary (`RunFolder.begin` refuses; `overwrite=True` clears it first), and a
@@ -53,7 +58,8 @@ import autograd as ag
 import fastops
 import plateau
 
-RUN_FILES = ("config.json", "history.csv", "checkpoint.npz", "summary.json", "params.npz", "curves.png")
+RUN_FILES = ("config.json", "history.csv", "checkpoint.npz", "summary.json", "params.npz", "curves.png",
+             "timing.json")
 
 
 class InputError(ValueError):
@@ -466,12 +472,26 @@ class RunFolder:
             self.made_by = _made_by(checkpoint.get("made_by"))
             write_json(self.file("config.json"), {**self.config, "run_id": self.run_id, "made_by": self.made_by})
             self.write_history(checkpoint["history"])
+            self._start_timing(checkpoint["step"], read_timing(
+                self.file("timing.json"), self.run_id, "delete that file (only its run times are lost) and resume"))
             return checkpoint
         self._remove(*RUN_FILES)
         self.run_id, self.made_by = uuid.uuid4().hex, _made_by(None)
         write_json(self.file("config.json"), {**self.config, "run_id": self.run_id, "made_by": self.made_by})
         self.write_history([])
+        self._start_timing(0, [])
         return None
+
+    def _start_timing(self, step, earlier):
+        """Open this process's timing segment (see timing.json in the module docstring)."""
+        self.timing, self.t0 = earlier, time.perf_counter()
+        self.segment = {"from_step": step, "to_step": step, "seconds": 0.0,
+                        "threads": os.environ.get("OPENBLAS_NUM_THREADS"), "backend": self.config.get("backend"),
+                        "host": socket.gethostname()}
+
+    def _record_time(self, step):
+        self.segment.update(to_step=step, seconds=round(time.perf_counter() - self.t0, 3))
+        write_json(self.file("timing.json"), {"run_id": self.run_id, "segments": self.timing + [self.segment]})
 
     def _refuse_to_drop(self, summary):
         """A resume found a finished run that finished_result could not reuse: continue it from its
@@ -519,6 +539,7 @@ class RunFolder:
         meta = json.dumps({"step": step, "run_id": self.run_id, "config": self.config, "history": history,
                            "made_by": self.made_by}, default=_json_default)
         write_atomically(self.file(self.CHECKPOINT), lambda tmp: np.savez(tmp, meta=np.array(meta), **arrays))
+        self._record_time(step)
 
     def load_checkpoint(self):
         """The checkpoint as {step, run_id, config, history, arrays}, if it belongs to this config."""
@@ -535,6 +556,7 @@ class RunFolder:
         files = {"history.csv": file_digest(self.file("history.csv")), "params.npz": arrays_digest(params)}
         write_json(self.file("summary.json"), {**summary, "run_id": self.run_id, "config": self.config,
                                                "files": files, "made_by": self.made_by})
+        self._record_time(summary["steps"])
 
 
 USABLE_MEMORY = 0.9   # the share of the machine's memory a run may plan to use
@@ -581,6 +603,20 @@ def check_resume_flags(resume, overwrite):
     if resume and overwrite:
         raise InputError("--resume and --overwrite contradict each other: --resume continues or reuses "
                          "a run, --overwrite replaces it; give one of them")
+
+
+def read_timing(path, run_id=None, remedy=""):
+    """timing.json's segments (see the module docstring); [] if it is absent or belongs to
+    another run (`run_id`). A file of the wrong shape is one InputError naming it."""
+    if not os.path.exists(path):
+        return []
+    timing = read_json(path, "segments", ("seconds", "from_step", "to_step"), remedy)
+    for segment in timing["segments"]:
+        if not (isinstance(segment["seconds"], (int, float)) and not isinstance(segment["seconds"], bool)
+                and math.isfinite(segment["seconds"]) and segment["seconds"] >= 0
+                and _whole(segment["from_step"]) and _whole(segment["to_step"])):
+            raise InputError(f"{path} is damaged: a segment needs seconds >= 0 and whole steps; {remedy}")
+    return timing["segments"] if run_id is None or timing.get("run_id") == run_id else []
 
 
 def _whole(x):

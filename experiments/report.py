@@ -129,7 +129,7 @@ def previous_ledger(path, ledger):
     sections, current = {}, None
     for line in lines[start:]:
         if line.startswith("### "):
-            current = line[4:].split(" (experiments/")[0]
+            current = line[4:].split(" (experiments/")[0].strip()
             sections[current] = []
         if current is not None and not line.startswith(CARRIED):  # the note is written afresh each time
             sections[current].append(line)
@@ -345,7 +345,7 @@ def main(argv=None):
             lines += markdown(["claim", "poster's configuration"] + VARIANTS[script] + ["reason"],
                               comparison(t, variants))
     lines[2:2] = [f"<!-- ledger: {json.dumps({'claims': new_ids, 'commits': commits, 'figures': shown})} -->", ""]
-    lines += timing_section(args.root) or previous.get("Run times", {}).get("section", [])
+    lines += timing_section(args.root, previous.get("Run times", {}).get("section", []))
     bench = load(args.root, "bench", "bench.json")
     if bench:
         lines += speed_section(bench)
@@ -409,19 +409,55 @@ def figures(root, tables, figure_dir, before):
     return lines, copies, shown
 
 
-def timing_section(root):
-    timings = load(root, ".", "reproduce_timings.json")
-    if not timings:
-        return []
-    total = {}
-    for invocation in timings["invocations"]:
+def arm_timings(root, folder):
+    """{arm: its timing.json segments} for the run folders under root/folder that have one."""
+    base = os.path.join(root, folder)
+    arms = sorted(a for a in os.listdir(base) if os.path.isfile(os.path.join(base, a, "timing.json"))) \
+        if os.path.isdir(base) else []
+    return {a: runs.read_timing(os.path.join(base, a, "timing.json")) for a in arms}
+
+
+def threads_of(segments):
+    """The OpenBLAS thread counts the segments ran under, as one word ('1', '1, 2', 'default')."""
+    return ", ".join(sorted({s.get("threads") or "default" for s in segments if isinstance(s, dict)}))
+
+
+def timing_section(root, previous):
+    """RESULTS.md's run times, one row per script folder, from the best source it has: the
+    arms' own timing.json files (each process that trained an arm times it, so arms run by
+    hand or by `reproduce.py --jobs` count too), else reproduce.py's reproduce_timings.json,
+    else the row the earlier ledger showed (carried over)."""
+    chained = {}
+    for invocation in (load(root, ".", "reproduce_timings.json") or {"invocations": []})["invocations"]:
         for script, seconds in invocation["seconds"].items():
-            total[script] = total.get(script, 0.0) + seconds
-    return ["\n### Run times (experiments/reproduce.py)\n",
-            "Wall time per script on this machine, summed over every reproduce.py invocation recorded in "
-            f"{root}/reproduce_timings.json (a script stopped and resumed adds up; arms run "
-            "one by one from `reproduce.py --list` are not timed).\n"] + markdown(
-        ["script", "wall time"], [[k, runs.format_seconds(v).strip()] for k, v in total.items()])
+            chained[script] = chained.get(script, 0.0) + seconds
+    earlier = {}
+    for line in previous:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and cells[0] in FOLDERS:
+            earlier[cells[0]] = cells
+    rows = []
+    for folder in FOLDERS:
+        arms = arm_timings(root, folder)
+        if arms:
+            segments = [s for arm in arms.values() for s in arm]
+            rows.append([folder, runs.format_seconds(sum(s["seconds"] for s in segments)).strip(),
+                         f"{len(arms)} arm(s), their timing.json", threads_of(segments)])
+        elif folder in chained:
+            rows.append([folder, runs.format_seconds(chained[folder]).strip(), "reproduce_timings.json", "—"])
+        elif folder in earlier:  # an old-style row has only the script and its time
+            cells = earlier[folder] + ["reproduce_timings.json", "—"][len(earlier[folder]) - 2:]
+            source = cells[2] if "carried over" in cells[2] else f"{cells[2]}, carried over from the earlier ledger"
+            rows.append([folder, cells[1], source, cells[3]])
+    if not rows:
+        return []
+    return ["\n### Run times\n",
+            "Time per script on this machine: each arm's own wall time, summed over its arms and over the "
+            "processes that trained it (run folders record it in timing.json; a script stopped and resumed "
+            "adds up; arms run side by side count each in full), or, for runs made before arms were timed, "
+            f"the script's wall time under reproduce.py ({root}/reproduce_timings.json). OpenBLAS threads: "
+            "what each process ran under (default: all cores). Written by report.py from those files.\n"] + markdown(
+        ["script", "time", "measured from", "OpenBLAS threads"], rows)
 
 
 if __name__ == "__main__":

@@ -173,6 +173,40 @@ def test_overwrite_alone_replaces_and_resume_continues_from_a_checkpoint(pristin
     assert code == 0 and "resuming at step 20" in out, err
 
 
+# -- run times: timing.json, one segment per process that trained the run -------------------
+
+@pytest.mark.integration
+def test_timing_has_one_segment_per_process_and_a_fresh_run_starts_it_anew(pristine, tmp_path):
+    shutil.copytree(pristine / "stopped", tmp_path / "b")
+    folder = tmp_path / "b" / "grok"
+    first = runs.read_timing(str(folder / "timing.json"))
+    assert len(first) == 1 and first[0]["from_step"] == 0 and first[0]["seconds"] > 0
+    code, out, err = run_main("grok", TINY_FLAGS + ["--steps", "30", "--resume", "--out", str(tmp_path / "b")])
+    assert code == 0 and "resuming at step" in out, (err, out)
+    segments = runs.read_timing(str(folder / "timing.json"))
+    resumed_at = int(re.search(r"resuming at step (\d+)", out).group(1))
+    assert segments[:1] == first and (segments[1]["from_step"], segments[1]["to_step"]) == (resumed_at, 30)
+    code, _, err = run_main("grok", TINY_FLAGS + STEPS + ["--overwrite", "--out", str(tmp_path / "b")])
+    assert code == 0, err
+    assert [(s["from_step"], s["to_step"]) for s in runs.read_timing(str(folder / "timing.json"))] == [(0, 10)]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("text", ['{"segments": [{"seconds": -1, "from_step": 0, "to_step": 1}]}',
+                                  '{"segments": {}}', "[]", '{"segm'])
+def test_a_damaged_timing_file_is_one_line_and_deleting_it_lets_the_run_resume(text, pristine, tmp_path):
+    shutil.copytree(pristine / "stopped", tmp_path / "b")
+    path = tmp_path / "b" / "grok" / "timing.json"
+    path.write_text(text)
+    argv = TINY_FLAGS + ["--steps", "20", "--resume", "--out", str(tmp_path / "b")]
+    code, out, err = run_main("grok", argv)
+    assert code == 2 and err.count("\n") == 1 and str(path) in err and "delete that file" in err, err
+    os.remove(path)
+    code, out, err = run_main("grok", argv)
+    assert code == 0 and "resuming at step" in out, err
+    assert [s["to_step"] for s in runs.read_timing(str(path))] == [20]
+
+
 # -- links, full disks ---------------------------------------------------------------------
 
 @pytest.mark.integration
@@ -219,6 +253,41 @@ def test_write_atomically_writes_all_or_nothing(error, tmp_path):
     with pytest.raises(runs.InputError if isinstance(error, OSError) else KeyboardInterrupt):
         runs.write_atomically(str(path), write)
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["summary.json"]
+
+
+def _timed(folder, arm, segments):
+    (folder / arm).mkdir(parents=True, exist_ok=True)
+    (folder / arm / "timing.json").write_text(json.dumps({"run_id": "r", "segments": segments}))
+
+
+def test_report_run_times_come_from_the_arms_timing_then_reproduce_then_the_earlier_ledger(tmp_path):
+    """Issue 21 item 12: every time in the ledger is one a run measured; none is typed by hand."""
+    root = tmp_path / "runs"
+    seg = lambda s, threads: {"seconds": s, "from_step": 0, "to_step": 10, "threads": threads}
+    _table(root, "grok", arms=("grok",))
+    _timed(root / "grok", "grok", [seg(60, "1"), seg(30.5, "2")])             # two processes, one arm
+    _table(root, "grok_init", arms=("a", "b"))
+    _timed(root / "grok_init", "a", [seg(3600, None)])
+    (root / "reproduce_timings.json").write_text(json.dumps({"invocations": [
+        {"seconds": {"grok_init": 1.0, "grok_phase": 125.0}}]}))
+    earlier = ("### Run times (experiments/reproduce.py)\n\n| script | wall time |\n|---|---|\n"
+               "| transfer | 3m25s |\n| grok | 9h00m |\n")
+    out = tmp_path / "R.md"
+    out.write_text('# old\n<!-- ledger: {"claims": {"grok-claim": "grok", "grok_init-claim": "grok_init"}} -->\n'
+                   "|---|---|---|---|---|---|---|\n| a | b | c | d | e | f | g |\n| a | b | c | d | e | f | g |\n\n"
+                   + earlier)
+    code, _, err = run_main("report", ["--root", str(root), "--out", str(out), "--force"])
+    assert code == 0, err
+    text = out.read_text()
+    section = text[text.index("### Run times"):]
+    assert "| grok | 1m30s | 1 arm(s), their timing.json | 1, 2 |" in section          # arms' timing wins
+    assert "| grok_init | 1h00m | 1 arm(s), their timing.json | default |" in section
+    assert "| grok_phase | 2m05s | reproduce_timings.json | — |" in section
+    assert "| transfer | 3m25s | reproduce_timings.json, carried over from the earlier ledger | — |" in section
+    assert "9h00m" not in section                      # a measured row replaces the earlier ledger's
+    (root / "grok" / "grok" / "timing.json").write_text('{"segments": [{"seconds": "long"}]}')
+    code, _, err = run_main("report", ["--root", str(root), "--out", str(out), "--force"])
+    assert code == 2 and err.count("\n") == 1 and "timing.json" in err, err
 
 
 # -- report.py: smoke numbers, links, folders, figures, all or nothing ---------------------------
