@@ -441,8 +441,11 @@ def timing_section(root, previous):
         arms = arm_timings(root, folder)
         if arms:
             segments = [s for arm in arms.values() for s in arm]
+            base = os.path.join(root, folder)
+            trained = sum(os.path.isfile(os.path.join(base, a, "config.json")) for a in os.listdir(base))
+            timed = f"{len(arms)} arm(s)" if len(arms) >= trained else f"{len(arms)} of its {trained} arms"
             rows.append([folder, runs.format_seconds(sum(s["seconds"] for s in segments)).strip(),
-                         f"{len(arms)} arm(s), their timing.json", threads_of(segments)])
+                         f"{timed}, their timing.json", threads_of(segments)])
         elif folder in chained:
             rows.append([folder, runs.format_seconds(chained[folder]).strip(), "reproduce_timings.json", "—"])
         elif folder in earlier:  # an old-style row has only the script and its time

@@ -10,6 +10,10 @@ its figures (results/). Ctrl-C or SIGTERM stops the whole chain after saving
 the running arm's checkpoint; `--resume` continues where it stopped and reuses
 every finished arm.
 
+Side by side on one machine: `--jobs N` trains N arms at once, each in its own
+process on one OpenBLAS thread (logs under <root>/logs/), wave by wave, then
+runs the chain below with --resume, which reuses them all.
+
 Spread over machines: `--list` prints one shell command per arm (each writes
 its own run folder), in waves: wave 1 can run all at once (a SLURM job array,
 GNU parallel), wave 2 after it, then one `reproduce.py --resume` that reuses
@@ -25,6 +29,9 @@ import importlib
 import io
 import os
 import shlex
+import signal
+import subprocess
+import sys
 import time
 
 import common  # first: it puts the repository root on sys.path
@@ -51,27 +58,94 @@ def arm_names(script, flags):
     return buffer.getvalue().split()
 
 
-def print_commands(args, flags_for):
-    """One shell command per arm, and the last one, each runnable exactly as printed (words
-    shell-quoted: a --root with a space or a `;` stays one word)."""
-    line = lambda words: " ".join(shlex.quote(w) for w in words)
+def arm_commands(args, flags_for):
+    """{wave: [(folder, arm, words)]}: one command per arm, as a list of words. Wave 1 can all run
+    at once; wave 2 (fine-tuning arms) starts from wave-1 arms' finished runs."""
     waves = {1: [], 2: []}
     for script in args.only:
         parents = getattr(importlib.import_module(script), "PARENT", {})
         for folder, extra in variants(script):
             for arm in arm_names(script, flags_for(folder) + extra):
-                command = line(["python", f"experiments/{script}.py", "--arm", arm] + flags_for(folder) + extra
-                               + ["--resume"] * args.resume + ["--overwrite"] * (args.overwrite and not args.resume))
-                waves[2 if arm in parents else 1].append(command)
+                words = (["python", f"experiments/{script}.py", "--arm", arm] + flags_for(folder) + extra
+                         + ["--resume"] * args.resume + ["--overwrite"] * (args.overwrite and not args.resume))
+                waves[2 if arm in parents else 1].append((folder, arm, words))
+    return waves
+
+
+def print_commands(args, flags_for):
+    """One shell command per arm, and the last one, each runnable exactly as printed (words
+    shell-quoted: a --root with a space or a `;` stays one word)."""
+    line = lambda words: " ".join(shlex.quote(w) for w in words)
+    waves = arm_commands(args, flags_for)
     print("# wave 1: every line on its own (one SLURM array task, one GNU parallel job, one machine...)")
-    print("\n".join(waves[1]))
+    print("\n".join(line(words) for _, _, words in waves[1]))
     if waves[2]:
         print("# wave 2: after wave 1 (these start from a wave-1 arm's finished run)")
-        print("\n".join(waves[2]))
+        print("\n".join(line(words) for _, _, words in waves[2]))
     print("# last: tables, bench and RESULTS.md, reusing every finished arm")
     print(line(["python", "experiments/reproduce.py", "--resume", "--root", args.root, "--only", ",".join(args.only),
                 "--backend", args.backend] + ["--quick"] * args.quick + ["--no-bench"] * args.no_bench
                + (["--results", args.results] if args.results else [])))
+
+
+# ---------------------------------------------------------------------------
+# --jobs N: independent arms side by side, each in its own process on one OpenBLAS thread.
+# On 2 cores, two one-thread processes trained 1.9x the member-steps per second of one
+# two-thread process (NumPy's small matrix products barely use a second thread), so a
+# machine's cores are best spent one arm each. Each process writes only its own run folder.
+
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+class ArmsStopped(runs.Interrupted):
+    def __init__(self, signum):
+        self.signum, self.step, self.where = signum, None, None
+        Exception.__init__(self, f"interrupted by {signal.Signals(signum).name}: every running arm saved its "
+                                 "checkpoint; continue with the same command and --resume")
+
+
+def run_side_by_side(args, flags_for):
+    """Train every arm of args.only in args.jobs processes at once, wave by wave; each arm's output
+    goes to <root>/logs/<folder>/<arm>.log. SIGINT / SIGTERM reach every running arm (each saves
+    its checkpoint) and stop the chain; an arm that fails stops new ones from starting."""
+    waves = arm_commands(args, flags_for)
+    total, done, failed = sum(map(len, waves.values())), 0, []
+    start = time.perf_counter()
+    with runs.StopOnSignal() as stop:
+        for wave in (1, 2):
+            queue, running = list(waves[wave]), {}
+            while (queue and not failed and not stop.signum) or running:
+                while queue and len(running) < args.jobs and not failed and not stop.signum:
+                    folder, arm, words = queue.pop(0)
+                    log = os.path.join(args.root, "logs", folder, f"{arm}.log")
+                    os.makedirs(os.path.dirname(log), exist_ok=True)
+                    with open(log, "w") as f:  # the process keeps its own copy of the descriptor
+                        child = subprocess.Popen([sys.executable] + words[1:], cwd=common.ROOT, stdout=f,
+                                                 stderr=subprocess.STDOUT, env={**os.environ, **ONE_THREAD},
+                                                 start_new_session=True)  # signals reach it through us only
+                    running[child] = (folder, arm, log, time.perf_counter())
+                    common.say(f"[{done}/{total} done] started {folder} {arm} (log: {log})")
+                for child, (folder, arm, log, began) in list(running.items()):
+                    if stop.signum and not getattr(child, "told", False):
+                        child.send_signal(stop.signum)
+                        child.told = True
+                    if child.poll() is None:
+                        continue
+                    del running[child]
+                    took = runs.format_seconds(time.perf_counter() - began).strip()
+                    if child.returncode == 0:
+                        done += 1
+                        elapsed = time.perf_counter() - start
+                        common.say(f"[{done}/{total} done] {folder} {arm} finished in {took}; "
+                                   f"{runs.format_seconds(elapsed).strip()} so far")
+                    elif not stop.signum:
+                        failed.append(f"{folder} {arm} (exit {child.returncode}; see {log})")
+                time.sleep(0.2)
+    if stop.signum:
+        raise ArmsStopped(stop.signum)
+    if failed:
+        raise runs.InputError(f"{len(failed)} arm(s) failed: {', '.join(failed)}; the others are kept: "
+                              "fix the cause and run the same command with --resume")
 
 
 def record_timing(args, name, seconds):
@@ -101,6 +175,10 @@ def main(argv=None):
     p.add_argument("--no-bench", action="store_true", help="skip experiments/bench.py")
     p.add_argument("--quick", action="store_true", help="smoke-run the whole chain in seconds, under runs/quick/")
     p.add_argument("--list", action="store_true", help="print one shell command per arm, and exit")
+    p.add_argument("--jobs", type=common.positive_int, default=1,
+                   help="train this many arms at once, each in its own process on one OpenBLAS thread, then "
+                        "reuse them all for the tables (default 1: one arm after another in this process; "
+                        "at most the number of cores)")
     p.add_argument("--results", default=None, help="the ledger to write (default: RESULTS.md, or "
                                                    "<root>/RESULTS.md with --quick)")
     args = p.parse_args(argv)
@@ -115,6 +193,12 @@ def main(argv=None):
                                 + ["--quick"] * args.quick)
     if args.list:
         return print_commands(args, flags_for)
+    cores = os.cpu_count() or 1
+    if args.jobs > cores:
+        raise runs.InputError(f"--jobs {args.jobs}: this machine has {cores} cores; give at most {cores}")
+    if args.jobs > 1:
+        run_side_by_side(args, flags_for)
+        args.resume, args.overwrite = True, False  # the chain below reuses every arm just trained
     # Import every script now: the code that runs is the code at the commit this process records.
     modules = {name: importlib.import_module(name) for name in (*args.only, "bench", "report")}
     for script in args.only:

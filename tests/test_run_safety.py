@@ -268,6 +268,8 @@ def test_report_run_times_come_from_the_arms_timing_then_reproduce_then_the_earl
     _timed(root / "grok", "grok", [seg(60, "1"), seg(30.5, "2")])             # two processes, one arm
     _table(root, "grok_init", arms=("a", "b"))
     _timed(root / "grok_init", "a", [seg(3600, None)])
+    for arm in ("a", "b"):
+        (root / "grok_init" / arm / "config.json").write_text("{}")
     (root / "reproduce_timings.json").write_text(json.dumps({"invocations": [
         {"seconds": {"grok_init": 1.0, "grok_phase": 125.0}}]}))
     earlier = ("### Run times (experiments/reproduce.py)\n\n| script | wall time |\n|---|---|\n"
@@ -281,7 +283,7 @@ def test_report_run_times_come_from_the_arms_timing_then_reproduce_then_the_earl
     text = out.read_text()
     section = text[text.index("### Run times"):]
     assert "| grok | 1m30s | 1 arm(s), their timing.json | 1, 2 |" in section          # arms' timing wins
-    assert "| grok_init | 1h00m | 1 arm(s), their timing.json | default |" in section
+    assert "| grok_init | 1h00m | 1 of its 2 arms, their timing.json | default |" in section  # b untimed
     assert "| grok_phase | 2m05s | reproduce_timings.json | — |" in section
     assert "| transfer | 3m25s | reproduce_timings.json, carried over from the earlier ledger | — |" in section
     assert "9h00m" not in section                      # a measured row replaces the earlier ledger's
@@ -409,6 +411,85 @@ def test_every_listed_command_runs_as_printed(tmp_path):
         code, _, err = run_main(os.path.basename(words[1])[:-3], words[2:])
         assert code == 0, (words, err)
     assert (root / "RESULTS.md").exists() and not os.path.exists(tmp_path / "x")
+
+
+# -- reproduce.py --jobs N: arms side by side, one OpenBLAS thread each ------------------------
+
+def _run_files(root):
+    """{arm folder: digest of its history.csv and params.npz} under a root of runs."""
+    out = {}
+    for folder, _, files in os.walk(root):
+        if "summary.json" in files and "logs" not in folder:
+            out[os.path.relpath(folder, root)] = [open(os.path.join(folder, name), "rb").read()
+                                                  for name in ("history.csv", "params.npz")]
+    return out
+
+
+@pytest.mark.integration
+def test_jobs_trains_every_arm_side_by_side_to_the_same_numbers(tmp_path):
+    flags = ["--quick", "--no-bench", "--only", "grok,transfer"]
+    code, out, err = run_main("reproduce", flags + ["--jobs", "2", "--root", str(tmp_path / "two")])
+    assert code == 0, err
+    assert "[11/11 done]" in out and (tmp_path / "two" / "RESULTS.md").exists()
+    assert (tmp_path / "two" / "logs" / "transfer" / "prefix-to-mws.log").exists()
+    segments = runs.read_timing(str(tmp_path / "two" / "grok" / "grok" / "timing.json"))
+    assert [s["threads"] for s in segments] == ["1"]       # each arm on one OpenBLAS thread
+    assert run_main("reproduce", flags + ["--root", str(tmp_path / "one")])[0] == 0
+    side_by_side = _run_files(tmp_path / "two")
+    assert len(side_by_side) == 11 and side_by_side == _run_files(tmp_path / "one")
+
+
+@pytest.mark.parametrize("argv, words", [(["--jobs", "0"], "--jobs"), (["--jobs", "100000"], "cores")])
+def test_jobs_out_of_range_is_one_line_before_any_work(argv, words, tmp_path):
+    code, _, err = run_main("reproduce", ["--quick", "--root", str(tmp_path / "r")] + argv)
+    assert code == 2 and err.count("\n") == 1 and words in err, err
+    assert not os.path.exists(tmp_path / "r" / "grok")
+
+
+@pytest.mark.integration
+def test_jobs_a_failing_arm_is_named_and_the_others_are_kept(tmp_path):
+    root = tmp_path / "r"
+    (root / "grok" / "grok").mkdir(parents=True)
+    (root / "grok" / "grok" / "summary.json").write_text("[]")  # a damaged run: that arm exits 2
+    code, out, err = run_main("reproduce", ["--quick", "--no-bench", "--only", "grok,grok_weight_decay",
+                                            "--jobs", "2", "--root", str(root), "--resume"])
+    assert code == 2 and err.count("\n") == 1, err
+    assert "1 arm(s) failed: grok grok (exit 2; see" in err and "grok.log" in err
+    assert "summary.json" in (root / "logs" / "grok" / "grok.log").read_text()
+    assert not (root / "RESULTS.md").exists()
+    assert (root / "grok_weight_decay" / "wd=1" / "summary.json").exists()  # the arm beside it finished
+
+
+def test_jobs_a_signal_reaches_every_running_arm_and_stops_the_chain(tmp_path, monkeypatch):
+    """SIGINT (or SIGTERM) to reproduce.py: every arm it started gets the same signal (there, a
+    run saves its checkpoint and exits 130/143), no new arm starts, and it exits as interrupted."""
+    import signal
+    import threading
+    reproduce = importlib.import_module("reproduce")
+    marker = tmp_path / "got"
+    child = ("import signal, sys, time\n"
+             "def stop(n, f):\n"
+             "    open(sys.argv[1] + '-' + sys.argv[2], 'w').write(str(n)); sys.exit(128 + n)\n"
+             "signal.signal(signal.SIGINT, stop); signal.signal(signal.SIGTERM, stop)\n"
+             "open(sys.argv[1] + '-' + sys.argv[2] + '-up', 'w').close()\n"
+             "time.sleep(60)\n")
+    script = tmp_path / "arm.py"
+    script.write_text(child)
+    arms = [("f", f"arm{i}", ["python", str(script), str(marker), str(i)]) for i in range(3)]
+    monkeypatch.setattr(reproduce, "arm_commands", lambda args, flags_for: {1: arms, 2: []})
+    args = type("Args", (), {"jobs": 2, "root": str(tmp_path / "root")})()
+
+    def interrupt():
+        while len(list(tmp_path.glob("got-*-up"))) < 2:
+            threading.Event().wait(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(runs.Interrupted) as stopped:
+        reproduce.run_side_by_side(args, None)
+    assert stopped.value.exit_code == 130 and "continue with the same command and --resume" in str(stopped.value)
+    assert sorted(p.name for p in tmp_path.glob("got-?")) == ["got-0", "got-1"]   # both running arms told
+    assert (tmp_path / "got-0").read_text() == str(int(signal.SIGINT))
+    assert not (tmp_path / "got-2-up").exists()                                     # the third never started
 
 
 @pytest.mark.parametrize("script, argv", [("grok", ["--list-arms"]), ("task_diversity", ["--list-arms"]),
