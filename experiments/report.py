@@ -203,6 +203,21 @@ def reason(default, fast):
     return f"reduction-bound: {fast} only at our reduction, {default} at the poster's configuration"
 
 
+def preset_reasons(verdict_of):
+    """{claim id: reason} for a loss-plateau claim judged at the poster's configuration and at a
+    reduction (ids `x` and `x:<preset>`): why it did or did not hold, the same line for both rows."""
+    out = {}
+    for cid, verdict in verdict_of.items():
+        for preset in common.SEQUENCE_PRESETS:
+            other = f"{cid}:{preset}"
+            if ":" not in cid and other in verdict_of:
+                why = reason(verdict, verdict_of[other])
+                if why.startswith("unchanged: partly"):
+                    why = "contradicted in part: partly at both configurations, so not an effect of our reduction"
+                out[cid] = out[other] = why
+    return out
+
+
 def variant_claims(folder, table):
     """A reduction's claims, renamed so the ledger tells them from the default's."""
     preset = folder.rsplit("-", 1)[1]
@@ -294,6 +309,12 @@ def main(argv=None):
     lines += ["| claim | poster (its unit) | our setting | ours | verdict | rule | commit |",
              "|---|---|---|---|---|---|---|"]
     reasons = {cid: text for t in tables.values() if t for cid, text in (t.get("reasons") or {}).items()}
+    verdict_of = {row["id"]: row["verdict"] for _, row in claims}
+    for folder in carried:
+        for cid, row in zip([c for c, s in before.items() if s == folder], previous[folder]["rows"]):
+            found = re.search(r"\| \*\*(.+?)\*\* \|", row)
+            verdict_of[cid] = found.group(1) if found else None
+    reasons.update({cid: text for cid, text in preset_reasons(verdict_of).items() if cid not in reasons})
     notes = []
     for script in FOLDERS:
         if script in carried:

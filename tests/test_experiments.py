@@ -639,6 +639,44 @@ def test_the_law_gives_each_non_reproduced_intervention_its_reason():
     assert len({r["id"] for r in rows}) == len(rows)
 
 
+@pytest.mark.parametrize("same_mem, five_mem, verdict, words", [
+    (1500.0, 500.0, "reproduced", ""),                  # only 5x the contraction groks sooner
+    (500.0, 500.0, "partly", "contradicted: SGD groks sooner at AdamW's own contraction"),
+    (None, None, "not reproduced", "budget-bound"),     # neither grokked: this rung cannot tell
+])
+def test_the_sgd_row_says_which_explains_the_poster_s_speed_up(same_mem, five_mem, verdict, words):
+    grok_delay = importlib.import_module("grok_delay")
+    law = grok_delay.fit([_law_member(1e-3, 0.3, 1500.0, 400.0, 0.3)])
+    cell = lambda v: ([_law_member(1e-3, 0.3, v, 400.0, 0.3) for _ in range(3)] if v else
+                      [dict(_law_member(1e-3, 0.3, 1e9, 400.0, 0.3), grokked_step=None, delay=None)] * 3)
+    groups = {"baseline": cell(1500.0), "SGD, same contraction": cell(same_mem),
+              "SGD, 5x contraction (poster's ratio)": cell(five_mem)}
+    rows, reasons = grok_delay.intervention_claims(groups, law, budget=20_000, rung_wd=0.3)
+    row = next(r for r in rows if r["id"] == "rung-sgd-contraction")
+    assert row["verdict"] == verdict and row["note"].startswith(words), row
+    assert {r["id"] for r in rows} == {"rung-sgd-same-contraction", "rung-sgd-5x-contraction", "rung-sgd-contraction"}
+    assert grok_delay.ledger_reasons(reasons)["sgd"].startswith("on the slow rung (grok_delay) too") or \
+        reasons["SGD, 5x contraction (poster's ratio)"][0] == "reproduced"
+
+
+def test_every_wd_1_and_wd_0_init_row_gets_a_reason_from_the_slow_rung():
+    grok_delay = importlib.import_module("grok_delay")
+    reasons = {"small init": ("reproduced", ""), "sparse init": ("not reproduced", "budget-bound: past it")}
+    out = grok_delay.ledger_reasons(reasons)
+    assert set(out) == {"init-small", "init-sparse", "phase-small-init", "init-small-wd=0", "init-sparse-wd=0",
+                        "init-small-all-wd=0"}
+    assert out["init-small-wd=0"].startswith("regime-bound") and "budget-bound" in out["init-sparse-wd=0"]
+
+
+def test_a_loss_plateau_row_gets_its_reason_from_its_verdicts_at_both_presets():
+    report = importlib.import_module("report")
+    out = report.preset_reasons({"a": "reproduced", "a:fast": "partly", "b": "partly", "b:fast": "partly",
+                                 "c": "not reproduced", "c:fast": "not reproduced", "d": "partly"})
+    assert out["a"] == out["a:fast"] and out["a:fast"].startswith("regime-bound")
+    assert out["b:fast"].startswith("contradicted in part") and out["c"].startswith("contradicted")
+    assert "d" not in out
+
+
 @pytest.mark.integration
 def test_report_carries_over_the_scripts_whose_runs_are_absent(tmp_path):
     """A ledger can be remade for some scripts: the others keep their rows, notes, sections and
