@@ -66,34 +66,33 @@ def rate(cfg):
 
 
 def member_record(history, e, cfg, op="div"):
-    """One member's memorised and grokked steps, delay, V there, and the regime-free measures:
-    the peak train-val accuracy gap, whether train reached 95% before val passed 50%, and
-    collapses of val accuracy below 50% after grokking."""
+    """One member's memorised and grokked steps and delay (analysis.grok_member), V there, and the
+    regime-free measures: the peak train-val accuracy gap, whether train reached 95% before val
+    passed 50%, and collapses of val accuracy below 50% after grokking."""
     m = plateau.member_config(cfg, e)
+    steps = analysis.grok_member(cfg, history, e, op)
+    mem, grok = steps["memorized_step"], steps["grokked_step"]
     train, val = analysis.rows_of(history, e, op, "train"), analysis.rows_of(history, e, op, "val")
-    first = lambda rows, test: next((r for r in rows if test(r)), None)
-    mem = first(train, lambda r: r["acc"] >= cfg.threshold)
-    grok = first(val, lambda r: r["acc"] >= cfg.threshold)
-    rise = first(val, lambda r: r["acc"] >= 0.5)
-    after = [r["acc"] for r in val if grok and r["step"] >= grok["step"]]
+    norm2 = {r["step"]: r["norm2"] for r in train}  # V at each evaluation
+    rise = analysis.first_step(history, e, op, "val", lambda r: r["acc"] >= 0.5)
+    after = [r["acc"] for r in val if grok is not None and r["step"] >= grok]
     return dict(seed=cfg.seeds[e], lr=m.lr, weight_decay=m.weight_decay, rate=rate(m),
-                memorized_step=mem and mem["step"], grokked_step=grok and grok["step"],
-                delay=mem and grok and grok["step"] - mem["step"],
-                v0=train[0]["norm2"], v_mem=mem and mem["norm2"], v_grok=grok and grok["norm2"],
-                kappa=own_kappa(mem, grok, rate(m)),
+                memorized_step=mem, grokked_step=grok, delay=steps["delay"],
+                v0=train[0]["norm2"], v_mem=norm2.get(mem), v_grok=norm2.get(grok),
+                kappa=own_kappa(mem, grok, norm2, rate(m)),
                 v_final=train[-1]["norm2"], peak_gap=max(r["gap"] for r in train),
-                memorised_first=mem is not None and (rise is None or mem["step"] < rise["step"]),
+                memorised_first=mem is not None and (rise is None or mem < rise),
                 collapses_after_grok=analysis.collapses(after, cfg.threshold) if after else 0,
-                final_val_acc=val[-1]["acc"], steps=val[-1]["step"])
+                final_val_acc=steps["final_val_acc"], steps=val[-1]["step"])
 
 
-def own_kappa(mem, grok, rate_):
+def own_kappa(mem, grok, norm2, rate_):
     """The member's own kappa: the share of the weight decay's pull on V = ||theta||^2 that its norm
-    showed between memorising and grokking, ln(V_mem / V_grok) / (2 rate delay); None if it did not
-    grok after memorising."""
-    if not mem or not grok or grok["step"] <= mem["step"]:
+    showed between memorising (step mem) and grokking (step grok), ln(V_mem / V_grok) / (2 rate delay);
+    None if it did not grok after memorising."""
+    if mem is None or grok is None or grok <= mem:
         return None
-    return math.log(mem["norm2"] / grok["norm2"]) / (2 * rate_ * (grok["step"] - mem["step"]))
+    return math.log(norm2[mem] / norm2[grok]) / (2 * rate_ * (grok - mem))
 
 
 def records(result, cfg, op="div"):

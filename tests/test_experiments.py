@@ -591,6 +591,23 @@ def _law_member(lr, wd, v_mem, v_star, kappa, mem=1000):
                 memorised_first=True, peak_gap=0.9, collapses_after_grok=0)
 
 
+def test_a_member_record_reads_steps_norms_and_its_own_kappa_off_the_history():
+    grok_delay = importlib.import_module("grok_delay")
+    plateau = importlib.import_module("plateau")
+    cfg = plateau.GrokConfig(ops=("div",), seeds=(0,), lr=1e-3, weight_decay=0.3)
+    history = []
+    for step, train_acc, val_acc, v in ((0, 0.0, 0.0, 4000.0), (100, 0.96, 0.1, 1000.0), (200, 1.0, 0.6, 700.0),
+                                        (300, 1.0, 0.97, 500.0), (400, 1.0, 0.3, 450.0), (500, 1.0, 0.98, 400.0)):
+        for split, acc in (("train", train_acc), ("val", val_acc)):
+            history.append(dict(step=step, member=0, seed=0, task="div", split=split, loss=1.0, acc=acc,
+                                gap=train_acc - val_acc, norm2=v))
+    m = grok_delay.member_record(history, 0, cfg)
+    assert (m["memorized_step"], m["grokked_step"], m["delay"]) == (100, 300, 200)
+    assert (m["v0"], m["v_mem"], m["v_grok"], m["v_final"]) == (4000.0, 1000.0, 500.0, 400.0)
+    assert m["kappa"] == pytest.approx(np.log(1000 / 500) / (2 * 3e-4 * 200))
+    assert m["memorised_first"] and m["peak_gap"] == pytest.approx(0.86) and m["collapses_after_grok"] == 1
+
+
 def test_the_law_recovers_kappa_and_predicts_held_out_cells():
     grok_delay = importlib.import_module("grok_delay")
     fitted = [_law_member(1e-3, wd, v, 400.0, 0.3) for wd, v in ((1, 900.0), (0.3, 1500.0), (0.1, 2500.0))]
