@@ -325,6 +325,7 @@ class RunFolder:
     def __init__(self, path, fields, config, resumable=(), finite_params=True):
         self.path, self.fields, self.config, self.resumable = path, fields, config, set(resumable) | {"run_id"}
         self.finite_params = finite_params
+        self.timing, self.segment, self.t0 = [], None, None  # this run's timing.json (begin() fills them)
         check_writable_folder(path, create=True)
         self.remedy = f"delete the run folder {path} to train that run again"
 
@@ -513,7 +514,9 @@ class RunFolder:
 
     def _remove(self, *names):
         for name in names:
-            if os.path.exists(self.file(name)):
+            if os.path.isdir(self.file(name)) and not os.path.islink(self.file(name)):
+                raise InputError(f"{self.file(name)} is a folder where a run file goes; {self.remedy}")
+            if os.path.lexists(self.file(name)):
                 os.remove(self.file(name))
 
     def append(self, rows):
@@ -605,17 +608,19 @@ def check_resume_flags(resume, overwrite):
                          "a run, --overwrite replaces it; give one of them")
 
 
-def read_timing(path, run_id=None, remedy=""):
+def read_timing(path, run_id=None, remedy="delete that file (only its run times are lost)"):
     """timing.json's segments (see the module docstring); [] if it is absent or belongs to
     another run (`run_id`). A file of the wrong shape is one InputError naming it."""
     if not os.path.exists(path):
         return []
     timing = read_json(path, "segments", ("seconds", "from_step", "to_step"), remedy)
     for segment in timing["segments"]:
-        if not (isinstance(segment["seconds"], (int, float)) and not isinstance(segment["seconds"], bool)
-                and math.isfinite(segment["seconds"]) and segment["seconds"] >= 0
-                and _whole(segment["from_step"]) and _whole(segment["to_step"])):
-            raise InputError(f"{path} is damaged: a segment needs seconds >= 0 and whole steps; {remedy}")
+        seconds = segment["seconds"]
+        if not (isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 <= seconds < 1e9
+                and _whole(segment["from_step"]) and _whole(segment["to_step"])
+                and isinstance(segment.get("threads"), (str, type(None)))):
+            raise InputError(f"{path} is damaged: each segment needs seconds from 0 to 1e9, whole steps and "
+                             f"threads as text or null; {remedy}")
     return timing["segments"] if run_id is None or timing.get("run_id") == run_id else []
 
 

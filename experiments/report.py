@@ -208,13 +208,13 @@ def preset_reasons(verdict_of):
     reduction (ids `x` and `x:<preset>`): why it did or did not hold, the same line for both rows."""
     out = {}
     for cid, verdict in verdict_of.items():
-        for preset in common.SEQUENCE_PRESETS:
-            other = f"{cid}:{preset}"
-            if ":" not in cid and other in verdict_of:
-                why = reason(verdict, verdict_of[other])
-                if why.startswith("unchanged: partly"):
-                    why = "contradicted in part: partly at both configurations, so not an effect of our reduction"
-                out[cid] = out[other] = why
+        for preset in [p for p in common.SEQUENCE_PRESETS if p != "poster"]:
+            other = verdict_of.get(f"{cid}:{preset}")
+            if ":" in cid or other is None:
+                continue
+            out[cid] = out[f"{cid}:{preset}"] = (
+                "contradicted in part: partly at both configurations, so not an effect of our reduction"
+                if verdict == other == "partly" else reason(verdict, other))
     return out
 
 
@@ -322,14 +322,18 @@ def main(argv=None):
                             for row in previous[script]["rows"]]
             lines += carried_rows
             notes += previous[script]["notes"]
-            for cid, row in zip([c for c, s in before.items() if s == script], carried_rows):
-                reason = reason_line({"id": cid, "verdict": "reproduced" if "| **reproduced** |" in row else ""},
-                                     reasons)
-                mine = [i for i, n in enumerate(notes) if n.startswith(f"- **{cid}**: ")]
-                if reason and mine and "Reason: " not in notes[mine[0]]:
-                    notes[mine[0]] += " " + reason
-                elif reason and not mine:
-                    notes.append(f"- **{cid}**: {reason}")
+            for cid in [c for c, s in before.items() if s == script]:  # its reason as of now, not as carried
+                reason = reason_line({"id": cid, "verdict": verdict_of.get(cid) or ""}, reasons)
+                head = f"- **{cid}**: "
+                mine = [i for i, n in enumerate(notes) if n.startswith(head)]
+                text = re.sub(r"\s*Reason: .*$", "", notes[mine[0]][len(head):]) if mine else ""
+                text = " ".join(x for x in (text, reason) if x)
+                if mine and text:
+                    notes[mine[0]] = head + text
+                elif mine:
+                    del notes[mine[0]]
+                elif text:
+                    notes.append(head + text)
             continue
         mine = [c for f, c in claims if f == script]
         for c in mine:
@@ -431,11 +435,45 @@ def figures(root, tables, figure_dir, before):
 
 
 def arm_timings(root, folder):
-    """{arm: its timing.json segments} for the run folders under root/folder that have one."""
+    """{arm: its timing.json segments} for the run folders under root/folder whose timing.json
+    belongs to the run the folder holds (the same run_id as its config.json), and how many arm
+    folders there are in all."""
     base = os.path.join(root, folder)
-    arms = sorted(a for a in os.listdir(base) if os.path.isfile(os.path.join(base, a, "timing.json"))) \
+    arms = sorted(a for a in os.listdir(base) if os.path.isfile(os.path.join(base, a, "config.json"))) \
         if os.path.isdir(base) else []
-    return {a: runs.read_timing(os.path.join(base, a, "timing.json")) for a in arms}
+    timed = {}
+    for arm in arms:
+        config = runs.read_json(os.path.join(base, arm, "config.json"))
+        run_id = config.get("run_id") if isinstance(config, dict) else None
+        segments = runs.read_timing(os.path.join(base, arm, "timing.json"), run_id or "")
+        if segments:
+            timed[arm] = segments
+    return timed, len(arms)
+
+
+def chained_timings(root):
+    """{script folder: seconds} summed over reproduce.py's invocations (reproduce_timings.json)."""
+    timings = load(root, ".", "reproduce_timings.json") or {"invocations": []}
+    total = {}
+    for invocation in timings["invocations"]:
+        seconds = invocation["seconds"]
+        if not (isinstance(seconds, dict) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                  and 0 <= v < 1e9 for v in seconds.values())):
+            raise runs.InputError(f"{os.path.join(root, 'reproduce_timings.json')} is damaged: 'seconds' must map "
+                                  "scripts to seconds from 0 to 1e9; delete it (only run times are lost)")
+        for script, s in seconds.items():
+            total[script] = total.get(script, 0.0) + s
+    return total
+
+
+def earlier_rows(section):
+    """{script folder: its cells} from the Run times table of an earlier ledger."""
+    rows = {}
+    for line in section:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and cells[0] in FOLDERS:
+            rows[cells[0]] = cells
+    return rows
 
 
 def threads_of(segments):
@@ -445,43 +483,38 @@ def threads_of(segments):
 
 def timing_section(root, previous):
     """RESULTS.md's run times, one row per script folder, from the best source it has: the
-    arms' own timing.json files (each process that trained an arm times it, so arms run by
-    hand or by `reproduce.py --jobs` count too), else reproduce.py's reproduce_timings.json,
-    else the row the earlier ledger showed (carried over)."""
-    chained = {}
-    for invocation in (load(root, ".", "reproduce_timings.json") or {"invocations": []})["invocations"]:
-        for script, seconds in invocation["seconds"].items():
-            chained[script] = chained.get(script, 0.0) + seconds
-    earlier = {}
-    for line in previous:
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if line.startswith("| ") and cells[0] in FOLDERS:
-            earlier[cells[0]] = cells
+    arms' own timing.json files when every arm has one (each process that trained an arm times
+    it, so arms run by hand or by `reproduce.py --jobs` count too), else reproduce.py's
+    reproduce_timings.json, else the arms that are timed, else the earlier ledger's row."""
+    chained, earlier = chained_timings(root), earlier_rows(previous)
     rows = []
     for folder in FOLDERS:
-        arms = arm_timings(root, folder)
-        if arms:
-            segments = [s for arm in arms.values() for s in arm]
-            base = os.path.join(root, folder)
-            trained = sum(os.path.isfile(os.path.join(base, a, "config.json")) for a in os.listdir(base))
-            timed = f"{len(arms)} arm(s)" if len(arms) >= trained else f"{len(arms)} of its {trained} arms"
+        timed, arms = arm_timings(root, folder)
+        segments = [s for arm in timed.values() for s in arm]
+        every_arm = f"{len(timed)} arm" + ("s" if len(timed) > 1 else "")
+        some_arms = f"{len(timed)} of its {arms} arms (the others were trained before arms were timed)"
+        if timed and (len(timed) == arms or folder not in chained):
             rows.append([folder, runs.format_seconds(sum(s["seconds"] for s in segments)).strip(),
-                         f"{timed}, their timing.json", threads_of(segments)])
+                         f"{every_arm if len(timed) == arms else some_arms}: their timing.json",
+                         threads_of(segments), ", ".join(sorted({str(s.get("host")) for s in segments}))])
         elif folder in chained:
-            rows.append([folder, runs.format_seconds(chained[folder]).strip(), "reproduce_timings.json", "—"])
-        elif folder in earlier:  # an old-style row has only the script and its time
-            cells = earlier[folder] + ["reproduce_timings.json", "—"][len(earlier[folder]) - 2:]
+            rows.append([folder, runs.format_seconds(chained[folder]).strip(), "reproduce_timings.json", "—", "—"])
+        elif folder in earlier:
+            cells = earlier[folder]
+            if len(cells) < 5:  # an older ledger's row: the script and its time only
+                cells = [cells[0], cells[1], "reproduce_timings.json", "—", "—"]
             source = cells[2] if "carried over" in cells[2] else f"{cells[2]}, carried over from the earlier ledger"
-            rows.append([folder, cells[1], source, cells[3]])
+            rows.append([folder, cells[1], source, cells[3], cells[4]])
     if not rows:
         return []
     return ["\n### Run times\n",
-            "Time per script on this machine: each arm's own wall time, summed over its arms and over the "
-            "processes that trained it (run folders record it in timing.json; a script stopped and resumed "
-            "adds up; arms run side by side count each in full), or, for runs made before arms were timed, "
-            f"the script's wall time under reproduce.py ({root}/reproduce_timings.json). OpenBLAS threads: "
-            "what each process ran under (default: all cores). Written by report.py from those files.\n"] + markdown(
-        ["script", "time", "measured from", "OpenBLAS threads"], rows)
+            "Time per script: the sum of its arms' own wall times (each arm summed over the processes that "
+            "trained it, as its run folder's timing.json records; arms run side by side each count in full, "
+            "so this is compute time, not the time to wait; process start-up is not counted), or, for runs "
+            "made before arms were timed, the script's wall time under reproduce.py "
+            f"({root}/reproduce_timings.json). OpenBLAS threads: what each process ran under (default: all "
+            "cores). Written by report.py from those files.\n"] + markdown(
+        ["script", "time", "measured from", "OpenBLAS threads", "host"], rows)
 
 
 if __name__ == "__main__":

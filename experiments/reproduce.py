@@ -24,6 +24,8 @@ example.
 meaningless); it writes under runs/quick/ and never touches RESULTS.md or results/.
 Run times: RESULTS.md ("Run times", written from this script's timings) and README.md.
 """
+import common  # first: it puts the repository root on sys.path (and makes an early Ctrl-C quiet)
+
 import contextlib
 import importlib
 import io
@@ -34,7 +36,6 @@ import subprocess
 import sys
 import time
 
-import common  # first: it puts the repository root on sys.path
 import report
 import runs
 
@@ -95,57 +96,106 @@ def print_commands(args, flags_for):
 # machine's cores are best spent one arm each. Each process writes only its own run folder.
 
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, a scheduler, a closed terminal
+
+
+def usable_cores():
+    """The cores this process may run on (its CPU affinity where the system tells it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class ArmsStopped(runs.Interrupted):
+    """A signal stopped the arms running side by side; each saved its checkpoint."""
+
     def __init__(self, signum):
-        self.signum, self.step, self.where = signum, None, None
-        Exception.__init__(self, f"interrupted by {signal.Signals(signum).name}: every running arm saved its "
-                                 "checkpoint; continue with the same command and --resume")
+        super().__init__(signum, step=None, where=None)
+        self.args = (f"interrupted by {signal.Signals(signum).name}: every running arm saved its checkpoint; "
+                     "continue with the same command and --resume",)
+
+
+class Arm:
+    """One arm's process: its command, its log file, and when it started."""
+
+    def __init__(self, folder, name, words, log):
+        self.folder, self.name, self.words, self.log = folder, name, words, log
+        self.process, self.began = None, None
+
+    def start(self):
+        """Run the arm's command in this folder (relative paths mean what they mean to us), with
+        the script's absolute path, on one OpenBLAS thread, in a session of its own so that a
+        signal reaches it only through us; its output is appended to its log."""
+        words = [sys.executable, os.path.join(common.ROOT, self.words[1])] + self.words[2:]
+        with open(self.log, "a") as f:  # the process keeps its own copy of the descriptor
+            f.write(f"==== {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(map(shlex.quote, self.words))}\n")
+            f.flush()
+            self.process = subprocess.Popen(words, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
+                                            env={**os.environ, **ONE_THREAD})
+        self.began = time.perf_counter()
+
+    def done(self):
+        return self.process.poll() is not None
+
+    def stop(self, signum):
+        """Ask the arm to save its checkpoint and stop (SIGINT stays SIGINT, others become SIGTERM)."""
+        if not self.done():
+            self.process.send_signal(signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
+
+
+def log_path(root, folder, arm):
+    return os.path.join(root, "logs", folder, f"{arm}.log")
+
+
+def check_logs(args, arms):
+    """Every arm's log folder can be made and its log written: checked before any arm starts."""
+    for folder, arm, _ in arms:
+        path = log_path(args.root, folder, arm)
+        runs.check_writable_folder(os.path.dirname(path), "--root (its logs/ folder)", create=True)
+        if os.path.isdir(path):
+            raise runs.InputError(f"{path} is a folder where an arm's log file goes; move it away")
 
 
 def run_side_by_side(args, flags_for):
-    """Train every arm of args.only in args.jobs processes at once, wave by wave; each arm's output
-    goes to <root>/logs/<folder>/<arm>.log. SIGINT / SIGTERM reach every running arm (each saves
-    its checkpoint) and stop the chain; an arm that fails stops new ones from starting."""
+    """Train every arm of args.only, args.jobs processes at a time, wave by wave (see arm_commands).
+    A stop signal reaches every running arm, which saves its checkpoint, and stops the chain; an
+    arm that fails stops new ones from starting. However this function ends, no arm outlives it."""
     waves = arm_commands(args, flags_for)
-    total, done, failed = sum(map(len, waves.values())), 0, []
-    start = time.perf_counter()
-    with runs.StopOnSignal() as stop:
+    check_logs(args, waves[1] + waves[2])
+    total, finished, failed, running = sum(map(len, waves.values())), 0, [], []
+    stop = {"signum": None}
+    previous = {s: signal.signal(s, lambda signum, frame: stop.update(signum=signum)) for s in STOP_SIGNALS}
+    try:
         for wave in (1, 2):
-            queue, running = list(waves[wave]), {}
-            while (queue and not failed and not stop.signum) or running:
-                while queue and len(running) < args.jobs and not failed and not stop.signum:
-                    folder, arm, words = queue.pop(0)
-                    log = os.path.join(args.root, "logs", folder, f"{arm}.log")
-                    os.makedirs(os.path.dirname(log), exist_ok=True)
-                    with open(log, "w") as f:  # the process keeps its own copy of the descriptor
-                        child = subprocess.Popen([sys.executable] + words[1:], cwd=common.ROOT, stdout=f,
-                                                 stderr=subprocess.STDOUT, env={**os.environ, **ONE_THREAD},
-                                                 start_new_session=True)  # signals reach it through us only
-                    running[child] = (folder, arm, log, time.perf_counter())
-                    common.say(f"[{done}/{total} done] started {folder} {arm} (log: {log})")
-                for child, (folder, arm, log, began) in list(running.items()):
-                    if stop.signum and not getattr(child, "told", False):
-                        child.send_signal(stop.signum)
-                        child.told = True
-                    if child.poll() is None:
-                        continue
-                    del running[child]
-                    took = runs.format_seconds(time.perf_counter() - began).strip()
-                    if child.returncode == 0:
-                        done += 1
-                        elapsed = time.perf_counter() - start
-                        common.say(f"[{done}/{total} done] {folder} {arm} finished in {took}; "
-                                   f"{runs.format_seconds(elapsed).strip()} so far")
-                    elif not stop.signum:
-                        failed.append(f"{folder} {arm} (exit {child.returncode}; see {log})")
+            queue = [Arm(folder, arm, words, log_path(args.root, folder, arm)) for folder, arm, words in waves[wave]]
+            while running or (queue and not failed and not stop["signum"]):
+                while queue and len(running) < args.jobs and not failed and not stop["signum"]:
+                    arm = queue.pop(0)
+                    arm.start()
+                    running.append(arm)
+                    common.say(f"[{finished}/{total} done] started {arm.folder} {arm.name} (log: {arm.log})")
+                for arm in [a for a in running if a.done()]:
+                    running.remove(arm)
+                    took = runs.format_seconds(time.perf_counter() - arm.began).strip()
+                    if arm.process.returncode == 0:
+                        finished += 1
+                        common.say(f"[{finished}/{total} done] {arm.folder} {arm.name} finished in {took}")
+                    elif not stop["signum"]:
+                        failed.append(f"{arm.folder} {arm.name} (exit {arm.process.returncode}; see {arm.log})")
+                for arm in running:
+                    if stop["signum"]:
+                        arm.stop(stop["signum"])
                 time.sleep(0.2)
-    if stop.signum:
-        raise ArmsStopped(stop.signum)
+    finally:  # an error of ours, or a second signal: stop the arms still running and wait for them
+        for arm in running:
+            arm.stop(signal.SIGTERM)
+        for arm in running:
+            arm.process.wait()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if stop["signum"]:
+        raise ArmsStopped(stop["signum"])
     if failed:
-        raise runs.InputError(f"{len(failed)} arm(s) failed: {', '.join(failed)}; the others are kept: "
-                              "fix the cause and run the same command with --resume")
+        raise runs.InputError(f"{len(failed)} arm(s) failed: {', '.join(failed)}; every arm that finished is "
+                              "kept: fix the cause and run the same command with --resume")
 
 
 def record_timing(args, name, seconds):
@@ -192,10 +242,12 @@ def main(argv=None):
     flags_for = lambda script: (["--out", os.path.join(args.root, script), "--backend", args.backend]
                                 + ["--quick"] * args.quick)
     if args.list:
+        if args.jobs != 1:
+            raise runs.InputError("--jobs has no effect with --list: each printed line trains one arm")
         return print_commands(args, flags_for)
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     if args.jobs > cores:
-        raise runs.InputError(f"--jobs {args.jobs}: this machine has {cores} cores; give at most {cores}")
+        raise runs.InputError(f"--jobs {args.jobs}: this process may use {cores} core(s); give at most {cores}")
     if args.jobs > 1:
         run_side_by_side(args, flags_for)
         args.resume, args.overwrite = True, False  # the chain below reuses every arm just trained

@@ -656,17 +656,20 @@ def test_the_law_gives_each_non_reproduced_intervention_its_reason():
     assert len({r["id"] for r in rows}) == len(rows)
 
 
-@pytest.mark.parametrize("same_mem, five_mem, verdict, words", [
-    (1500.0, 500.0, "reproduced", ""),                  # only 5x the contraction groks sooner
-    (500.0, 500.0, "partly", "contradicted: SGD groks sooner at AdamW's own contraction"),
-    (None, None, "not reproduced", "budget-bound"),     # neither grokked: this rung cannot tell
+@pytest.mark.parametrize("same_mem, five_mem, base_mem, verdict, words", [
+    (1500.0, 405.0, 1500.0, "reproduced", ""),                  # only 5x the contraction groks >= 2x sooner
+    (405.0, 405.0, 1500.0, "not reproduced", "contradicted: SGD groks >= 2x sooner at AdamW's own"),
+    (1500.0, 1000.0, 1500.0, "partly", "SGD at 5x the contraction groks sooner, by less"),
+    (1500.0, 3000.0, 1500.0, "not reproduced", "contradicted: SGD at 5x the contraction grokked no sooner"),
+    (1500.0, None, 1500.0, "not reproduced", "contradicted: SGD at 5x the contraction did not grok"),
+    (None, None, None, "not reproduced", "budget-bound: neither"),   # nothing grokked: this rung cannot tell
 ])
-def test_the_sgd_row_says_which_explains_the_poster_s_speed_up(same_mem, five_mem, verdict, words):
+def test_the_sgd_row_says_which_explains_the_poster_s_speed_up(same_mem, five_mem, base_mem, verdict, words):
     grok_delay = importlib.import_module("grok_delay")
     law = grok_delay.fit([_law_member(1e-3, 0.3, 1500.0, 400.0, 0.3)])
     cell = lambda v: ([_law_member(1e-3, 0.3, v, 400.0, 0.3) for _ in range(3)] if v else
                       [dict(_law_member(1e-3, 0.3, 1e9, 400.0, 0.3), grokked_step=None, delay=None)] * 3)
-    groups = {"baseline": cell(1500.0), "SGD, same contraction": cell(same_mem),
+    groups = {"baseline": cell(base_mem), "SGD, same contraction": cell(same_mem),
               "SGD, 5x contraction (poster's ratio)": cell(five_mem)}
     rows, reasons = grok_delay.intervention_claims(groups, law, budget=20_000, rung_wd=0.3)
     row = next(r for r in rows if r["id"] == "rung-sgd-contraction")
@@ -682,7 +685,8 @@ def test_every_wd_1_and_wd_0_init_row_gets_a_reason_from_the_slow_rung():
     out = grok_delay.ledger_reasons(reasons)
     assert set(out) == {"init-small", "init-sparse", "phase-small-init", "init-small-wd=0", "init-sparse-wd=0",
                         "init-small-all-wd=0"}
-    assert out["init-small-wd=0"].startswith("regime-bound") and "budget-bound" in out["init-sparse-wd=0"]
+    assert out["init-small-wd=0"].startswith("regime-bound: at wd 0 it did not show")
+    assert out["init-small"].startswith("regime-bound: at wd 1") and "budget-bound" in out["init-sparse-wd=0"]
 
 
 def test_a_loss_plateau_row_gets_its_reason_from_its_verdicts_at_both_presets():

@@ -255,41 +255,90 @@ def test_write_atomically_writes_all_or_nothing(error, tmp_path):
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["summary.json"]
 
 
-def _timed(folder, arm, segments):
+def _timed(folder, arm, segments, run_id="r"):
     (folder / arm).mkdir(parents=True, exist_ok=True)
-    (folder / arm / "timing.json").write_text(json.dumps({"run_id": "r", "segments": segments}))
+    (folder / arm / "config.json").write_text(json.dumps({"run_id": "r"}))
+    if segments is not None:
+        (folder / arm / "timing.json").write_text(json.dumps({"run_id": run_id, "segments": segments}))
 
 
 def test_report_run_times_come_from_the_arms_timing_then_reproduce_then_the_earlier_ledger(tmp_path):
     """Issue 21 item 12: every time in the ledger is one a run measured; none is typed by hand."""
     root = tmp_path / "runs"
-    seg = lambda s, threads: {"seconds": s, "from_step": 0, "to_step": 10, "threads": threads}
+    seg = lambda s, threads: {"seconds": s, "from_step": 0, "to_step": 10, "threads": threads, "host": "h"}
     _table(root, "grok", arms=("grok",))
     _timed(root / "grok", "grok", [seg(60, "1"), seg(30.5, "2")])             # two processes, one arm
-    _table(root, "grok_init", arms=("a", "b"))
-    _timed(root / "grok_init", "a", [seg(3600, None)])
-    for arm in ("a", "b"):
-        (root / "grok_init" / arm / "config.json").write_text("{}")
+    _table(root, "grok_init", arms=("a", "b"))                                 # one arm untimed, and
+    _timed(root / "grok_init", "a", [seg(3600, None)])                         # reproduce.py timed it all
+    _timed(root / "grok_init", "b", None)
+    _table(root, "grok_multitask", arms=("a", "b", "c"))                       # only some arms timed
+    _timed(root / "grok_multitask", "a", [seg(120, "1")])
+    _timed(root / "grok_multitask", "b", None)
+    _timed(root / "grok_multitask", "c", [seg(99999, "1")], run_id="another run's")
     (root / "reproduce_timings.json").write_text(json.dumps({"invocations": [
-        {"seconds": {"grok_init": 1.0, "grok_phase": 125.0}}]}))
+        {"seconds": {"grok_init": 7200.0, "grok_phase": 125.0}}]}))
     earlier = ("### Run times (experiments/reproduce.py)\n\n| script | wall time |\n|---|---|\n"
                "| transfer | 3m25s |\n| grok | 9h00m |\n")
     out = tmp_path / "R.md"
-    out.write_text('# old\n<!-- ledger: {"claims": {"grok-claim": "grok", "grok_init-claim": "grok_init"}} -->\n'
-                   "|---|---|---|---|---|---|---|\n| a | b | c | d | e | f | g |\n| a | b | c | d | e | f | g |\n\n"
-                   + earlier)
+    out.write_text('# old\n<!-- ledger: {"claims": {"grok-claim": "grok", "grok_init-claim": "grok_init", '
+                   '"grok_multitask-claim": "grok_multitask"}} -->\n|---|---|---|---|---|---|---|\n'
+                   + "| a | b | c | d | e | f | g |\n" * 3 + "\n" + earlier)
     code, _, err = run_main("report", ["--root", str(root), "--out", str(out), "--force"])
     assert code == 0, err
     text = out.read_text()
     section = text[text.index("### Run times"):]
-    assert "| grok | 1m30s | 1 arm(s), their timing.json | 1, 2 |" in section          # arms' timing wins
-    assert "| grok_init | 1h00m | 1 of its 2 arms, their timing.json | default |" in section  # b untimed
-    assert "| grok_phase | 2m05s | reproduce_timings.json | — |" in section
-    assert "| transfer | 3m25s | reproduce_timings.json, carried over from the earlier ledger | — |" in section
+    assert "| grok | 1m30s | 1 arm: their timing.json | 1, 2 | h |" in section          # arms' timing wins
+    assert "| grok_init | 2h00m | reproduce_timings.json | — | — |" in section          # not an untimed arm's 0
+    assert "| grok_multitask | 2m00s | 1 of its 3 arms (the others were trained" in section  # c: not its run
+    assert "| grok_phase | 2m05s | reproduce_timings.json | — | — |" in section
+    assert "| transfer | 3m25s | reproduce_timings.json, carried over from the earlier ledger | — | — |" in section
     assert "9h00m" not in section                      # a measured row replaces the earlier ledger's
-    (root / "grok" / "grok" / "timing.json").write_text('{"segments": [{"seconds": "long"}]}')
     code, _, err = run_main("report", ["--root", str(root), "--out", str(out), "--force"])
-    assert code == 2 and err.count("\n") == 1 and "timing.json" in err, err
+    assert code == 0 and out.read_text() == text       # the same runs give the same file
+
+
+def test_a_carried_row_gets_its_reason_as_of_now_not_as_carried(tmp_path):
+    """plateau re-run (reproduced) while plateau:fast is carried over: the fast row's reason is
+    recomputed from both verdicts, never the carried 'fails at both' line."""
+    root = tmp_path / "runs"
+    _table(root, "task_diversity", arms=("mws",))
+    table = json.loads((root / "task_diversity" / "table.json").read_text())
+    table["claims"][0]["id"] = "plateau"
+    (root / "task_diversity" / "table.json").write_text(json.dumps(table))
+    out = tmp_path / "R.md"
+    out.write_text('# old\n<!-- ledger: {"claims": {"plateau": "task_diversity", "plateau:fast": '
+                   '"task_diversity-fast"}} -->\n|---|---|---|---|---|---|---|\n'
+                   "| a | b | c | d | **not reproduced** | f | g |\n| a | b | c | d | **not reproduced** | f | g |\n\n"
+                   "- **plateau:fast**: Its own note. Reason: contradicted: fails at both configurations.\n")
+    code, _, err = run_main("report", ["--root", str(root), "--out", str(out), "--force"])
+    assert code == 0, err
+    note = next(line for line in out.read_text().splitlines() if line.startswith("- **plateau:fast**"))
+    assert note == ("- **plateau:fast**: Its own note. Reason: regime-bound: reproduced at the poster's "
+                    "configuration, not reproduced at ours."), note
+
+
+@pytest.mark.parametrize("name, text", [
+    ("timing.json", '{"segments": [{"seconds": "long", "from_step": 0, "to_step": 1}]}'),
+    ("timing.json", '{"segments": [{"seconds": 1, "from_step": 0, "to_step": 1, "threads": 1}]}'),
+    ("timing.json", '{"segments": [{"seconds": 1e400, "from_step": 0, "to_step": 1}]}'),
+    ("timing.json", '{"segments": [{"seconds": 10000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, "from_step": 0, "to_step": 1}]}'),
+    ("../../reproduce_timings.json", '{"invocations": [{"seconds": [1]}]}'),
+    ("../../reproduce_timings.json", '{"invocations": [{"seconds": {"grok": "abc"}}]}'),
+    ("../../reproduce_timings.json", '{"invocations": [{"seconds": {"grok": -5}}]}')])
+def test_report_a_damaged_timing_file_is_one_line_naming_it(name, text, tmp_path):
+    root = tmp_path / "runs"
+    _table(root, "grok", arms=("grok",))
+    _timed(root / "grok", "grok", [])
+    (root / "grok" / "grok" / name).write_text(text)
+    code, _, err = run_main("report", ["--root", str(root), "--out", str(tmp_path / "R.md"), "--force"])
+    assert code == 2 and err.count("\n") == 1 and os.path.basename(name) in err and "delete" in err, err
+
+
+@pytest.mark.integration
+def test_a_folder_where_a_run_file_goes_is_one_line(tmp_path):
+    os.makedirs(tmp_path / "out" / "grok" / "timing.json")
+    code, _, err = run_main("grok", TINY_FLAGS + STEPS + ["--out", str(tmp_path / "out")])
+    assert code == 2 and err.count("\n") == 1 and "timing.json is a folder" in err, err
 
 
 # -- report.py: smoke numbers, links, folders, figures, all or nothing ---------------------------
@@ -439,7 +488,7 @@ def test_jobs_trains_every_arm_side_by_side_to_the_same_numbers(tmp_path):
     assert len(side_by_side) == 11 and side_by_side == _run_files(tmp_path / "one")
 
 
-@pytest.mark.parametrize("argv, words", [(["--jobs", "0"], "--jobs"), (["--jobs", "100000"], "cores")])
+@pytest.mark.parametrize("argv, words", [(["--jobs", "0"], "--jobs"), (["--jobs", "100000"], "core(s)"), (["--jobs", "2", "--list"], "--list")])
 def test_jobs_out_of_range_is_one_line_before_any_work(argv, words, tmp_path):
     code, _, err = run_main("reproduce", ["--quick", "--root", str(tmp_path / "r")] + argv)
     assert code == 2 and err.count("\n") == 1 and words in err, err
@@ -460,7 +509,30 @@ def test_jobs_a_failing_arm_is_named_and_the_others_are_kept(tmp_path):
     assert (root / "grok_weight_decay" / "wd=1" / "summary.json").exists()  # the arm beside it finished
 
 
-def test_jobs_a_signal_reaches_every_running_arm_and_stops_the_chain(tmp_path, monkeypatch):
+@pytest.mark.integration
+def test_jobs_with_a_relative_root_trains_there_once(tmp_path, monkeypatch):
+    """The arm processes read a relative --root as this process does (from here, not the repository)."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main("reproduce", ["--quick", "--no-bench", "--only", "grok", "--jobs", "2", "--root", "rel"])
+    assert code == 0, err
+    assert (tmp_path / "rel" / "grok" / "grok" / "summary.json").exists() and not os.path.exists(
+        os.path.join(ROOT, "rel"))
+    assert "already finished at step" in out  # the chain reused the arm it had trained side by side
+
+
+@pytest.mark.parametrize("blocker", ["logs", "logs/grok"])
+def test_jobs_a_log_that_cannot_be_written_is_one_line_before_any_arm_starts(blocker, tmp_path):
+    root = tmp_path / "r"
+    (root / blocker).parent.mkdir(parents=True, exist_ok=True)
+    (root / blocker).write_text("a file where a folder goes")
+    code, out, err = run_main("reproduce", ["--quick", "--no-bench", "--only", "grok", "--jobs", "2",
+                                            "--root", str(root)])
+    assert code == 2 and err.count("\n") == 1 and "logs" in err and "Traceback" not in err, err
+    assert not (root / "grok").exists() and "started" not in out
+
+
+@pytest.mark.parametrize("sent, received", [("SIGINT", "SIGINT"), ("SIGTERM", "SIGTERM"), ("SIGHUP", "SIGTERM")])
+def test_jobs_a_signal_reaches_every_running_arm_and_stops_the_chain(sent, received, tmp_path, monkeypatch):
     """SIGINT (or SIGTERM) to reproduce.py: every arm it started gets the same signal (there, a
     run saves its checkpoint and exits 130/143), no new arm starts, and it exits as interrupted."""
     import signal
@@ -482,13 +554,14 @@ def test_jobs_a_signal_reaches_every_running_arm_and_stops_the_chain(tmp_path, m
     def interrupt():
         while len(list(tmp_path.glob("got-*-up"))) < 2:
             threading.Event().wait(0.05)
-        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), getattr(signal, sent))
     threading.Thread(target=interrupt, daemon=True).start()
     with pytest.raises(runs.Interrupted) as stopped:
         reproduce.run_side_by_side(args, None)
-    assert stopped.value.exit_code == 130 and "continue with the same command and --resume" in str(stopped.value)
+    assert stopped.value.exit_code == 128 + getattr(signal, sent)
+    assert "continue with the same command and --resume" in str(stopped.value)
     assert sorted(p.name for p in tmp_path.glob("got-?")) == ["got-0", "got-1"]   # both running arms told
-    assert (tmp_path / "got-0").read_text() == str(int(signal.SIGINT))
+    assert (tmp_path / "got-0").read_text() == str(int(getattr(signal, received)))
     assert not (tmp_path / "got-2-up").exists()                                     # the third never started
 
 
