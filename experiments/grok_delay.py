@@ -201,7 +201,7 @@ def cell_row(name, members, law=None):
             str(sum(m["collapses_after_grok"] for m in members))]
 
 
-HEADERS = ["cell", "lr x wd per step", "grokked", "memorised step", "grokked step", "delay", "V_mem",
+HEADERS = ["cell", "contraction per step (lr x wd; SGD: / (1 - momentum))", "grokked", "memorised step", "grokked step", "delay", "V_mem",
            "law's delay", "peak train-val gap", "memorised first", "collapses after grokking"]
 
 
@@ -209,9 +209,10 @@ def cell_name(lr, wd):
     return f"lr {lr:g}, wd {wd:g}"
 
 
-def plot_law(ladder, product, product_poster, path):
+def plot_law(ladder, product, product_poster, path, wide_poster=None):
     """Delay against 1/(lr wd), log-log: each member (fitted cells filled, held-out cells open), the
-    product law fitted on lr 1e-3 and extrapolated, and the poster's point beside its prediction."""
+    product law fitted on lr 1e-3 and extrapolated, and the poster's point beside the predictions
+    (the product law's, and the norm law's at the poster's width when it has one)."""
     plt = runs.pyplot()
     if plt is None or not any(m["delay"] for m in ladder):
         return None
@@ -227,6 +228,9 @@ def plot_law(ladder, product, product_poster, path):
     ax.plot(1 / POSTER_RATE, POSTER_DELAY, "*", ms=14, color="C3", label=f"poster (wd 1e-3): ~{POSTER_DELAY:,}")
     if product_poster:
         ax.plot(1 / POSTER_RATE, product_poster, "s", color="C1", label=f"extrapolated: {product_poster:,.0f}")
+    if wide_poster and wide_poster[1]:
+        ax.plot(1 / POSTER_RATE, wide_poster[1], "D", color="C2",
+                label=f"norm law at width 128, from V at memorisation: {wide_poster[1]:,.0f}")
     ax.plot([], [], "o", mfc="C0", mec="C0", label="fitted cells (lr 1e-3), one point per seed")
     ax.plot([], [], "o", mfc="white", mec="C0", label="held-out cells (other lr)")
     ax.set_xscale("log")
@@ -325,9 +329,13 @@ def sgd_contraction_claim(base, same, five, budget, rung_wd):
         verdict, reason = "partly", "SGD at 5x the contraction groks sooner, by less than 2x"
     elif s_five is not None:
         verdict, reason = "not reproduced", "contradicted: SGD at 5x the contraction grokked no sooner than AdamW"
+    elif five["memorized_step"]["median"] is None:
+        verdict, reason = "not reproduced", (f"budget-bound: SGD at 5x the contraction had not even memorised "
+                                             f"within {budget:,} steps (most seeds), so the law's clock never "
+                                             "started and this rung cannot tell the two apart")
     elif base_grokked:
-        verdict, reason = "not reproduced", (f"contradicted: SGD at 5x the contraction did not grok within "
-                                             f"{budget:,} steps (most seeds), though AdamW did")
+        verdict, reason = "not reproduced", (f"contradicted: SGD at 5x the contraction memorised but did not grok "
+                                             f"within {budget:,} steps (most seeds), though AdamW did")
     else:
         verdict, reason = "not reproduced", (f"budget-bound: neither SGD at 5x the contraction nor AdamW grokked "
                                              f"within {budget:,} steps (most seeds)")
@@ -564,7 +572,7 @@ def report(arms, results, out, args):
     groups = {label: ms for label, ms in groups.items() if ms}  # arms not run yet have no members
     rung_rows = [cell_row(label, ms, law) for label, ms in groups.items()]
     common.print_table(f"interventions on the rung lr 1e-3 x wd {args.rung_weight_decay:g}", HEADERS, rung_rows)
-    end = lambda v: "—" if v is None else f"{v:,.0f}"
+    end = lambda v: "unbounded" if v is None else f"{v:,.0f}"  # a kappa <= 0 allows any delay
     fmt_pred = lambda t: "—" if not t or not t[1] else f"{t[1]:,.0f} [{end(t[0])}–{end(t[2])}]"
     law_rows = [
         ["kappa (median [min–max] over fitted members)",
@@ -594,7 +602,7 @@ def report(arms, results, out, args):
                             missing) + rows
     regime = regime_summary(law, errors, poster, recs, missing, product, product_errs, product_poster,
                             (wide_law, wide_poster))
-    figure = plot_law(ladder, product, product_poster, os.path.join(out, "delay_law.png"))
+    figure = plot_law(ladder, product, product_poster, os.path.join(out, "delay_law.png"), wide_poster)
     common.save_table(out, {
         "script": "grok_delay", "law": law, "width128_law": wide_law, "held_out_errors": errors,
         "product_law": product, "product_held_out_errors": product_errs, "product_poster_prediction": product_poster,

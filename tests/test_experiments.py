@@ -661,14 +661,16 @@ def test_the_law_gives_each_non_reproduced_intervention_its_reason():
     (405.0, 405.0, 1500.0, "not reproduced", "contradicted: SGD groks >= 2x sooner at AdamW's own"),
     (1500.0, 1000.0, 1500.0, "partly", "SGD at 5x the contraction groks sooner, by less"),
     (1500.0, 3000.0, 1500.0, "not reproduced", "contradicted: SGD at 5x the contraction grokked no sooner"),
-    (1500.0, None, 1500.0, "not reproduced", "contradicted: SGD at 5x the contraction did not grok"),
+    (1500.0, None, 1500.0, "not reproduced", "contradicted: SGD at 5x the contraction memorised but did not"),
     (None, None, None, "not reproduced", "budget-bound: neither"),   # nothing grokked: this rung cannot tell
+    (None, "never memorised", 1500.0, "not reproduced", "budget-bound: SGD at 5x the contraction had not even"),
 ])
 def test_the_sgd_row_says_which_explains_the_poster_s_speed_up(same_mem, five_mem, base_mem, verdict, words):
     grok_delay = importlib.import_module("grok_delay")
     law = grok_delay.fit([_law_member(1e-3, 0.3, 1500.0, 400.0, 0.3)])
-    cell = lambda v: ([_law_member(1e-3, 0.3, v, 400.0, 0.3) for _ in range(3)] if v else
-                      [dict(_law_member(1e-3, 0.3, 1e9, 400.0, 0.3), grokked_step=None, delay=None)] * 3)
+    never = dict(_law_member(1e-3, 0.3, 1e9, 400.0, 0.3), grokked_step=None, delay=None)
+    cell = lambda v: ([_law_member(1e-3, 0.3, v, 400.0, 0.3) for _ in range(3)] if isinstance(v, float) else
+                      [dict(never, memorized_step=None, v_mem=None)] * 3 if v == "never memorised" else [never] * 3)
     groups = {"baseline": cell(base_mem), "SGD, same contraction": cell(same_mem),
               "SGD, 5x contraction (poster's ratio)": cell(five_mem)}
     rows, reasons = grok_delay.intervention_claims(groups, law, budget=20_000, rung_wd=0.3)
