@@ -22,8 +22,16 @@ GPU's name and the CuPy version are recorded in bench.json.
 Cases: a matmul-heavy MLP; the grokking model at its default size (E=1 and
 E=4 seeds in lockstep); the loss-plateau model at its default width (E=1, E=4).
 `--compare runs/bench/bench.json` (an earlier run) prints each case's change.
+
+`--tricks` asks of each speed trick whether it earns its lines: for every case,
+the whole step is timed with all of fastops.py's ops and optimizers, and with
+each one alone put back to autograd.py's plain version (fastops.SWAPPED), in
+alternating rounds; a trick's gain is the step's time without it over the time
+with it, beside the lines it costs (its function in fastops.py).
 """
+import contextlib
 import dataclasses
+import inspect
 import math
 import os
 import platform
@@ -114,9 +122,10 @@ def case_memory(name, E, quick, dtype):
             "step": E * N * 4 * D * 10 * b}
 
 
-def make_step(name, E, quick, tiny=False):
+def make_step(name, E, quick, tiny=False, optimizer="AdamW"):
     problem, params = make_case(name, E, quick, tiny)
-    optimizer = ag.AdamW(list(params.values()), lr=1e-4, betas=(0.9, 0.98))
+    optimizer = (ag.AdamW(list(params.values()), lr=1e-4, betas=(0.9, 0.98)) if optimizer == "AdamW" else
+                 ag.SGD(list(params.values()), lr=1e-2, momentum=0.9, weight_decay=1e-3))
     return lambda: plateau.train_step(problem, params, optimizer, 0)
 
 
@@ -187,6 +196,46 @@ def bench(name, E, repeats, quick):
             "matmuls": len(shapes), "gflop": flops / 1e9, "matmul_gflops": flops / bound_ms / 1e6}
 
 
+@contextlib.contextmanager
+def plain(op):
+    """Within the block, autograd's plain `op` in place of fastops' (None: every op fast)."""
+    fast = getattr(ag, op) if op else None
+    if op:
+        setattr(ag, op, fastops._PLAIN[op])
+    try:
+        yield
+    finally:
+        if op:
+            setattr(ag, op, fast)
+
+
+def trick_lines(op):
+    """The lines a trick costs: its op or optimizer in fastops.py (the helpers it shares are not counted)."""
+    return len(inspect.getsource(getattr(fastops, op)).splitlines())
+
+
+def tricks(name, E, repeats, quick):
+    """For one case: each fast op's gain on a whole step (time with it plain / time with all fast).
+    Steps train with AdamW; the SGD trick is timed on a step that trains with SGD."""
+    ops = [op for op in fastops.SWAPPED if hasattr(fastops, op)]
+    variants = [(None, "AdamW"), (None, "SGD")] + [(op, "SGD" if op == "SGD" else "AdamW") for op in ops]
+    steps = {}
+    for op, optimizer in variants:
+        with plain(op):  # the optimizer is made inside: a plain AdamW variant gets autograd's
+            steps[op, optimizer] = make_step(name, E, quick, optimizer=optimizer)
+            for _ in range(3):
+                steps[op, optimizer]()
+    times = {v: [] for v in variants}
+    for _ in range(repeats):  # alternating rounds: every variant sees the same state of the machine
+        for op, optimizer in variants:
+            with plain(op):
+                times[op, optimizer].append(timed(steps[op, optimizer]))
+    median_ms = {v: 1e3 * float(np.median(t)) for v, t in times.items()}
+    return [{"case": name, "E": E, "op": op, "lines": trick_lines(op), "fast_ms": median_ms[None, optimizer],
+             "plain_ms": median_ms[op, optimizer], "gain": median_ms[op, optimizer] / median_ms[None, optimizer]}
+            for op, optimizer in variants[2:]]
+
+
 def parse_cases(text):
     """'grok:1,sequence:4' -> [('grok', 1), ('sequence', 4)], every name and E checked."""
     cases = []
@@ -246,6 +295,9 @@ def main(argv=None):
     p.add_argument("--compare", default=None, help="an earlier bench.json: print each case's change against it")
     p.add_argument("--out", default=None, help="folder for bench.json (default: runs/bench, runs/quick/bench with --quick)")
     p.add_argument("--quick", action="store_true", help="tiny sizes, 2 repeats: a smoke run")
+    p.add_argument("--tricks", action="store_true",
+                   help="also time each case with each fast op put back to autograd's plain one: what each "
+                        "speed trick gains on a whole step, beside the lines it costs")
     args = p.parse_args(argv)
     if not hasattr(fastops, "matmul"):
         raise runs.InputError("bench.py times the speed path (fastops.py), which a student copy leaves out; "
@@ -268,8 +320,13 @@ def main(argv=None):
                    f"  engine / matmul-bound {r['ratio']:.2f}\n{'':<14}of the step: products "
                    f"{r['matmuls_in_step_ms']:.2f} ms, the rest {r['engine_ms'] - r['matmuls_in_step_ms']:.2f} ms "
                    f"(per-op Python overhead {r['overhead_ms']:.2f} ms, elementwise work the remainder)")
+    gains = [row for name, E in args.cases for row in tricks(name, E, repeats, args.quick)] if args.tricks else []
+    for g in gains:
+        common.say(f"{g['case']:<9} E={g['E']}  without fast {g['op']:<13} {g['plain_ms']:7.2f} ms/step against "
+                   f"{g['fast_ms']:7.2f}: gain {g['gain']:.2f}x for {g['lines']} lines")
     path = os.path.join(out, "bench.json")
-    runs.write_json(path, {"machine": machine(args), "repeats": repeats, "commit": common.git_commit(), "rows": rows})
+    runs.write_json(path, {"machine": machine(args), "repeats": repeats, "commit": common.git_commit(), "rows": rows,
+                           **({"tricks": gains} if gains else {})})
     common.say(f"wrote {path}")
     if args.compare:  # after writing: a bad --compare file never costs the measurements
         compare(rows, args.compare)

@@ -26,6 +26,7 @@ earlier ledger showed, so results/ never loses a figure to a missing library.
 """
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
@@ -235,7 +236,31 @@ def comparison(default, variants):
     return rows
 
 
-def speed_section(bench):
+def tricks_table(bench, path):
+    """What each speed trick gains on a whole step (bench.py --tricks): one row per trick, one
+    column per case; a damaged entry is one error line naming the file."""
+    rows = bench.get("tricks") or []
+    good = lambda r: (isinstance(r, dict) and isinstance(r.get("op"), str) and isinstance(r.get("case"), str)
+                      and all(isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool)
+                              and math.isfinite(r[k]) and r[k] > 0 for k in ("E", "lines", "gain")))
+    if not isinstance(rows, list) or not all(map(good, rows)):
+        raise runs.InputError(f"{path} is damaged: each 'tricks' entry needs op, case, E, lines and a positive gain; "
+                              "run experiments/bench.py --tricks again")
+    if not rows:
+        return []
+    cases = list(dict.fromkeys(f"{r['case']} E={r['E']}" for r in rows))
+    gain = {(r["op"], f"{r['case']} E={r['E']}"): r["gain"] for r in rows}
+    ops = list(dict.fromkeys(r["op"] for r in rows))
+    lines = {r["op"]: r["lines"] for r in rows}
+    return ["Each speed trick's gain on a whole step (`python experiments/bench.py --tricks`): the step's time "
+            "with that one op or optimizer put back to autograd.py's plain version, over its time with every "
+            "fast one (> 1: the trick saves time; the SGD trick on a step that trains with SGD, the others "
+            "with AdamW), beside the lines it costs in fastops.py.\n"] + markdown(
+        ["trick", "lines"] + cases, [[op, lines[op]] + [f"{gain[op, c]:.2f}" if (op, c) in gain else "—"
+                                                        for c in cases] for op in ops])
+
+
+def speed_section(bench, path="bench.json"):
     m = bench["machine"]
     where = f"{m.get('gpu') or m.get('processor')}, {m['backend']} {m.get('cupy') or m.get('numpy')}"
     lines = ["\n### Speed (experiments/bench.py)\n",
@@ -247,7 +272,7 @@ def speed_section(bench):
                             [[r["case"], r["E"], f"{r['engine_ms']:.1f}", f"{r['matmul_bound_ms']:.1f}",
                               f"{r['ratio']:.2f}"] + [f"{r[k]:.2f}" if r.get(k) is not None else "—"
                                                       for k in ("matmuls_in_step_ms", "overhead_ms")]
-                             for r in bench["rows"]])
+                             for r in bench["rows"]]) + tricks_table(bench, path)
 
 
 def main(argv=None):
@@ -373,7 +398,7 @@ def main(argv=None):
     lines += timing_section(args.root, previous.get("Run times", {}).get("section", []))
     bench = load(args.root, "bench", "bench.json")
     if bench:
-        lines += speed_section(bench)
+        lines += speed_section(bench, os.path.join(args.root, "bench", "bench.json"))
     elif "Speed" in previous:
         lines += previous["Speed"]["section"]
     stale = [os.path.join(figure_dir, os.path.basename(n)) for n in set((before_ledger or {}).get("figures", []))

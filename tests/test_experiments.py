@@ -119,6 +119,26 @@ def test_bench_quick_and_compare(tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.speed_path
+def test_bench_tricks_times_each_fast_op_put_back_and_report_shows_it(tmp_path):
+    """Issue 20: a speed trick stays only if it earns its lines on a whole step; --tricks measures it."""
+    bench, fastops = importlib.import_module("bench"), importlib.import_module("fastops")
+    bench.main(["--quick", "--tricks", "--out", str(tmp_path / "bench"), "--cases", "grok:1"])
+    tricks = runs.read_json(str(tmp_path / "bench" / "bench.json"))["tricks"]
+    assert [t["op"] for t in tricks] == list(fastops.SWAPPED)
+    assert all(t["gain"] > 0 and t["lines"] > 3 for t in tricks)
+    assert all(getattr(fastops.ag, op) is getattr(fastops, op) for op in fastops.SWAPPED)  # all put back
+    ledger = tmp_path / "R.md"
+    code, _, err = run_main("report", ["--root", str(tmp_path), "--out", str(ledger), "--force"])
+    assert code == 0 and "| trick | lines | grok E=1 |" in ledger.read_text(), err
+    data = runs.read_json(str(tmp_path / "bench" / "bench.json"))
+    data["tricks"][0]["gain"] = "fast"
+    runs.write_json(str(tmp_path / "bench" / "bench.json"), data)
+    code, _, err = run_main("report", ["--root", str(tmp_path), "--out", str(ledger), "--force"])
+    assert code == 2 and err.count("\n") == 1 and "bench.json is damaged" in err, err
+
+
+@pytest.mark.integration
 def test_reproduce_quick_writes_a_ledger_and_touches_no_committed_result(tmp_path, monkeypatch):
     before = digest(os.path.join(ROOT, "RESULTS.md"), os.path.join(ROOT, "results"))
     monkeypatch.chdir(tmp_path)
