@@ -90,7 +90,7 @@ class Tensor:
     def __init__(self, data, requires_grad=False):
         if isinstance(data, Tensor):
             data = data.data
-        if isinstance(data, numpy.ndarray) and xp is not numpy:  # a silent copy to the GPU at every use
+        if isinstance(data, numpy.ndarray) and not isinstance(data, xp.ndarray):  # a copy to the GPU at every use
             raise TypeError("Tensor(): got a NumPy array while the backend is cupy; "
                             "move it first with autograd.from_numpy(x)")
         data = xp.asarray(data)

@@ -117,3 +117,16 @@ def test_import_cupy_turns_a_broken_gpu_into_one_backend_error(monkeypatch):
         monkeypatch.setattr(cupy.cuda.runtime, "getDeviceCount", lambda: 0)
         with pytest.raises(ag.BackendError, match="no CUDA GPU is visible"):
             fastops.set_backend("cupy")
+
+
+def test_a_numpy_array_given_to_a_tensor_on_the_gpu_backend_is_refused():
+    """No silent host-to-device copy at every use: Tensor() names the fix (autograd.from_numpy)."""
+    with standin_if(True):
+        fastops.set_backend("cupy", "float32")
+        try:
+            with pytest.raises(TypeError, match="from_numpy"):
+                ag.Tensor(np.zeros(3))
+            assert ag.Tensor(ag.from_numpy(np.zeros(3))).data.shape == (3,)
+        finally:
+            fastops.set_backend("numpy", "float32")
+    assert ag.Tensor(np.zeros(3)).data.shape == (3,)  # on NumPy a NumPy array is the backend's own
