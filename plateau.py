@@ -222,9 +222,10 @@ def check_config(cfg):
         else:
             bad = [] if values.ok(value) else [value]
         _require(f.name, not bad, lambda: f"must be {values.what}, got {bad[0]!r}")
-    for m in (member_config(cfg, e) for e in range(len(cfg.seeds))):
-        _require("momentum", m.momentum == 0 or cfg.optimizer == "sgd",
-                 lambda: f"has no effect with AdamW (got {m.momentum}); it is SGD's")
+    momenta = cfg.momentum if isinstance(cfg.momentum, (tuple, list)) else (cfg.momentum,)  # one per member
+    stray = next((m for m in momenta if m != 0), 0)
+    _require("momentum", stray == 0 or cfg.optimizer == "sgd", lambda: f"has no effect with AdamW (got {stray}); "
+                                                                     "it is SGD's")
     (_check_grok if isinstance(cfg, GrokConfig) else _check_sequence)(cfg)
 
 

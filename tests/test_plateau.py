@@ -358,3 +358,12 @@ def test_every_flag_and_its_field_accept_the_same_values():
                 assert cli_ok == library_ok, (cls.__name__, flag, text)
                 checked += 1
     assert checked > 150
+
+
+def test_momentum_with_adamw_is_refused_per_member_too():
+    for momentum, stray in ((0.5, 0.5), ((0.0, 0.9), 0.9)):
+        cfg = plateau.GrokConfig(seeds=(0, 1), momentum=momentum)
+        with pytest.raises(plateau.ConfigError, match=f"has no effect with AdamW \\(got {stray}\\)"):
+            plateau.check_config(cfg)
+    plateau.check_config(plateau.GrokConfig(seeds=(0, 1), momentum=(0.0, 0.9), optimizer="sgd"))
+    plateau.check_config(plateau.GrokConfig(seeds=(0, 1), momentum=(0.0, 0.0)))
