@@ -500,8 +500,22 @@ def main(argv=None):
     return report(arms, results, out, args)
 
 
+def rung_sentence(groups, rung_wd):
+    """One sentence: how far the slow rung's baseline is from memorisation, and what each intervention did."""
+    stats = {name: group_stats(ms) for name, ms in groups.items()}
+    base = stats["baseline"]
+    mem, delay = base["memorized_step"]["median"], base["delay"]["median"]
+    ratio = f", a delay {delay / mem:.1f}x its memorisation step" if mem and delay else ""
+    done = lambda g: (f"grokked {g['n_grokked']}/{g['n']}" + (f" at {common.fmt(g['grokked_step'])}"
+                                                             if g["n_grokked"] else "")
+                      + ("" if g["memorized_step"]["median"] is not None else ", most seeds never memorised"))
+    return (f"On the slow rung lr 1e-3 x wd {rung_wd:g}, the baseline grokked at {common.fmt(base['grokked_step'])}"
+            f"{ratio}; there " + "; ".join(f"{name}: {done(g)}" for name, g in stats.items() if name != "baseline")
+            + ".")
+
+
 def regime_summary(law, errors, poster, recs, missing, product=None, product_errs=(), product_poster=None,
-                   wide=(None, None)):
+                   wide=(None, None), groups=None, rung_wd=None):
     """The paragraph RESULTS.md opens with: our regime against the poster's, the laws, the prediction."""
     ladder = recs["ladder-fast"] + recs["ladder-slow"]
     said = []
@@ -537,6 +551,8 @@ def regime_summary(law, errors, poster, recs, missing, product=None, product_err
                     f"from V at memorisation at wd 1e-3 it predicts a delay of {wide_poster[1]:,.0f} "
                     f"[{(wide_poster[0] or 0):,.0f}–{(wide_poster[2] or 0):,.0f}] steps, "
                     f"{wide_poster[1] / POSTER_DELAY:.0f}x the poster's.")
+    if (groups or {}).get("baseline"):
+        text.append(rung_sentence(groups, rung_wd))
     if missing:
         text.append(f"Arms not finished yet: {', '.join(missing)} (they resume with `python experiments/"
                     "grok_delay.py --resume`).")
@@ -601,7 +617,7 @@ def report(arms, results, out, args):
     claim_rows = law_claims(law, errors, product, product_errs, held, (poster, product_poster), setting,
                             missing) + rows
     regime = regime_summary(law, errors, poster, recs, missing, product, product_errs, product_poster,
-                            (wide_law, wide_poster))
+                            (wide_law, wide_poster), groups, args.rung_weight_decay)
     figure = plot_law(ladder, product, product_poster, os.path.join(out, "delay_law.png"), wide_poster)
     common.save_table(out, {
         "script": "grok_delay", "law": law, "width128_law": wide_law, "held_out_errors": errors,
