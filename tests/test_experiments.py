@@ -953,3 +953,14 @@ def test_report_shows_the_reduction_beside_the_default(tmp_path):
     code, _, err = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(ledger)])
     assert code == 0, err  # the reduction's claims are kept: carried over from the ledger, never dropped
     assert "| Mixing 2 tasks (fast preset) |" in ledger.read_text()
+
+
+def test_the_local_exponent_reads_the_two_slowest_rates_with_a_grokked_member():
+    grok_delay = importlib.import_module("grok_delay")
+    members = [dict(rate=r, delay=d) for r, d in ((1e-3, 500), (3e-4, 8000), (3e-4, 9000), (1e-4, 27000),
+                                                  (1e-4, None), (1e-5, None))]
+    local = grok_delay.local_exponent(members)
+    assert local["rates"] == [1e-4, 3e-4] and local["delays"] == [27000.0, 8500.0]
+    assert local["beta"] == pytest.approx(np.log(27000 / 8500) / np.log(3))
+    assert grok_delay.local_delay(local, 1e-6) == pytest.approx(27000 * 100 ** local["beta"])
+    assert grok_delay.local_exponent(members[:1]) is None
