@@ -664,9 +664,13 @@ def report(arms, results, out, args):
         "product_law": product, "product_held_out_errors": product_errs, "product_poster_prediction": product_poster,
         "local_exponent": local_exponent(ladder),
         "poster_prediction": poster, "width128_poster_prediction": wide_poster, "records": recs,
-        "tables": {"ladder": {"headers": HEADERS, "rows": ladder_rows},
-                   **({"interventions": {"headers": HEADERS, "rows": rung_rows}} if rung_rows else {}),
-                   "law": {"headers": ["quantity", "value"], "rows": law_rows}},
+        "tables": {"ladder": {"title": "The ladder: division mod 97, median over seeds; V = squared parameter norm",
+                              "headers": HEADERS, "rows": ladder_rows},
+                   **({"interventions": {"title": f"The interventions on the slow rung, lr 1e-3 x wd "
+                                                  f"{args.rung_weight_decay:g}", "headers": HEADERS,
+                                         "rows": rung_rows}} if rung_rows else {}),
+                   "law": {"title": "The laws, fitted on the lr 1e-3 cells, and their predictions for the "
+                                    "poster's lr x wd = 1e-6", "headers": ["quantity", "value"], "rows": law_rows}},
         "claims": claim_rows, "reasons": ledger_reasons(reasons), "missing_arms": missing, "regime": regime,
         "arms": common.arm_records(arms, results)}, figures=[figure] if figure or runs.pyplot() is None else [])
     return results

@@ -427,7 +427,8 @@ def folder_body(script, folder, table, figure_lines):
         return [f"Not run for this ledger: `python experiments/reproduce.py --resume --only {script}` adds it.\n"]
     lines = []
     for name, t in (table.get("tables") or {}).items():
-        lines += markdown(t["headers"], t["rows"])
+        title = t.get("title")
+        lines += ([f"*{title}*", ""] if isinstance(title, str) and title else []) + markdown(t["headers"], t["rows"])
     return lines + figure_lines[folder]
 
 
