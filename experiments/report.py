@@ -518,7 +518,7 @@ def timing_section(root, previous):
         timed, arms = arm_timings(root, folder)
         segments = [s for arm in timed.values() for s in arm]
         every_arm = f"{len(timed)} arm" + ("s" if len(timed) > 1 else "")
-        some_arms = f"{len(timed)} of its {arms} arms (the others were trained before arms were timed)"
+        some_arms = f"{len(timed)} of its {arms} arms (the others have no timing.json: trained before arms were timed)"
         if timed and (len(timed) == arms or folder not in chained):
             rows.append([folder, runs.format_seconds(sum(s["seconds"] for s in segments)).strip(),
                          f"{every_arm if len(timed) == arms else some_arms}: their timing.json",

@@ -289,7 +289,7 @@ def test_report_run_times_come_from_the_arms_timing_then_reproduce_then_the_earl
     section = text[text.index("### Run times"):]
     assert "| grok | 1m30s | 1 arm: their timing.json | 1, 2 | h |" in section          # arms' timing wins
     assert "| grok_init | 2h00m | reproduce_timings.json | — | — |" in section          # not an untimed arm's 0
-    assert "| grok_multitask | 2m00s | 1 of its 3 arms (the others were trained" in section  # c: not its run
+    assert "| grok_multitask | 2m00s | 1 of its 3 arms (the others have no timing.json" in section  # c: not its run
     assert "| grok_phase | 2m05s | reproduce_timings.json | — | — |" in section
     assert "| transfer | 3m25s | reproduce_timings.json, carried over from the earlier ledger | — | — |" in section
     assert "9h00m" not in section                      # a measured row replaces the earlier ledger's
