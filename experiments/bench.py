@@ -226,8 +226,8 @@ def tricks(name, E, repeats, quick):
             for _ in range(3):
                 steps[op, optimizer]()
     times = {v: [] for v in variants}
-    for _ in range(repeats):  # alternating rounds: every variant sees the same state of the machine
-        for op, optimizer in variants:
+    for r in range(repeats):  # alternating rounds, each starting one variant later: no variant always goes first
+        for op, optimizer in variants[r % len(variants):] + variants[:r % len(variants)]:
             with plain(op):
                 times[op, optimizer].append(timed(steps[op, optimizer]))
     median_ms = {v: 1e3 * float(np.median(t)) for v, t in times.items()}
