@@ -615,13 +615,16 @@ def read_timing(path, run_id=None, remedy="delete that file (only its run times 
         return []
     timing = read_json(path, "segments", ("seconds", "from_step", "to_step"), remedy)
     for segment in timing["segments"]:
-        seconds = segment["seconds"]
-        if not (isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 <= seconds < 1e9
-                and _whole(segment["from_step"]) and _whole(segment["to_step"])
+        if not (is_seconds(segment["seconds"]) and _whole(segment["from_step"]) and _whole(segment["to_step"])
                 and isinstance(segment.get("threads"), (str, type(None)))):
             raise InputError(f"{path} is damaged: each segment needs seconds from 0 to 1e9, whole steps and "
                              f"threads as text or null; {remedy}")
     return timing["segments"] if run_id is None or timing.get("run_id") == run_id else []
+
+
+def is_seconds(x):
+    """A recorded time: a plain number of seconds from 0 to 1e9 (a huge int never overflows here)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x < 1e9
 
 
 def _whole(x):

@@ -483,8 +483,7 @@ def chained_timings(root):
     total = {}
     for invocation in timings["invocations"]:
         seconds = invocation["seconds"]
-        if not (isinstance(seconds, dict) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                  and 0 <= v < 1e9 for v in seconds.values())):
+        if not (isinstance(seconds, dict) and all(map(runs.is_seconds, seconds.values()))):
             raise runs.InputError(f"{os.path.join(root, 'reproduce_timings.json')} is damaged: 'seconds' must map "
                                   "scripts to seconds from 0 to 1e9; delete it (only run times are lost)")
         for script, s in seconds.items():
@@ -504,7 +503,7 @@ def earlier_rows(section):
 
 def threads_of(segments):
     """The OpenBLAS thread counts the segments ran under, as one word ('1', '1, 2', 'default')."""
-    return ", ".join(sorted({s.get("threads") or "default" for s in segments if isinstance(s, dict)}))
+    return ", ".join(sorted({s.get("threads") or "default" for s in segments}))
 
 
 def timing_section(root, previous):
