@@ -38,13 +38,22 @@ def member_stats(members, keys):
     return {key: dict(zip(("median", "min", "max"), median_range([m[key] for m in members]))) for key in keys}
 
 
+def group_stats(members, keys):
+    """One group of members (an arm, a grid cell): {members, n_grokked, key: {median, min, max}}."""
+    return {"members": members, "n_grokked": sum(m["grokked_step"] is not None for m in members),
+            **member_stats(members, keys)}
+
+
+def most_grokked(group):
+    """Whether most of a group's members grokked (more than half: its median grokked step is a step)."""
+    return group["n_grokked"] * 2 > len(group["members"])
+
+
 def per_setting(summary, n_seeds, keys):
     """A grid run's per-member summary grouped by setting (member m has setting m // n_seeds):
-    [{key: {median, min, max}, n_grokked, members}]."""
+    [group_stats of each setting's members]."""
     members = summary["members"]
-    groups = [members[i:i + n_seeds] for i in range(0, len(members), n_seeds)]
-    return [{"members": g, "n_grokked": sum(m["grokked_step"] is not None for m in g), **member_stats(g, keys)}
-            for g in groups]
+    return [group_stats(members[i:i + n_seeds], keys) for i in range(0, len(members), n_seeds)]
 
 
 def rows_of(history, member, task, split):
@@ -99,8 +108,7 @@ def grok_summary(cfg, history):
     out = {}
     for op in cfg.ops:
         members = [grok_member(cfg, history, e, op) for e in range(len(cfg.seeds))]
-        out[op] = {"members": members, "n_grokked": sum(m["grokked_step"] is not None for m in members),
-                   **member_stats(members, ("memorized_step", "grokked_step", "delay", "final_val_acc", "collapses"))}
+        out[op] = group_stats(members, ("memorized_step", "grokked_step", "delay", "final_val_acc", "collapses"))
     return out
 
 

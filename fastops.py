@@ -6,9 +6,9 @@ and what choosing a backend needs beyond `xp = numpy`:
 
   1. the seam: `set_backend(name, dtype, fast)`, which training calls in place of
      autograd.set_backend; with fast=True it puts the ops and optimizers of
-     sections 3 and 4 in place of autograd's (SWAPPED), with fast=False it puts
-     autograd's own back; on CuPy it first checks that the GPU runs, on NumPy it
-     tunes malloc;
+     sections 3 and 4 in place of autograd's, each on the backends where it
+     earns its place (TRICKS); with fast=False it puts autograd's own back. On
+     CuPy it first checks that the GPU runs, on NumPy it tunes malloc;
   2. helpers, each with the plain expression it computes and why it is faster;
   3. the ops that use them: the same forward and backward as autograd's, with
      the helpers in place of the plain expressions (and every matrix product
@@ -18,7 +18,8 @@ and what choosing a backend needs beyond `xp = numpy`:
 Training runs use this path (fastops.set_backend's default). tests/test_fastops.py
 checks it against autograd's: bit for bit where the operations are the same,
 within float32 rounding where they are reordered. On CuPy most helpers are
-their plain expression: a GPU kernel already uses the whole card.
+their plain expression (a GPU kernel already uses the whole card), and the ops
+that save the GPU nothing are not swapped in at all.
 README.md ("Speed") gives the measured gains, with the command that measures them.
 Sections 3 and 4 solve the exercises of autograd.py over again, so they stand
 between `# SOLVED:` and `# END SOLVED`: a student copy leaves them out and
@@ -35,8 +36,34 @@ import autograd as ag
 
 xp = numpy  # the array module, set by use() together with autograd.xp
 
-SWAPPED = ("matmul", "linear", "softmax", "log_softmax", "cross_entropy", "layer_norm", "gelu", "SGD", "AdamW")
+# Each trick of sections 3 and 4, and the backends that swap it in for autograd's own.
+# A trick stays where it earns its place on a whole training step:
+#  - on CuPy, where it saves the GPU work (kernel launches, host syncs of one
+#    grokking step on the stand-in: tests/test_cupy_path.py checks this table), or
+#    where it feeds bench.py's record of the matrix products (matmul, linear);
+#  - on NumPy every trick stays. `bench.py --tricks` finds each alone worth 0.95-1.09x
+#    of a step (RESULTS.md, "Speed"), but the ones that reorder a sum change the last
+#    float32 bits, and every run in RESULTS.md was trained with them: without them no
+#    ledger figure would re-run bit for bit. No run on a GPU is recorded yet, so there
+#    the choice is free.
+TRICKS = {
+    "matmul": ("numpy", "cupy"),         # every product through _mm (bench.py's matmul bound)
+    "linear": ("numpy", "cupy"),         # the same, for the ensemble linears
+    "cross_entropy": ("numpy", "cupy"),  # GPU: no host sync (autograd's checks the targets on the host)
+    "SGD": ("numpy", "cupy"),            # GPU: about a dozen kernels for all parameters, not per parameter
+    "AdamW": ("numpy", "cupy"),          # the same
+    "softmax": ("numpy",),               # GPU: the same launches as autograd's
+    "log_softmax": ("numpy",),           # the same
+    "layer_norm": ("numpy",),            # GPU: autograd's launches fewer kernels
+    "gelu": ("numpy",),                  # GPU: the same launches as autograd's
+}
+SWAPPED = tuple(TRICKS)
 _PLAIN = {name: getattr(ag, name) for name in SWAPPED}  # autograd's own, kept for fast=False
+
+
+def swapped_on(backend):
+    """The tricks that set_backend(backend) swaps in (see TRICKS)."""
+    return tuple(op for op, backends in TRICKS.items() if backend in backends)
 
 # ---------------------------------------------------------------------------
 # 1. The seam.
@@ -53,7 +80,8 @@ def set_backend(name="numpy", dtype="float32", fast=True):
     ag.set_backend(name, dtype, module=module)
     xp = ag.xp
     for op in SWAPPED:  # an op this file lacks (a student copy: see TEACHING.md) stays autograd's own
-        setattr(ag, op, globals().get(op, _PLAIN[op]) if fast else _PLAIN[op])
+        swap = fast and op in swapped_on(name)
+        setattr(ag, op, globals().get(op, _PLAIN[op]) if swap else _PLAIN[op])
 
 
 def import_cupy():
@@ -138,13 +166,11 @@ def mean_along(x, times=None):
 def normalize(x, eps):
     """(x̂, 1/σ) with x̂ = (x - μ)/σ, σ = √(var + eps), μ and var over the last axis.
 
-    On NumPy x̂ is built in one buffer (x - μ, then scaled in place)."""
+    x̂ is built in one buffer (x - μ, then scaled in place)."""
     centred = x - mean_along(x)
     rstd = 1 / xp.sqrt(mean_along(centred, times=centred) + eps)
-    if xp is numpy:
-        centred *= rstd
-        return centred, rstd
-    return centred * rstd, rstd
+    centred *= rstd
+    return centred, rstd
 
 
 def max_along(x, axis=-1):
@@ -184,11 +210,8 @@ def sum_over(x, axes):
 def gelu_forward(x):
     """(x·(1 + t)/2, t) with t = tanh(c·(x + 0.044715·x³)), as autograd.gelu's docstring says.
 
-    On NumPy every term is built in place in two buffers instead of a fresh
-    array per term: on the MLP's activations most of the time is memory traffic."""
-    if xp is not numpy:
-        t = xp.tanh(ag.GELU_C * (x + 0.044715 * x * x * x))
-        return 0.5 * x * (1 + t), t
+    Every term is built in place in two buffers instead of a fresh array per
+    term: on the MLP's activations most of the time is memory traffic."""
     t = x * x
     t *= ag.GELU_C * 0.044715
     t += ag.GELU_C

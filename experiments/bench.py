@@ -25,8 +25,8 @@ E=4 seeds in lockstep); the loss-plateau model at its default width (E=1, E=4).
 
 `--tricks` asks of each speed trick whether it earns its lines: for every case,
 the whole step is timed with all of fastops.py's ops and optimizers, and with
-each one alone put back to autograd.py's plain version (fastops.SWAPPED), in
-alternating rounds; a trick's gain is the step's time without it over the time
+each one alone put back to autograd.py's plain version (the tricks that
+fastops.TRICKS swaps in on the backend), in alternating rounds; a trick's gain is the step's time without it over the time
 with it, beside the lines it costs (its function in fastops.py).
 """
 import contextlib
@@ -217,7 +217,7 @@ def trick_lines(op):
 def tricks(name, E, repeats, quick):
     """For one case: each fast op's gain on a whole step (time with it plain / time with all fast).
     Steps train with AdamW; the SGD trick is timed on a step that trains with SGD."""
-    ops = [op for op in fastops.SWAPPED if hasattr(fastops, op)]
+    ops = [op for op in fastops.swapped_on("cupy" if on_gpu() else "numpy") if hasattr(fastops, op)]
     variants = [(None, "AdamW"), (None, "SGD")] + [(op, "SGD" if op == "SGD" else "AdamW") for op in ops]
     steps = {}
     for op, optimizer in variants:

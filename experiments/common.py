@@ -589,7 +589,7 @@ def grok_rows(results, op="div", baseline=None):
     for name, r in results.items():
         s = r.summary[op]
         g = s["grokked_step"]["median"]
-        speedup = f"{base / g:.2f}x" if base and g and s["n_grokked"] * 2 > len(s["members"]) else "—"
+        speedup = f"{base / g:.2f}x" if base and g and analysis.most_grokked(s) else "—"
         rows.append([name, f"{s['n_grokked']}/{len(s['members'])}", fmt(s["grokked_step"]),
                      fmt(s["memorized_step"]), fmt(s["delay"]), fmt(s["final_val_acc"], 3), speedup])
     return ["arm", "grokked", "grokked step", "memorised step", "delay", "final val acc",

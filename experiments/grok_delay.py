@@ -271,9 +271,9 @@ def plot_law(ladder, product, product_poster, path, wide_poster=None):
 #   contradicted  it fails where the law says it should have shown.
 
 def group_stats(members):
-    stats = analysis.member_stats(members, ("memorized_step", "grokked_step", "delay", "peak_gap"))
-    return dict(stats, n=len(members), n_grokked=sum(m["grokked_step"] is not None for m in members),
-                n_first=sum(m["memorised_first"] for m in members))
+    """analysis.group_stats, with n (seeds) and n_first (memorised before validation passed 50%)."""
+    stats = analysis.group_stats(members, ("memorized_step", "grokked_step", "delay", "peak_gap"))
+    return dict(stats, n=len(members), n_first=sum(m["memorised_first"] for m in members))
 
 
 def why_not(group, law, budget):
@@ -302,7 +302,7 @@ def intervention_claims(groups, law, budget, rung_wd):
         if name == "baseline":
             continue
         g = group_stats(members)
-        most = g["n_grokked"] * 2 > g["n"]
+        most = analysis.most_grokked(g)
         f = analysis.later(g["grokked_step"]["median"])
         halved, sooner = most and 2 * f <= min(b, budget), most and f < b
         verdict = common.verdict(halved, partly=sooner)
@@ -313,7 +313,7 @@ def intervention_claims(groups, law, budget, rung_wd):
         elif most:
             reason = "contradicted: it grokked, no sooner than the baseline"
         else:
-            reason = why_not(dict(g, members=members), law, budget)
+            reason = why_not(g, law, budget)
         ours = (f"grokked {g['n_grokked']}/{g['n']} at {common.fmt(g['grokked_step'])} (baseline "
                 f"{base['n_grokked']}/{base['n']} at {common.fmt(base['grokked_step'])}); memorised at "
                 f"{common.fmt(g['memorized_step'])}; peak train-val gap {common.fmt(g['peak_gap'], 2)}; "
@@ -337,11 +337,11 @@ def sgd_contraction_claim(base, same, five, budget, rung_wd):
     def speedup(group):
         """The baseline's median grokked step over the group's (inf: only the group grokked), or
         None if most of the group's seeds did not grok."""
-        if group["n_grokked"] * 2 <= group["n"]:
+        if not analysis.most_grokked(group):
             return None
         return analysis.later(base["grokked_step"]["median"]) / group["grokked_step"]["median"]
     s_same, s_five = speedup(same), speedup(five)
-    base_grokked = base["n_grokked"] * 2 > base["n"]
+    base_grokked = analysis.most_grokked(base)
     if s_same is not None and s_same >= 2:
         verdict, reason = "not reproduced", ("contradicted: SGD groks >= 2x sooner at AdamW's own contraction "
                                              "rate, so SGD itself is faster here")

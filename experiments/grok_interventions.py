@@ -44,7 +44,7 @@ def rows_for(groups, base_of):
     rows = []
     for name, g in groups.items():
         b, step = groups[base_of(name)]["grokked_step"]["median"], g["grokked_step"]["median"]
-        speed = f"{b / step:.2f}x" if b and step and g["n_grokked"] * 2 > len(g["members"]) else "—"
+        speed = f"{b / step:.2f}x" if b and step and analysis.most_grokked(g) else "—"
         rows.append([name, f"{g['n_grokked']}/{len(g['members'])}", common.fmt(g["memorized_step"]),
                      common.fmt(g["grokked_step"]), common.fmt(g["delay"]), common.fmt(g["final_val_acc"], 3),
                      common.fmt(g["collapses"]), speed])
@@ -56,7 +56,7 @@ def sooner(base, fast, steps):
     medians, each only when most of Grokfast's seeds grokked. A baseline that never grokked took
     more than `steps`: then half means Grokfast within steps / 2."""
     b, f = analysis.later(base["grokked_step"]["median"]), analysis.later(fast["grokked_step"]["median"])
-    most = fast["n_grokked"] * 2 > len(fast["members"])
+    most = analysis.most_grokked(fast)
     return most and 2 * f <= min(b, steps), most and f < b
 
 

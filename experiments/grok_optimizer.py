@@ -40,7 +40,7 @@ def claims(arms, settings, groups, adamw):
     best = None
     for s, g in zip(settings, groups):
         step = g["grokked_step"]["median"]
-        if step is not None and g["n_grokked"] * 2 > len(g["members"]) and (best is None or step < best[0]):
+        if step is not None and analysis.most_grokked(g) and (best is None or step < best[0]):
             best = (step, s, g)
     sooner = best is not None and best[0] < a
     stable = sooner and all(m["collapses"] == 0 for m in best[2]["members"])

@@ -49,7 +49,7 @@ def claims(scales, decays, cells, cfg):
             if s == big:
                 continue
             c = cells[s, w]
-            grokked = c["n_grokked"] * 2 > len(c["members"])
+            grokked = analysis.most_grokked(c)
             d, d0 = c["delay"]["median"], base["delay"]["median"]
             cut = grokked and d is not None and d <= analysis.later(d0) / 3
             if cut:

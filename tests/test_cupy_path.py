@@ -54,10 +54,11 @@ def test_float32_train_runs_on_the_standin_with_a_run_folder(cfg, tmp_path):
     assert all(isinstance(v, np.ndarray) and v.dtype == np.float32 for v in result.params.values())
 
 
-def _step_counts(cfg, E):
+def _step_counts(cfg, E, set_backend=True):
     """Host syncs and kernel launches of one training step (after a warm-up step), on the stand-in."""
     with standin_if(True):
-        fastops.set_backend("cupy")
+        if set_backend:
+            fastops.set_backend("cupy")
         cfg = dataclasses.replace(cfg, seeds=tuple(range(E)), backend="cupy")
         problem = plateau.make_problem(cfg)
         params = problem.init_params()
@@ -78,6 +79,33 @@ def test_a_training_step_syncs_at_most_once(model, E):
     cfg = plateau.GrokConfig(batch_size=16) if model == "grok" else plateau.SequenceConfig(batch_size=12)
     c = _step_counts(cfg, E)
     assert c.syncs <= 1, [e for e in c.events if e[0] == "sync"]
+
+
+def _counts_with(op, use_fast, optimizer="adamw"):
+    """Launches and syncs of one grokking step on the stand-in, with `op` fastops' (use_fast)
+    or autograd's own, every other op as fastops.set_backend("cupy") leaves it."""
+    with standin_if(True):
+        fastops.set_backend("cupy")
+        setattr(ag, op, getattr(fastops, op) if use_fast else fastops._PLAIN[op])
+        try:
+            c = _step_counts(plateau.GrokConfig(batch_size=16, optimizer=optimizer), 1, set_backend=False)
+        finally:
+            fastops.set_backend("cupy")
+    return c.launches, c.syncs
+
+
+@pytest.mark.speed_path
+@pytest.mark.cupy
+@pytest.mark.integration
+@pytest.mark.parametrize("op", [op for op in fastops.SWAPPED if op not in ("matmul", "linear")])
+def test_a_trick_is_swapped_in_on_a_gpu_only_where_it_saves_launches_or_syncs(op):
+    """Issue 20: fastops.TRICKS, checked. matmul and linear are swapped in everywhere for
+    bench.py's record of the products, not for the GPU's sake."""
+    optimizer = "sgd" if op == "SGD" else "adamw"
+    (fast_launches, fast_syncs), (plain_launches, plain_syncs) = (_counts_with(op, True, optimizer),
+                                                                  _counts_with(op, False, optimizer))
+    saves = fast_launches < plain_launches or fast_syncs < plain_syncs
+    assert saves == (op in fastops.swapped_on("cupy")), (fast_launches, fast_syncs, plain_launches, plain_syncs)
 
 
 @pytest.mark.speed_path
