@@ -578,8 +578,10 @@ def save_table(out, payload, figures=()):
 
 
 def verdict_line(c):
-    """One claim's verdict, as a script ends: `verdict <id>: <verdict>: <ours>`."""
-    return f"verdict {c['id']}: {c['verdict']}: {c['ours']}"
+    """One claim's verdict, as a script ends: `verdict <id>: <verdict>: <ours>`, and below it,
+    indented, the claim's note where it has one (why it did not reproduce)."""
+    note = f"\n  {c['note']}" if c.get("note") else ""
+    return f"verdict {c['id']}: {c['verdict']}: {c['ours']}{note}"
 
 
 def grok_rows(results, op="div", baseline=None):

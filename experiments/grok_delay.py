@@ -276,15 +276,29 @@ def group_stats(members):
     return dict(stats, n=len(members), n_first=sum(m["memorised_first"] for m in members))
 
 
-def why_not(group, law, budget):
-    """The reason an arm did not grok (most seeds) within `budget` steps: budget-bound or contradicted."""
+def why_not(group, base, law, budget):
+    """The reason an arm did not grok (most seeds) within `budget` steps.
+
+    Contradicted if the baseline did (most seeds), within the same budget: the arm was
+    then later, not sooner, and a longer run cannot change that. Otherwise budget-bound
+    (neither grokked in time), with the norm law's forecast from each seed's own V_mem
+    where that law fits; contradicted if the law expected grokking within the budget."""
     members = group["members"]
+    never_memorised = all(m["memorized_step"] is None for m in members)
+    if analysis.most_grokked(base):
+        what = "no seed memorised" if never_memorised else \
+            f"{len(members) - group['n_grokked']}/{len(members)} seeds had not grokked"
+        return (f"contradicted: later, not sooner, in raw steps: {what} within {budget:,} steps, while the baseline "
+                f"grokked {base['n_grokked']}/{len(base['members'])} at {common.fmt(base['grokked_step'])}")
+    if never_memorised:
+        return "budget-bound: no seed memorised within the budget, so the law's clock never started"
+    if law is None or not law["fits"]:
+        return ("budget-bound: neither it nor the baseline grokked within the budget (the norm law, "
+                "which would say when, does not fit at this width)")
     ends = []
     for m in members:
         p = predict(law, m["v_mem"], m["rate"])
         ends.append(None if m["memorized_step"] is None or p is None else m["memorized_step"] + p)
-    if all(m["memorized_step"] is None for m in members):
-        return "budget-bound: no seed memorised within the budget, so the law's clock never started"
     late = [e for e in ends if e is None or e > budget]
     if len(late) * 2 >= len(ends):
         shown = [f"{e:,.0f}" for e in ends if e is not None]
@@ -313,7 +327,7 @@ def intervention_claims(groups, law, budget, rung_wd):
         elif most:
             reason = "contradicted: it grokked, no sooner than the baseline"
         else:
-            reason = why_not(g, law, budget)
+            reason = why_not(g, base, law, budget)
         ours = (f"grokked {g['n_grokked']}/{g['n']} at {common.fmt(g['grokked_step'])} (baseline "
                 f"{base['n_grokked']}/{base['n']} at {common.fmt(base['grokked_step'])}); memorised at "
                 f"{common.fmt(g['memorized_step'])}; peak train-val gap {common.fmt(g['peak_gap'], 2)}; "

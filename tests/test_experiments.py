@@ -669,11 +669,20 @@ def test_the_law_gives_each_non_reproduced_intervention_its_reason():
     rows, reasons = grok_delay.intervention_claims(groups, law, budget=20_000, rung_wd=0.3)
     verdicts = {name: reasons[name] for name in groups if name != "baseline"}
     assert verdicts["fast"] == ("reproduced", "")
-    assert verdicts["late"][1].startswith("budget-bound")
-    assert verdicts["stuck"][1].startswith("contradicted")
-    assert verdicts["no memory"][1].startswith("budget-bound: no seed memorised")
+    # the baseline grokked within the budget: an arm that did not is later, whatever the law forecasts
+    assert verdicts["late"][1].startswith("contradicted: later, not sooner, in raw steps: 3/3 seeds had not grokked within 20,000")
+    assert verdicts["stuck"][1].startswith("contradicted: later, not sooner")
+    assert verdicts["no memory"][1].startswith("contradicted: later, not sooner, in raw steps: no seed memorised")
     assert verdicts["slower"][1].startswith("contradicted: it grokked")
     assert len({r["id"] for r in rows}) == len(rows)
+    # a baseline that never grokked either: only the law (where it fits) can say more than budget-bound
+    stuck_base = {**groups, "baseline": groups["stuck"]}
+    _, reasons = grok_delay.intervention_claims(stuck_base, law, budget=20_000, rung_wd=0.3)
+    assert reasons["late"][1].startswith("budget-bound: from its own V_mem the law puts grokking at")
+    assert reasons["stuck"][1].startswith("contradicted: the law, from its own V_mem, expected grokking")
+    assert reasons["no memory"][1].startswith("budget-bound: no seed memorised")
+    _, reasons = grok_delay.intervention_claims(stuck_base, dict(law, fits=False), budget=20_000, rung_wd=0.3)
+    assert reasons["late"][1].startswith("budget-bound: neither it nor the baseline grokked")
 
 
 @pytest.mark.parametrize("same_mem, five_mem, base_mem, verdict, words", [
