@@ -380,6 +380,15 @@ class RunFolder:
             return "checkpoint"
         return None
 
+    def holds_smoke_run(self):
+        """Whether the run this folder holds was a smoke run (--quick), as its config.json records."""
+        try:
+            config = read_json(self.file("config.json"))
+        except InputError:  # damaged or missing: not known to be a smoke run
+            return False
+        made_by = config.get("made_by") if isinstance(config, dict) else None
+        return isinstance(made_by, dict) and made_by.get("quick") is True
+
     # -- reading run files: each checked once, here, on its way in ---------------------------
 
     def damaged(self, name, what):
@@ -457,6 +466,8 @@ class RunFolder:
         cannot reuse or continue it is refused with one line naming what would."""
         check_resume_flags(resume, overwrite)
         held = self.holds()
+        if held and not resume and MADE_BY["quick"] and self.holds_smoke_run():
+            overwrite = True  # a smoke run starts afresh over an earlier smoke run, never over a real one
         if held and not (resume or overwrite):
             what = "a finished run" if held == "finished" else "an unfinished run with a checkpoint"
             raise InputError(f"{self.path} already holds {what}: continue it with --resume, "
@@ -466,8 +477,9 @@ class RunFolder:
         if resume and held:
             checkpoint = self.load_checkpoint()
             if checkpoint["step"] > self.config["steps"]:
-                raise InputError(f"cannot resume {self.path} with {self.config['steps']} steps: its checkpoint "
-                                 f"is at step {checkpoint['step']} already; use another --out")
+                raise InputError(f"cannot resume {self.path} with --steps {self.config['steps']}: its checkpoint "
+                                 f"is at step {checkpoint['step']} already; resume it with --steps "
+                                 f"{checkpoint['step']} or more, or choose another --out (--overwrite replaces it)")
             self._remove("summary.json", "params.npz", "curves.png")  # no longer finished
             self.run_id = checkpoint["run_id"]
             self.made_by = _made_by(checkpoint.get("made_by"))
@@ -549,7 +561,8 @@ class RunFolder:
         checkpoint = self.read_checkpoint()
         if self.differences(checkpoint["config"]):
             raise InputError(f"cannot resume {self.path}: its checkpoint was made by another config "
-                             f"({self.describe_differences(checkpoint['config'])}); use another --out")
+                             f"({self.describe_differences(checkpoint['config'])}); resume it with that config's "
+                             "flags, or choose another --out (--overwrite replaces it)")
         return checkpoint
 
     def finish(self, summary, params):
@@ -585,8 +598,8 @@ def gigabytes(n):
     return f"{n / 2 ** 30:,.1f} GB"
 
 
-def check_fits(parts, what="this config", remedy="lower --seeds, --batch-size, --d-model, --layers, --heads, "
-               "--eval-size or --n", total=None):
+def check_fits(parts, what="this config", remedy="use fewer seeds or a smaller batch_size, d_model, n_layers, "
+               "n_heads, eval_size or n", total=None):
     """Refuse, with one line giving the estimate and the machine's memory, what cannot fit:
     parts is a dict of byte counts ('step' and 'evaluation', if both, never at once), e.g.
     plateau.memory_estimate(cfg). Checked before any allocation."""

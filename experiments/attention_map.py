@@ -14,7 +14,7 @@ Width and learning rate: `--preset poster` (the default: D=256, Adam lr 1e-4,
 the poster's code) or `--preset fast` (D=64, lr 1e-3; writes under
 runs/attention_map-fast).
 
-Run times: RESULTS.md ("Run times") and README.md.
+Run times: RESULTS.md ("Run times").
 """
 import os
 

@@ -258,21 +258,24 @@ def machine(args):
     return out
 
 
-def check_compare_file(path):
-    """An earlier bench.json: rows whose case is a name, E a whole number, ratio and engine_ms
-    positive finite numbers (what compare divides by); anything else is one line naming it."""
-    for row in runs.read_json(path, "rows", ("case", "E", "ratio", "engine_ms"))["rows"]:
+def read_compare_file(path):
+    """An earlier bench.json's rows, read before this run writes its own (which may be the same
+    file): each row's case a name, E a whole number, ratio and engine_ms positive finite numbers
+    (what compare divides by); anything else is one line naming it."""
+    rows = runs.read_json(path, "rows", ("case", "E", "ratio", "engine_ms"))["rows"]
+    for row in rows:
         numbers = [row["ratio"], row["engine_ms"]]
         if not (isinstance(row["case"], str) and isinstance(row["E"], int) and not isinstance(row["E"], bool)
                 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
                         for v in numbers)):
             raise runs.InputError(f"{path} is not a bench.json: row {row!r:.120} needs a case name, a whole E "
                                   "and positive finite ratio and engine_ms")
+    return rows
 
 
-def compare(rows, path):
-    """Print each case's ratio and time against an earlier bench.json."""
-    before = {(r["case"], r["E"]): r for r in runs.read_json(path)["rows"]}
+def compare(rows, earlier, path):
+    """Print each case's ratio and time against an earlier bench.json's rows."""
+    before = {(r["case"], r["E"]): r for r in earlier}
     common.say(f"\nagainst {path}:")
     for r in rows:
         old = before.get((r["case"], r["E"]))
@@ -286,15 +289,19 @@ def compare(rows, path):
 
 def main(argv=None):
     p = common.help_parser(__doc__)
-    p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
-    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    p.add_argument("--repeats", type=common.positive_int, default=15, help="timed steps per case (median reported)")
+    p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"],
+                   help="the array backend to time (default: %(default)s)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                   help="the float type of every array (default: %(default)s)")
+    p.add_argument("--repeats", type=common.positive_int, default=15,
+                   help="timed steps per case, the median reported (default: %(default)s; 2 with --quick)")
     p.add_argument("--cases", type=parse_cases, default=parse_cases("mlp:1,grok:1,grok:4,sequence:1,sequence:4"),
                    help="comma-separated name:E pairs, names from mlp, grok, sequence "
                         "(default: mlp:1,grok:1,grok:4,sequence:1,sequence:4)")
     p.add_argument("--compare", default=None, help="an earlier bench.json: print each case's change against it")
     p.add_argument("--out", default=None, help="folder for bench.json (default: runs/bench, runs/quick/bench with --quick)")
-    p.add_argument("--quick", action="store_true", help="tiny sizes, 2 repeats: a smoke run")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny sizes, 2 repeats unless --repeats is given: a smoke run")
     p.add_argument("--tricks", action="store_true",
                    help="also time each case with each fast op put back to autograd's plain one: what each "
                         "speed trick gains on a whole step, beside the lines it costs")
@@ -302,15 +309,14 @@ def main(argv=None):
     if not hasattr(fastops, "matmul"):
         raise runs.InputError("bench.py times the speed path (fastops.py), which a student copy leaves out; "
                               "time it in the full repository")
-    if args.compare:
-        check_compare_file(args.compare)  # checked before any work
+    earlier = read_compare_file(args.compare) if args.compare else None  # read before any work
     out = args.out or os.path.join("runs", "quick" if args.quick else "", "bench")
     runs.check_writable_folder(out, create=True)
     for name, E in args.cases:  # every case checked before any work
         runs.check_fits(case_memory(name, E, args.quick, args.dtype), what=f"bench case {name}:{E}",
                         remedy="choose a smaller E")
     fastops.set_backend(args.backend, args.dtype)
-    repeats = 2 if args.quick else args.repeats
+    repeats = 2 if args.quick and "--repeats" not in common.explicit_flags(argv) else args.repeats
     rows = []
     for name, E in args.cases:
         rows.append(bench(name, E, repeats, args.quick))
@@ -328,8 +334,8 @@ def main(argv=None):
     runs.write_json(path, {"machine": machine(args), "repeats": repeats, "commit": common.git_commit(), "rows": rows,
                            **({"tricks": gains} if gains else {})})
     common.say(f"wrote {path}")
-    if args.compare:  # after writing: a bad --compare file never costs the measurements
-        compare(rows, args.compare)
+    if args.compare:  # read before the run, so --compare may name the bench.json this run replaces
+        compare(rows, earlier, args.compare)
     return rows
 
 

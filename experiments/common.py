@@ -130,7 +130,7 @@ def name_list(choices, what):
             if n not in choices:
                 raise argparse.ArgumentTypeError(f"unknown {what} {n!r}; choose from {', '.join(choices)}")
         if len(set(names)) != len(names):
-            raise argparse.ArgumentTypeError(f"{text!r} names a {what} twice")
+            raise argparse.ArgumentTypeError(f"{text!r} names {'an' if what[0] in 'aeiou' else 'a'} {what} twice")
         return names
     parse.__name__ = f"list of {what}s"
     return parse
@@ -159,8 +159,9 @@ def format_seeds(seeds):
         else f"{seeds[0]}-{seeds[-1]}"
 
 
-def parser(doc, steps, seeds=(0, 1, 2)):
-    """The shared flags of every claim script; `doc` becomes its --help text."""
+def parser(doc, steps, config, seeds=(0, 1, 2)):
+    """The shared flags of every claim script (`config`: GrokConfig or SequenceConfig, whose
+    defaults --help shows); `doc` becomes its --help text."""
     p = help_parser(doc)
     g = p.add_argument_group("run")
     train = plateau.TrainConfig
@@ -169,9 +170,10 @@ def parser(doc, steps, seeds=(0, 1, 2)):
     add_knob(g, train, "seeds", default=tuple(seeds),
              help=f"seeds, trained together as one ensemble: e.g. 0,3,7 or 0-4 or 7 (default: {format_seeds(seeds)})")
     add_knob(g, train, "steps", default=steps, help=f"training steps per arm, at most (default: {steps})")
-    add_knob(g, train, "eval_every", default=None, help="steps between evaluations (default: the config's)")
+    add_knob(g, train, "eval_every", default=None,
+             help=f"steps between evaluations (default: {config.eval_every})")
     add_knob(g, train, "checkpoint_every", default=None,
-             help="steps between checkpoints, 0: only when interrupted (default: the config's)")
+             help=f"steps between checkpoints, 0: only when interrupted (default: {config.checkpoint_every})")
     g.add_argument("--out", default=None, help="folder for the run folders and table.json "
                                                "(default: runs/<script name>, or runs/quick/<script name> with --quick)")
     g.add_argument("--resume", action="store_true",
@@ -182,9 +184,18 @@ def parser(doc, steps, seeds=(0, 1, 2)):
                    help="train this one arm only (to spread arms over machines; see reproduce.py --list)")
     g.add_argument("--list-arms", action="store_true", help="print the arm names, one per line, and exit")
     g.add_argument("--quick", action="store_true",
-                   help="a seconds-long smoke run: tiny model, few steps (checks the plumbing, not the claim); "
+                   help="a smoke run: tiny model, few steps (checks the plumbing, not the claim); "
                         "explicit flags still win")
     return p
+
+
+def rerun_command(script, argv, drop=(), add=()):
+    """The shell command that runs experiments/<script>.py again with the flags it was given
+    (argv), less the flags in `drop` (each a flag without a value), plus `add`: shell-quoted."""
+    import shlex
+    argv = sys.argv[1:] if argv is None else argv
+    words = [a for a in argv if a.split("=", 1)[0] not in drop] + [a for a in add if a not in argv]
+    return " ".join(shlex.quote(w) for w in ["python", f"experiments/{script}.py", *words])
 
 
 def explicit_flags(argv):
@@ -262,6 +273,8 @@ def refuse(p, flags, why):
     for action in p._actions:
         if set(action.option_strings) & set(flags):
             action.help = argparse.SUPPRESS
+        elif "--preset" in flags and action.help:  # what a refused preset would set is no default here
+            action.help = re.sub(r"; [\d,]+ with --preset poster", "", action.help)
     p.refused = getattr(p, "refused", []) + [(tuple(flags), why)]
 
 
@@ -271,7 +284,7 @@ def show_defaults(p, *names):
     for action in p._actions:
         if action.dest in names:
             default = f"(default: {p.get_default(action.dest):g})"
-            help_text = re.sub(r"\s*\(default: [^)]*\)", "", action.help or "")
+            help_text = re.sub(r"\s*\(default: .*\)$", "", action.help or "")  # the default ends every help
             action.help = f"{help_text} {default}".strip()
 
 
@@ -343,7 +356,11 @@ def add_grok_flags(p):
 
 
 def grok_parser(doc, steps, seeds=(0, 1, 2)):
-    return add_grok_flags(parser(doc, steps=steps, seeds=seeds))
+    p = add_grok_flags(parser(doc, steps=steps, config=plateau.GrokConfig, seeds=seeds))
+    for action in p._actions:  # --preset poster sets these too
+        if action.dest in ("eval_every", "checkpoint_every"):
+            action.help = action.help[:-1] + f"; {POSTER_PRESET[action.dest]:,} with --preset poster)"
+    return p
 
 
 def grok_config(args, argv, **overrides):
@@ -398,7 +415,7 @@ def add_sequence_flags(p):
 
 
 def sequence_parser(doc):
-    p = add_sequence_flags(parser(doc, steps=None))
+    p = add_sequence_flags(parser(doc, steps=None, config=plateau.SequenceConfig))
     steps = next(a for a in p._actions if a.dest == "steps")
     steps.help = "training steps per arm (default: the preset's)"
     return p
@@ -430,6 +447,13 @@ class ArmsListed(Exception):
     """--list-arms: the script printed its arm names and stops before any work."""
 
 
+def memory_remedy(cfg):
+    """The flags that shrink an arm of this kind (for the line that refuses one too big to fit)."""
+    sizes = ("--batch-size, --d-model, --layers or --heads" if isinstance(cfg, plateau.GrokConfig)
+             else "--batch-size, --d-model, --eval-size or --n")
+    return f"lower --seeds (a grid's members are its settings x seeds), {sizes}"
+
+
 def check_arms(arms, args):
     """Every arm's name is a shell-safe folder name and every config is in range (before any work)."""
     if getattr(args, "list_arms", False):
@@ -440,7 +464,7 @@ def check_arms(arms, args):
         if not ARM_NAME.fullmatch(name):
             raise runs.InputError(f"arm name {name!r}: use letters, digits, '-', '_', '.', '=' only")
         plateau.check_config(cfg)
-        runs.check_fits(plateau.memory_estimate(cfg), what=f"arm {name}")
+        runs.check_fits(plateau.memory_estimate(cfg), what=f"arm {name}", remedy=memory_remedy(cfg))
     if args.arm is not None and args.arm not in arms:
         raise runs.InputError(f"--arm {args.arm!r} is not an arm of this script; choose from {', '.join(arms)}")
     for backend, dtype in sorted({(cfg.backend, cfg.dtype) for cfg in arms.values()}):
@@ -462,8 +486,8 @@ def run_arms(arms, out, args, log=say, **train_kwargs):
 
 
 def overwrite(args):
-    """--overwrite, or a smoke run in its own default folder (runs/quick/...), which starts afresh."""
-    return args.overwrite or (args.quick and args.out is None and not args.resume)
+    """--overwrite (a smoke run starts afresh over an earlier smoke run anyway: runs.RunFolder.begin)."""
+    return args.overwrite
 
 
 def only_one_arm(args, out):
@@ -506,6 +530,12 @@ def fmt(stat, digits=0):
     if stat["min"] == stat["max"]:
         return f(stat["median"])
     return f"{f(stat['median'])} [{f(stat['min'])}–{f(stat['max'])}]"
+
+
+def fmt_steps(stat):
+    """fmt(stat) and the unit: '3100 [3000–3200] steps', or 'never …' alone for a median never reached."""
+    text = fmt(stat)
+    return text if text.startswith("never") else f"{text} steps"
 
 
 def number(x, digits=0):
@@ -639,6 +669,13 @@ def run_main(main, argv=None):
         return stop.exit_code
     except BrokenPipeError:  # output piped into a reader that stopped early (| head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except NotImplementedError as error:  # a student copy: an exercise the script needs is not solved yet
+        name = re.match(r"Exercise ([a-z0-9-]+):", str(error))
+        if not name:
+            raise
+        runs.complain(f"error: exercise {name[1]} is not solved yet (this is a student copy); solve it, then "
+                      f"grade it with `pytest -m {name[1].replace('-', '_')}` (TEACHING.md lists them all)")
         return 1
     return 2
 

@@ -12,7 +12,7 @@ has held >= 95% validation accuracy for 3 evaluations.
 Memorised = first evaluation with train accuracy >= 95%; grokked = first
 evaluation with validation accuracy >= 95% (--threshold sets both).
 
-Run times: RESULTS.md ("Run times") and README.md.
+Run times: RESULTS.md ("Run times").
 """
 import common
 
@@ -24,7 +24,7 @@ def claims(cfg, result):
         "grok-baseline", f"Memorize early, generalize late ({'/'.join(cfg.ops)} mod {cfg.p})",
         "train ~100% at 0.2% of 400,000 steps (~800 steps); val >= 95% at 83.5% (334,000 steps)",
         common.setting(cfg),
-        f"memorised at {common.fmt(s['memorized_step'])} steps, grokked at {common.fmt(s['grokked_step'])} steps "
+        f"memorised at {common.fmt_steps(s['memorized_step'])}, grokked at {common.fmt_steps(s['grokked_step'])} "
         f"({s['n_grokked']}/{len(s['members'])} seeds)",
         common.verdict(mem is not None and grok is not None and grok >= 2 * mem),
         "grokked step >= 2x memorised step (medians over seeds)")]

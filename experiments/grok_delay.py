@@ -1,6 +1,6 @@
 """How the grokking delay scales with learning rate x weight decay, and what that says of the poster's regime.
 
-Question: our grokking runs use weight decay 1 and groks in a few thousand steps;
+Question: our grokking runs use weight decay 1 and grok in a few thousand steps;
 the poster used 1e-3 and grokked at ~334,000. Under weight decay the delay is
 expected to follow (Omnigrok, Liu et al. 2022; arXiv 2605.18845 for AdamW)
 
@@ -464,13 +464,15 @@ def law_claims(law, errors, product, product_errs, held, predictions, setting, m
                 ", ".join(sorted({"ladder-fast", "ladder-slow"} & set(missing))) + " have not finished."
     norm_pred, product_pred, local_pred = predictions
     mid = local_pred or product_pred  # the slow end's own exponent where the ladder has one
-    shown = lambda p: "none" if not p else f"{p:,.0f}"
+    shown = [f"the slowest rungs' exponent at least {local_pred:,.0f} steps" if local_pred else None,
+             f"the product law fitted on lr 1e-3 {product_pred:,.0f}" if product_pred else None,
+             f"the norm law {norm_pred[1]:,.0f}" + ("" if not law or law["fits"] else " (a law that does not fit)")
+             if norm_pred and norm_pred[1] else None]
+    shown = [s for s in shown if s]
     rows.append(common.claim(
         "delay-poster-regime", "From our runs, the delay's scaling predicts the poster's delay at wd 1e-3",
         f"~{POSTER_DELAY:,} steps (grokked 334,000, memorised ~800; width 128)", setting + "; V_mem at wd 1e-3",
-        f"at lr x wd = 1e-6: the slowest rungs' exponent at least {shown(local_pred)} steps; the product law "
-        f"fitted on lr 1e-3 {shown(product_pred)}; the norm law {shown(norm_pred and norm_pred[1])}"
-        + ("" if not law or law["fits"] else " (a law that does not fit)"),
+        "at lr x wd = 1e-6: " + "; ".join(shown) if shown else "no prediction: too few rungs grokked to fit a scaling",
         common.verdict(mid is not None and 0.5 <= POSTER_DELAY / mid <= 2,
                        partly=mid is not None and 0.2 <= POSTER_DELAY / mid <= 5),
         "the prediction from the slowest rungs' exponent (else the product law) within 2x of the poster's delay; "
@@ -485,21 +487,31 @@ def law_claims(law, errors, product, product_errs, held, predictions, setting, m
     return rows
 
 
+RESUME = "python experiments/grok_delay.py --resume"  # with the flags of the run, where known
+
+
 def arms_for(args, argv):
     base = common.grok_config(args, argv, optimizer="adamw", momentum=0.0, init="default", grokfast_lambda=0.0)
     cells = lambda pairs: [dict(lr=lr, weight_decay=wd) for lr, wd in pairs]
     rung_wd = args.rung_weight_decay
     sgd_same = dict(lr=args.sgd_lr, weight_decay=FIT_LR * rung_wd * (1 - args.sgd_momentum) / args.sgd_lr)
     sgd_five = dict(lr=args.sgd_lr, weight_decay=5 * sgd_same["weight_decay"])
-    steps = lambda n: n if not args.quick or "--steps" in common.explicit_flags(argv) else base.steps
-    rung = dataclasses.replace(base, lr=FIT_LR, weight_decay=rung_wd, steps=steps(args.rung_steps))
-    wide = dataclasses.replace(base, d_model=128, batch_size=512, steps=steps(args.vmem_steps + 1000))
+    explicit = common.explicit_flags(argv)
+
+    def steps(n, flag):
+        """An arm's budget: its own flag's; with --quick the quick budget, unless that flag was given."""
+        return n if not args.quick or flag in explicit else common.QUICK_GROK["steps"]
+    rung = dataclasses.replace(base, lr=FIT_LR, weight_decay=rung_wd, steps=steps(args.rung_steps, "--rung-steps"))
+    wide = dataclasses.replace(base, d_model=128, batch_size=512,
+                               steps=steps(args.vmem_steps + 1000, "--vmem-steps"))
     if args.quick:
         wide = dataclasses.replace(wide, d_model=base.d_model, batch_size=base.batch_size)
     return {
-        "ladder-fast": common.grid(dataclasses.replace(base, steps=steps(args.fast_steps)), cells(FAST), base.seeds),
+        "ladder-fast": common.grid(dataclasses.replace(base, steps=steps(args.fast_steps, "--fast-steps")), cells(FAST),
+                                   base.seeds),
         "ladder-slow": common.grid(base, cells(SLOW), base.seeds),
-        "vmem": dataclasses.replace(base, lr=FIT_LR, weight_decay=POSTER_RATE / FIT_LR, steps=steps(args.vmem_steps)),
+        "vmem": dataclasses.replace(base, lr=FIT_LR, weight_decay=POSTER_RATE / FIT_LR,
+                                    steps=steps(args.vmem_steps, "--vmem-steps")),
         "width128": common.grid(wide, cells(((FIT_LR, 1.0), (FIT_LR, POSTER_RATE / FIT_LR))), base.seeds),
         "rung-adamw": common.grid(rung, [dict(init="default", grokfast_lambda=0.0), dict(init="small", grokfast_lambda=0.0),
                                          dict(init="sparse", grokfast_lambda=0.0),
@@ -510,27 +522,40 @@ def arms_for(args, argv):
     }
 
 
-def main(argv=None):
+def build_parser():
     p = common.grok_parser(__doc__, steps=30_000)  # ladder-slow: the budget RESULTS.md was made with
     p.set_defaults(d_model=64, batch_size=256, grokfast_lambda=2.0)
-    p.add_argument("--fast-steps", type=common.positive_int, default=15_000, help="budget of ladder-fast")
-    p.add_argument("--vmem-steps", type=common.positive_int, default=3_000, help="budget of vmem (width128: 1,000 more)")
-    p.add_argument("--rung-steps", type=common.positive_int, default=15_000, help="budget of the rung-* arms")
+    next(a for a in p._actions if a.dest == "steps").help = "budget of ladder-slow (default: %(default)s)"
+    p.add_argument("--fast-steps", type=common.positive_int, default=15_000,
+                   help="budget of ladder-fast (default: %(default)s)")
+    p.add_argument("--vmem-steps", type=common.positive_int, default=3_000,
+                   help="budget of vmem; width128 gets 1,000 more (default: %(default)s)")
+    p.add_argument("--rung-steps", type=common.positive_int, default=15_000,
+                   help="budget of the rung-* arms (default: %(default)s)")
     p.add_argument("--rung-weight-decay", type=common.positive_float, default=0.3,
-                   help="AdamW weight decay of the rung the interventions run on (lr 1e-3; default 0.3)")
-    p.add_argument("--sgd-lr", type=common.positive_float, default=0.005, help="SGD lr (the poster's 0.005)")
-    p.add_argument("--sgd-momentum", type=common.unit_half_open, default=0.9, help="SGD momentum (default 0.9)")
+                   help="AdamW weight decay of the rung the interventions run on, at lr 1e-3 (default: %(default)s)")
+    p.add_argument("--sgd-lr", type=common.positive_float, default=0.005,
+                   help="SGD lr on the rung (default: %(default)s, the poster's)")
+    p.add_argument("--sgd-momentum", type=common.unit_half_open, default=0.9, help="SGD momentum (default: %(default)s)")
     p.add_argument("--finished-only", action="store_true",
                    help="train nothing: write the tables from the arms already finished under --out and say "
                         "which are missing (a study spread over sittings)")
     common.refuse(p, ["--ops", "--batch-mix", "--optimizer", "--init", "--lr", "--weight-decay", "--momentum", "--preset"],
                   "the arms set these (see --help)")
-    args = common.parse(p, argv)
+    return p
+
+
+def main(argv=None):
+    args = common.parse(build_parser(), argv)
     out = common.out_folder(args, "grok_delay")
     arms = arms_for(args, argv)
+    args.resume_command = common.rerun_command("grok_delay", argv, drop={"--finished-only"}, add=["--resume"])
     if args.finished_only:
         common.check_arms(arms, args)
         done = {k: cfg for k, cfg in arms.items() if runs.RunFolder.holds_finished(os.path.join(out, k))}
+        if not done:
+            raise runs.InputError(f"--finished-only: no arm under {out} has finished yet, so there is nothing to "
+                                  f"tabulate; train them with `{args.resume_command}`")
         args.resume = True
         results = common.run_arms(done, out, args)
     else:
@@ -555,7 +580,7 @@ def rung_sentence(groups, rung_wd):
 
 
 def regime_summary(law, errors, poster, recs, missing, product=None, product_errs=(), product_poster=None,
-                   wide=(None, None), groups=None, rung_wd=None):
+                   wide=(None, None), groups=None, rung_wd=None, resume_command=RESUME):
     """The paragraph RESULTS.md opens with: our regime against the poster's, the laws, the prediction."""
     ladder = recs["ladder-fast"] + recs["ladder-slow"]
     said = []
@@ -602,8 +627,7 @@ def regime_summary(law, errors, poster, recs, missing, product=None, product_err
     if (groups or {}).get("baseline"):
         text.append(rung_sentence(groups, rung_wd))
     if missing:
-        text.append(f"Arms not finished yet: {', '.join(missing)} (they resume with `python experiments/"
-                    "grok_delay.py --resume`).")
+        text.append(f"Arms not finished yet: {', '.join(missing)} (they resume with `{resume_command}`).")
     return text
 
 
@@ -671,7 +695,8 @@ def report(arms, results, out, args):
     claim_rows = law_claims(law, errors, product, product_errs, held,
                             (poster, product_poster, local_delay(local, POSTER_RATE)), setting, missing) + rows
     regime = regime_summary(law, errors, poster, recs, missing, product, product_errs, product_poster,
-                            (wide_law, wide_poster), groups, args.rung_weight_decay)
+                            (wide_law, wide_poster), groups, args.rung_weight_decay,
+                            getattr(args, "resume_command", RESUME))
     figure = plot_law(ladder, product, product_poster, os.path.join(out, "delay_law.png"), wide_poster)
     common.save_table(out, {
         "script": "grok_delay", "law": law, "width128_law": wide_law, "held_out_errors": errors,

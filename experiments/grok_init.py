@@ -16,7 +16,7 @@ The budget (4,000 steps) is grok_interventions.py's, so the two count the seeds
 that grokked alike: an earlier ledger ran this script for 3,500 steps, and small
 init counted 1/3 here against 2/3 there, one seed having grokked in between.
 
-Run times: RESULTS.md ("Run times") and README.md.
+Run times: RESULTS.md ("Run times").
 """
 import dataclasses
 
@@ -40,7 +40,7 @@ def claims(arms, results):
             + ("; small init ended at 73.75% val acc" if scheme == "small" else ""),
             f"{name}: " + (f"scale {cfg.init_scale:g}" if scheme == "small" else f"sparsity {cfg.sparsity:g}")
             + f", scope {cfg.init_scope}; " + common.setting(cfg),
-            f"grokked {n}/{seeds}, delay {common.fmt(s['delay'])} steps (default init: {common.fmt(base['delay'])}), "
+            f"grokked {n}/{seeds}, delay {common.fmt_steps(s['delay'])} (default init: {common.fmt(base['delay'])}), "
             f"memorised at {common.fmt(s['memorized_step'])}, final val acc {common.fmt(s['final_val_acc'], 3)}",
             common.verdict(ok), "most seeds grok, with a delay <= 1/3 of default init's"))
     return rows

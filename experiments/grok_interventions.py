@@ -21,7 +21,7 @@ Arms, all division mod 97 at grok.py's reduced scale, seeds --seeds, at most
            ReLU not GELU, decoupled decay not L2, no 10-step warm-up, division not
            multiplication.
 
-Run times: RESULTS.md ("Run times") and README.md.
+Run times: RESULTS.md ("Run times").
 """
 import dataclasses
 

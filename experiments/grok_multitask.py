@@ -14,7 +14,7 @@ division's grokking time alone): an arm that has not grokked division by then
 is reported with its final accuracy.
 Every knob of grok.py is a flag here too.
 
-Run times: RESULTS.md ("Run times") and README.md.
+Run times: RESULTS.md ("Run times").
 """
 import dataclasses
 
@@ -51,8 +51,8 @@ def claims(arms, results, rows):
         "multitask", "All four operations together grok division sooner",
         "18x in % of a task-scaled budget (83.5% -> 4.7%); 4.4x in raw steps (334,000 -> 75,750)",
         common.setting(arms["div"]) + "; budget unit: --steps per task",
-        f"division alone {common.fmt(results['div'].summary['div']['grokked_step'])} steps, all four "
-        f"{common.fmt(s4['grokked_step'])} steps ({s4['n_grokked']}/{len(s4['members'])} seeds; final val acc "
+        f"division alone {common.fmt_steps(results['div'].summary['div']['grokked_step'])}, all four "
+        f"{common.fmt_steps(s4['grokked_step'])} ({s4['n_grokked']}/{len(s4['members'])} seeds; final val acc "
         f"{common.fmt(s4['final_val_acc'], 3)}): {f(steps_x)} in raw steps, {f(examples_x)} in division examples "
         f"seen, {f(budget_x)} in % of budget",
         common.verdict(steps_x is not None and steps_x > 1, partly=budget_x is not None and budget_x > 1),
@@ -68,7 +68,7 @@ def pairs_note(by, results):
         s, pair = results[arm].summary["div"], by[arm]["grokked_step"]
         text = f"{arm}: {s['n_grokked']}/{len(s['members'])} seeds grokked division"
         if pair:
-            text += f" at {common.fmt(s['grokked_step'])} steps"
+            text += f" at {common.fmt_steps(s['grokked_step'])}"
             if alone:
                 x = alone / pair
                 text += f" ({x:.2f}x sooner in raw steps)" if x >= 1 else f" ({1 / x:.2f}x later in raw steps)"

@@ -13,7 +13,7 @@ diverged and the others go on. Per setting we report the grokked step, the
 final validation accuracy and the collapses: how often training accuracy fell
 below 50% after the member had memorised (train >= 95%).
 
-Run times: RESULTS.md ("Run times") and README.md.
+Run times: RESULTS.md ("Run times").
 """
 import dataclasses
 
@@ -53,7 +53,7 @@ def claims(arms, settings, groups, adamw):
         f"SGD: lr {', '.join(f'{x:g}' for x in sorted({s['lr'] for s in settings}))} x momentum "
         f"{', '.join(f'{x:g}' for x in sorted({s['momentum'] for s in settings}))}, coupled L2 "
         f"{arms['sgd'].weight_decay:g}; AdamW: {common.setting(arms['adamw'])}",
-        f"AdamW grokked at {common.fmt(adamw['grokked_step'])} steps; {best_text}",
+        f"AdamW grokked at {common.fmt_steps(adamw['grokked_step'])}; {best_text}",
         common.verdict(sooner and stable, partly=sooner),
         "some SGD setting groks (most seeds) in fewer steps than AdamW (medians), with no collapse after "
         "memorising; partly if sooner but it collapses")]
@@ -67,6 +67,11 @@ def main(argv=None):
                    default=(0.0, 0.9), help="SGD momenta (default: 0,0.9)")
     p.add_argument("--sgd-weight-decay", type=common.nonneg_float, default=1e-3,
                    help="SGD's coupled L2 weight decay (default: 1e-3, the poster's)")
+    helps = {"lr": "the AdamW arm's learning rate; the SGD arm's are --sgd-lrs (default: %(default)s)",
+             "weight_decay": "the AdamW arm's decoupled weight decay; the SGD arm's is --sgd-weight-decay "
+                             "(default: %(default)s)"}
+    for action in p._actions:  # the shared --lr and --weight-decay set the AdamW arm only here
+        action.help = helps.get(action.dest, action.help)
     common.refuse(p, ["--ops"], "this claim is about division (use grok.py for other operations)")
     common.refuse(p, ["--optimizer", "--momentum"], "the arms are AdamW and the SGD sweep; set "
                   "--sgd-lrs, --sgd-momenta and --sgd-weight-decay")

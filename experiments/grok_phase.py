@@ -21,7 +21,7 @@ ensemble on a CPU. At that size the baseline cell (scale 1, wd 1) still
 memorises first and generalizes later, with a shorter delay than at width 128:
 a pilot run memorised at step 2,000 and grokked at 2,600 (RESULTS.md has the map's own figures).
 
-Run times: RESULTS.md ("Run times") and README.md.
+Run times: RESULTS.md ("Run times").
 """
 import os
 

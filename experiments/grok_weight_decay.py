@@ -7,7 +7,7 @@ Arms: the reduced-scale baseline (division mod 97, AdamW, weight decay 1.0, or
 --weight-decay) against the same run with weight decay 0; 3 seeds each, 4,000
 steps at most. Every other knob of grok.py is a flag here too.
 
-The no-decay arm runs all its steps. Run times: RESULTS.md ("Run times") and README.md.
+The no-decay arm runs all its steps. Run times: RESULTS.md ("Run times").
 """
 import dataclasses
 
@@ -23,7 +23,7 @@ def claims(arms, results):
         "never (within 400,000 steps)", common.setting(arms["wd=0"]),
         f"wd=0: memorised {common.fmt(none['memorized_step'])}, grokked {none['n_grokked']}/{seeds}, final val acc "
         f"{common.fmt(none['final_val_acc'], 3)}; {name}: grokked {decayed['n_grokked']}/{seeds} at "
-        f"{common.fmt(decayed['grokked_step'])} steps",
+        f"{common.fmt_steps(decayed['grokked_step'])}",
         common.verdict(none["n_grokked"] == 0 and decayed["n_grokked"] > 0),
         "no wd=0 seed groks, and some decayed seed does")]
 

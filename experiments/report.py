@@ -260,7 +260,26 @@ def tricks_table(bench, path):
                                                         for c in cases] for op in ops])
 
 
+def check_bench(bench, path):
+    """bench.json's machine and rows, as speed_section reads them; anything else is one line naming it."""
+    m = bench.get("machine")
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+    problems = []
+    if not isinstance(m, dict) or not all(isinstance(m.get(k), str) for k in ("backend", "dtype")) or \
+            not isinstance(m.get("cpu_count"), (int, type(None))):
+        problems.append("'machine' needs backend and dtype (text) and cpu_count")
+    for r in bench["rows"]:
+        if not (isinstance(r["case"], str) and number(r["E"]) and
+                all(number(r[k]) for k in ("engine_ms", "matmul_bound_ms", "ratio")) and
+                all(r.get(k) is None or number(r[k]) for k in ("matmuls_in_step_ms", "overhead_ms"))):
+            problems.append(f"row {r!r:.80} needs a case name and numbers >= 0")
+            break
+    if problems:
+        raise runs.InputError(f"{path} is damaged: {'; '.join(problems)}; run experiments/bench.py again")
+
+
 def speed_section(bench, path="bench.json"):
+    check_bench(bench, path)
     m = bench["machine"]
     where = f"{m.get('gpu') or m.get('processor')}, {m['backend']} {m.get('cupy') or m.get('numpy')}"
     lines = ["\n### Speed (experiments/bench.py)\n",
@@ -404,9 +423,12 @@ def main(argv=None):
     stale = [os.path.join(figure_dir, os.path.basename(n)) for n in set((before_ledger or {}).get("figures", []))
              - set(shown)]
     stale = [path for path in stale if os.path.exists(path)]
-    if (copies or stale) and not os.access(figure_dir if os.path.isdir(figure_dir) else os.path.dirname(out),
-                                           os.W_OK | os.X_OK):
+    nearest = figure_dir  # the folder that exists and would hold the figures (or their new folder)
+    while not os.path.isdir(nearest):
+        nearest = os.path.dirname(os.path.abspath(nearest))
+    if (copies or stale) and not os.access(nearest, os.W_OK | os.X_OK):
         raise runs.InputError(f"cannot write {figure_dir} (permission denied); nothing was written")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)  # checked writable on the way in
     if copies:
         os.makedirs(figure_dir, exist_ok=True)
 

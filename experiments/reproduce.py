@@ -20,9 +20,9 @@ GNU parallel), wave 2 after it, then one `reproduce.py --resume` that reuses
 every finished arm and writes the tables and RESULTS.md. README shows a SLURM
 example.
 
-`--quick` runs the whole chain in seconds as a smoke test (the results are
+`--quick` runs the whole chain on tiny models as a smoke test (the results are
 meaningless); it writes under runs/quick/ and never touches RESULTS.md or results/.
-Run times: RESULTS.md ("Run times", written from this script's timings) and README.md.
+Run times: RESULTS.md ("Run times", written from the run folders' timings).
 """
 import common  # first: it puts the repository root on sys.path (and makes an early Ctrl-C quiet)
 
@@ -216,19 +216,20 @@ def record_timing(args, name, seconds):
 
 def main(argv=None):
     p = common.help_parser(__doc__)
-    p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
+    p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"],
+                   help="the array backend every script trains on (default: %(default)s)")
     p.add_argument("--root", default=None, help="where the scripts write (default: runs, or runs/quick with --quick)")
     p.add_argument("--only", type=common.name_list(ORDER, "script"), default=tuple(ORDER),
                    help="comma-separated scripts to run, in order (default: all)")
     p.add_argument("--resume", action="store_true", help="pass --resume to every script")
     p.add_argument("--overwrite", action="store_true", help="pass --overwrite to every script")
     p.add_argument("--no-bench", action="store_true", help="skip experiments/bench.py")
-    p.add_argument("--quick", action="store_true", help="smoke-run the whole chain in seconds, under runs/quick/")
+    p.add_argument("--quick", action="store_true", help="smoke-run the whole chain (tiny models, few steps), under runs/quick/")
     p.add_argument("--list", action="store_true", help="print one shell command per arm, and exit")
     p.add_argument("--jobs", type=common.positive_int, default=1,
                    help="train this many arms at once, each in its own process on one OpenBLAS thread, then "
-                        "reuse them all for the tables (default 1: one arm after another in this process; "
-                        "at most the number of cores)")
+                        "reuse them all for the tables; at most the number of cores (default: 1, one arm after "
+                        "another in this process)")
     p.add_argument("--results", default=None, help="the ledger to write (default: RESULTS.md, or "
                                                    "<root>/RESULTS.md with --quick)")
     args = p.parse_args(argv)

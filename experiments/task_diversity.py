@@ -21,7 +21,7 @@ at held-out accuracy >= 0.99, from the same history. `--preset fast` (D=64,
 lr 1e-3) is the reduction the ledger used before; RESULTS.md shows both.
 3 seeds per arm, trained together.
 
-Run times: RESULTS.md ("Run times") and README.md.
+Run times: RESULTS.md ("Run times").
 """
 import itertools
 import os
@@ -106,8 +106,8 @@ def claims(cfg, results, table, loose):
     plateau_step, converged = mws["plateau_step"]["median"], mws["converged_step"]["median"]
     rows = [common.claim(
         "plateau", "Single-task MWS sits on a loss plateau, then drops suddenly", "qualitative (Figure 1)", setting,
-        f"plateau (loss halfway down) at {common.fmt(mws['plateau_step'])} steps, converged at "
-        f"{common.fmt(mws['converged_step'])} steps",
+        f"plateau (loss halfway down) at {common.fmt_steps(mws['plateau_step'])}, converged at "
+        f"{common.fmt_steps(mws['converged_step'])}",
         common.verdict(plateau_step is not None and converged is not None
                        and converged - plateau_step <= 0.5 * plateau_step),
         "the drop from halfway down to converged takes <= half as long as the plateau"),

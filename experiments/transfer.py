@@ -17,7 +17,7 @@ Width and learning rate: `--preset poster` (the default: D=256, Adam lr 1e-4,
 the poster's code) or `--preset fast` (D=64, lr 1e-3; writes under
 runs/transfer-fast); batch 128, as task_diversity.py explains.
 
-Run times: RESULTS.md ("Run times") and README.md.
+Run times: RESULTS.md ("Run times").
 """
 import os
 
@@ -83,13 +83,13 @@ def claims(results, change_rows, cfg):
         "transfer", "Prefix-sum pretraining removes the MWS plateau", "no observable stall (Figure 2)",
         f"prefix sum to convergence, then MWS with a fresh Adam; {common.sequence_setting(cfg)}",
         f"MWS from scratch: plateau {common.fmt(scratch['plateau_step'])}, converged "
-        f"{common.fmt(scratch['converged_step'])} steps; fine-tuned: plateau {common.fmt(tuned['plateau_step'])}, "
-        f"converged {common.fmt(tuned['converged_step'])} steps",
+        f"{common.fmt_steps(scratch['converged_step'])}; fine-tuned: plateau {common.fmt(tuned['plateau_step'])}, "
+        f"converged {common.fmt_steps(tuned['converged_step'])}",
         common.verdict(_le(tuned["plateau_step"], scratch["plateau_step"], 0.2)
                        and _le(tuned["converged_step"], scratch["converged_step"], 1.0),
                        partly=_le(tuned["plateau_step"], scratch["plateau_step"], 0.2)),
         "the fine-tuned plateau is <= 1/5 of scratch's and it converges sooner; partly if only the plateau goes",
-        note=f"MWS -> MWP converged at {common.fmt(mwp_tuned['converged_step'])} steps, MWP from scratch at "
+        note=f"MWS -> MWP converged at {common.fmt_steps(mwp_tuned['converged_step'])}, MWP from scratch at "
              f"{common.fmt(mwp['converged_step'])}."),
         common.claim(
         "finetune-biases", "Fine-tuning mostly moves the attention biases",

@@ -56,6 +56,11 @@ def test_student_copy_holds_no_solved_speed_path_and_trains_on_the_students_ops(
                             "print(sorted({getattr(ag, op).__module__ for op in fastops.SWAPPED}))"],
                            cwd=copy, capture_output=True, text=True, timeout=60)
     assert check.stdout.strip() == "['autograd']", check.stderr
+    # a script that needs an unsolved exercise ends in one line naming it and how to grade it, no traceback
+    run = subprocess.run([sys.executable, "experiments/grok.py", "--quick", "--out", str(tmp_path / "run")],
+                         cwd=copy, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and run.stderr.count("\n") == 1, run.stderr
+    assert re.match(r"error: exercise [a-z0-9-]+ is not solved yet .*`pytest -m [a-z0-9_]+`", run.stderr), run.stderr
 
 
 def test_stripping_keeps_the_markers_and_raises():

@@ -1,6 +1,7 @@
 """Every experiment script: a --quick smoke run, --help, one-line errors for bad input,
 interrupts that lose nothing, run folders that never mix, and smoke runs that never
 touch committed results."""
+import argparse
 import contextlib
 import hashlib
 import importlib
@@ -95,6 +96,21 @@ def test_quick_writes_under_its_own_root(tmp_path, monkeypatch):
 
 
 @pytest.mark.integration
+def test_a_smoke_run_starts_afresh_over_a_smoke_run_and_never_over_a_real_one(tmp_path):
+    out = str(tmp_path / "g")
+    assert run_main("grok", ["--quick", "--out", out])[0] == 0
+    code, _, err = run_main("grok", ["--quick", "--out", out])  # reproduce.py --quick, run twice
+    assert code == 0, err
+    real = str(tmp_path / "real")
+    tiny = ["--steps", "2", "--eval-every", "1", "--p", "11", "--d-model", "16", "--heads", "2", "--batch-size", "8"]
+    assert run_main("grok", tiny + ["--out", real])[0] == 0
+    before = open(os.path.join(real, "grok", "history.csv")).read()
+    code, _, err = run_main("grok", ["--quick", "--out", real])
+    assert code == 2 and "already holds a finished run" in err
+    assert open(os.path.join(real, "grok", "history.csv")).read() == before
+
+
+@pytest.mark.integration
 def test_quick_never_overrides_an_explicit_flag(tmp_path):
     code, _, err = run_main("grok", ["--quick", "--steps", "4", "--p", "13", "--out", str(tmp_path)])
     assert code == 0, err
@@ -116,6 +132,13 @@ def test_bench_quick_and_compare(tmp_path):
     code, out, _ = run_main("bench", ["--quick", "--out", str(tmp_path / "b"), "--cases", "grok:2",
                                       "--compare", str(tmp_path / "bench.json")])
     assert code == 0 and "grok      E=2  engine / bound" in out and "mlp" not in out.split("against")[1]
+    # --compare naming the bench.json this run replaces (the help's own example) compares against the old one
+    data = runs.read_json(str(tmp_path / "bench.json"))
+    data["rows"] = [dict(r, ratio=1000.0, engine_ms=1e6) for r in data["rows"]]
+    runs.write_json(str(tmp_path / "bench.json"), data)
+    code, out, _ = run_main("bench", ["--quick", "--out", str(tmp_path), "--cases", "grok:2",
+                                      "--compare", str(tmp_path / "bench.json")])
+    assert code == 0 and "engine / bound 1000.00 ->" in out.split("against")[1], out
 
 
 @pytest.mark.integration
@@ -131,11 +154,24 @@ def test_bench_tricks_times_each_fast_op_put_back_and_report_shows_it(tmp_path):
     ledger = tmp_path / "R.md"
     code, _, err = run_main("report", ["--root", str(tmp_path), "--out", str(ledger), "--force"])
     assert code == 0 and "| trick | lines | grok E=1 |" in ledger.read_text(), err
+    nested = tmp_path / "new" / "sub" / "R.md"  # a folder that does not exist yet is made, not "permission denied"
+    code, _, err = run_main("report", ["--root", str(tmp_path), "--out", str(nested), "--force"])
+    assert code == 0 and nested.read_text() == ledger.read_text().replace(str(ledger), str(nested)), err
     data = runs.read_json(str(tmp_path / "bench" / "bench.json"))
     data["tricks"][0]["gain"] = "fast"
     runs.write_json(str(tmp_path / "bench" / "bench.json"), data)
     code, _, err = run_main("report", ["--root", str(tmp_path), "--out", str(ledger), "--force"])
     assert code == 2 and err.count("\n") == 1 and "bench.json is damaged" in err, err
+    good = runs.read_json(str(tmp_path / "bench" / "bench.json"))
+    del good["tricks"]
+    for damage in (lambda d: d.pop("machine"), lambda d: d["machine"].pop("backend"),
+                   lambda d: d.update(machine=[]), lambda d: d["rows"][0].update(engine_ms="fast"),
+                   lambda d: d["rows"][0].update(overhead_ms=[1]), lambda d: d["rows"][0].update(E=None)):
+        data = json.loads(json.dumps(good))
+        damage(data)
+        runs.write_json(str(tmp_path / "bench" / "bench.json"), data)
+        code, _, err = run_main("report", ["--root", str(tmp_path), "--out", str(ledger), "--force"])
+        assert code == 2 and err.count("\n") == 1 and "bench.json is damaged" in err, err
 
 
 @pytest.mark.integration
@@ -830,6 +866,28 @@ def test_grok_delay_reports_the_arms_finished_so_far(tmp_path):
     assert sorted(os.listdir(out)) == ["ladder-fast", "table.json"]  # nothing else trained
     claims = {c["id"]: c for c in table["claims"]}
     assert "Not final" in claims["delay-law"]["note"] and claims["delay-poster-regime"]["verdict"] == "see note"
+    assert "none" not in claims["delay-poster-regime"]["ours"]  # no "at least none steps" where nothing grokked
+    # the resume command it gives keeps this run's own flags (here --quick and --out)
+    assert f"(they resume with `python experiments/grok_delay.py --quick --out {out} --resume`)" in table["regime"][-1]
+    # with no finished arm there is nothing to tabulate: one line, and the command that trains them
+    code, _, err = run_main("grok_delay", ["--quick", "--out", str(tmp_path / "none"), "--finished-only"])
+    assert code == 2 and err.startswith("error: --finished-only: no arm under") and "--resume`" in err
+
+
+def test_grok_delay_quick_keeps_each_arm_s_own_budget_flag():
+    """--quick shrinks every arm, except those whose own budget flag was written."""
+    grok_delay = importlib.import_module("grok_delay")
+
+    def budgets(argv):
+        parser = grok_delay.build_parser()
+        return {k: cfg.steps for k, cfg in grok_delay.arms_for(common.parse(parser, argv), argv).items()}
+    quick = common.QUICK_GROK["steps"]
+    assert budgets(["--quick", "--fast-steps", "9"])["ladder-fast"] == 9
+    assert budgets(["--quick", "--fast-steps", "9"])["ladder-slow"] == quick
+    steps = budgets(["--quick", "--steps", "12"])
+    assert steps["ladder-slow"] == 12 and steps["ladder-fast"] == steps["rung-adamw"] == steps["vmem"] == quick
+    assert budgets(["--quick", "--rung-steps", "7", "--vmem-steps", "8"]) == dict(
+        {k: quick for k in steps}, **{"rung-adamw": 7, "rung-four-tasks": 7, "rung-sgd": 7, "vmem": 8, "width128": 1008})
 
 
 # -- --help shows what a script honours, and no run time (those live in RESULTS.md and README.md) --------------
@@ -865,6 +923,29 @@ def test_help_gives_no_run_time(script):
     times = re.findall(r"(?:about|~|took|takes)\s*\d[\d.,]*\s*(?:min|minutes|hours?|h|seconds|s)\b|\d+ h \d+ min",
                        help_text, re.I)
     assert not times, f"{script} --help quotes run times {times}"
+
+
+@pytest.mark.parametrize("script", ALL_SCRIPTS)
+def test_every_default_in_help_is_a_value(script):
+    """Each option's help ends in one '(default: <value>)' with its parentheses whole: no "the config's",
+    no '%(' left unformatted, no fragment a rewrite left behind."""
+    parsers = []
+
+    def grab(self, *args, **kwargs):  # the script's parser, as main() built it
+        parsers.append(self)
+        raise SystemExit(0)
+    with pytest.MonkeyPatch.context() as m, pytest.raises(SystemExit):
+        m.setattr(argparse.ArgumentParser, "parse_args", grab)
+        importlib.import_module(script).main([])
+    (p,) = parsers
+    for action in p._actions:
+        if not action.help or action.help == argparse.SUPPRESS:
+            continue
+        text = p._get_formatter()._expand_help(action)
+        assert "the config's" not in text and "%(" not in text, text
+        assert text.count("(") == text.count(")"), text
+        for default in re.findall(r"\(default: ([^)]*)\)", text):
+            assert default.strip() and not default.startswith(("s)", ")")), text
 
 
 def test_grok_phase_help_shows_the_sizes_it_uses():

@@ -175,12 +175,13 @@ def test_report_never_writes_a_ledger_of_no_claims(tmp_path):
     assert not (tmp_path / "R.md").exists()
 
 
-@pytest.mark.parametrize("argv", [[], ["a", "b"]])
-def test_student_copy_with_no_or_two_destinations_is_one_line(argv):
+@pytest.mark.parametrize("argv", [[], ["a", "b"], ["--bogus"]])
+def test_student_copy_with_no_or_two_destinations_or_an_unknown_option_is_one_line(argv):
     result = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_student_copy.py"), *argv],
                             capture_output=True, text=True, timeout=60)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and not result.stdout
+    assert "inside the repository" not in lines[0]  # an option is not a destination
 
 
 def _tensor():

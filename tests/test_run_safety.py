@@ -163,6 +163,17 @@ def test_resume_flags_never_delete_a_finished_run(argv, words, pristine, tmp_pat
 
 
 @pytest.mark.integration
+def test_a_checkpoint_past_the_budget_says_how_to_resume_and_that_works(pristine, tmp_path):
+    """The stopped run's checkpoint is at step 20 (its last): --steps 5 is refused, and the remedy it gives works."""
+    shutil.copytree(pristine / "stopped", tmp_path / "s")
+    flags = TINY_FLAGS + ["--checkpoint-every", "10", "--out", str(tmp_path / "s"), "--resume"]
+    code, _, err = run_main("grok", flags + ["--steps", "5"])
+    assert code == 2 and err.count("\n") == 1 and "resume it with --steps 20 or more" in err, err
+    code, out, err = run_main("grok", flags + ["--steps", "20"])
+    assert code == 0 and "resuming at step 20" in out, err
+
+
+@pytest.mark.integration
 def test_overwrite_alone_replaces_and_resume_continues_from_a_checkpoint(pristine, tmp_path):
     shutil.copytree(pristine / "finished", tmp_path / "a")
     code, _, err = run_main("grok", TINY_FLAGS + ["--steps", "5", "--overwrite", "--out", str(tmp_path / "a")])

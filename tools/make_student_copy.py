@@ -16,7 +16,7 @@ same backwards and updates rearranged; the copy leaves out each of its regions
     # END SOLVED
 
 so the copy trains on autograd.py's own ops (the student's) and holds no solution
-(TEACHING.md: the answer-key policy). Grade one exercise with
+(TEACHING.md: "The answer key"). Grade one exercise with
 `pytest -m <name with _ for ->` (e.g. `pytest -m gelu_backward`); the tests
 marked `integration` are skipped until no exercise is left unsolved.
 
@@ -117,6 +117,10 @@ if __name__ == "__main__":
     if len(sys.argv) == 2 and sys.argv[1] in ("-h", "--help"):
         print(__doc__)
         sys.exit(0)
+    if len(sys.argv) == 2 and sys.argv[1].startswith("-"):
+        print(f"error: unknown option {sys.argv[1]}: python tools/make_student_copy.py DEST "
+              "(the one option is --help)", file=sys.stderr)
+        sys.exit(2)
     if len(sys.argv) != 2:  # a bad input is one line, as everywhere else
         print(f"error: give one DEST (got {len(sys.argv) - 1}): python tools/make_student_copy.py DEST "
               "(DEST must not exist yet; --help says more)", file=sys.stderr)
