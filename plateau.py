@@ -133,7 +133,8 @@ class GrokConfig(TrainConfig):
     p: int = knob(97, "the modulus (a prime where div is trained)", whole(2, 1000), "--p")
     frac_train: float = knob(0.5, "share of each operation's table used for training",
                              number(0, 1, low_open=True, high_open=True), "--frac-train")
-    d_model: int = knob(128, "width D", whole(1), "--d-model")
+    d_model: int = knob(128, "width D (>= 2: a LayerNorm over one feature outputs a constant)", whole(2),
+                        "--d-model")
     n_heads: int = knob(4, "attention heads H", whole(1), "--heads")
     n_layers: int = knob(2, "blocks L", whole(1), "--layers")
     norm: str = knob("post", "LayerNorm after each sublayer (post, PyTorch's default) or before (pre)",
@@ -141,8 +142,8 @@ class GrokConfig(TrainConfig):
     init: str = knob("default", "default: PyTorch's; small: Xavier-normal x --init-scale; sparse: Xavier with "
                      "--sparsity zeroed; scaled: PyTorch's x --init-scale",
                      one_of("default", "small", "sparse", "scaled"), "--init", per_member=True)
-    init_scale: float = knob(0.01, "small and scaled init: the scale", number(0, low_open=True), "--init-scale",
-                             per_member=True)
+    init_scale: float = knob(0.01, "small and scaled init: the scale (at most 100: beyond, float32 weights "
+                             "overflow)", number(0, 100, low_open=True), "--init-scale", per_member=True)
     sparsity: float = knob(0.9, "sparse init: the share of weights set to zero", number(0, 1, high_open=True),
                            "--sparsity", per_member=True)
     init_scope: str = knob("linear", "linear: MLP, attention output, read-out (the poster's code); all: every "
@@ -160,7 +161,8 @@ class SequenceConfig(TrainConfig):
                   whole(2), "--n")
     k: int = knob(2, "window", whole(1), "--k")
     p: int = knob(17, "modulus", whole(2, 1000), "--p")
-    d_model: int = knob(64, "width D (the paper: 256; 64 keeps the plateau, measured)", whole(1), "--d-model")
+    d_model: int = knob(64, "width D (the paper: 256; 64 keeps the plateau, measured; >= 2: a LayerNorm over "
+                        "one feature outputs a constant)", whole(2), "--d-model")
     attention: str = knob("linear", "linear (no softmax) or softmax", one_of("linear", "softmax"), "--attention")
     eval_size: int = knob(256, "held-out sequences per task", whole(1), "--eval-size")
     batch_size: int = redefault(TrainConfig, "batch_size", 128)    # split across the tasks

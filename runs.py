@@ -192,11 +192,19 @@ def _json_default(x):
     raise TypeError(f"cannot write {type(x)} as JSON")
 
 
+MAX_JSON_BYTES = 256 * 2 ** 20  # a JSON file of ours is far smaller (the largest table.json: under 1 MB)
+
+
 def read_json(path, rows=None, row_keys=(), remedy=""):
     """The JSON in `path`; a missing or damaged file is an InputError that names it (and
     `remedy`, what to do about it). With `rows`: the file must be an object whose `rows` entry
     is a list of objects, each with every key of `row_keys` (what a reader indexes)."""
     remedy = f"; {remedy}" if remedy else ""
+    if os.path.exists(path) and not os.path.isdir(path) and not os.path.isfile(path):
+        raise InputError(f"{path} is not a regular file (a device or a pipe?){remedy}")
+    if os.path.isfile(path) and os.path.getsize(path) > MAX_JSON_BYTES:
+        raise InputError(f"{path} is {os.path.getsize(path):,} bytes, more than any file of ours "
+                         f"({MAX_JSON_BYTES:,}){remedy}")
     try:
         with open(path, encoding="utf-8") as f:
             value = json.load(f)
@@ -398,9 +406,22 @@ class RunFolder:
         """summary.json: an object with the run's steps, config and run_id."""
         s = read_json(self.file("summary.json"), remedy=self.remedy)
         if not (isinstance(s, dict) and _whole(s.get("steps")) and isinstance(s.get("config"), dict)
-                and isinstance(s.get("run_id"), str) and isinstance(s.get("files", {}), dict)):
-            raise self.damaged("summary.json", "is not a finished run's summary (it needs steps, config and run_id)")
+                and isinstance(s.get("run_id"), str) and isinstance(s.get("files", {}), dict)
+                and isinstance(s.get("tasks", {}), dict) and _is_made_by(s.get("made_by", {}))):
+            raise self.damaged("summary.json", "is not a finished run's summary (it needs steps, config and run_id; "
+                                               "tasks and made_by, where present, as this version writes them)")
         return s
+
+    def check_companions(self, summary):
+        """config.json and timing.json beside a finished run: each must be the file of that run
+        (its run_id, its config), or one line names it. Read on reuse, so nothing damaged is kept."""
+        config = read_json(self.file("config.json"), remedy=self.remedy)
+        if not (isinstance(config, dict) and config.get("run_id") == summary["run_id"]
+                and not self.differences({k: v for k, v in config.items() if k not in ("run_id", "made_by")})
+                and _is_made_by(config.get("made_by", {}))):
+            raise self.damaged("config.json", "is not the config of the run summary.json records (its run_id or "
+                                              "config differs, or it was edited)")
+        read_timing(self.file("timing.json"), summary["run_id"], "delete that file (only its run times are lost)")
 
     def check_params(self, name, arrays):
         """Parameters are floating-point numbers, finite unless this run lets members diverge."""
@@ -430,6 +451,7 @@ class RunFolder:
         done, budget, wanted = summary["steps"], summary["config"].get("steps"), self.config.get("steps")
         if not (wanted == budget or _whole(budget) and done < budget and wanted >= done):
             return None
+        self.check_companions(summary)
         params = self.check_params("params.npz", load_npz(self.file("params.npz"), self.remedy))
         history = self.read_history()
         recorded = summary.get("files")
@@ -459,11 +481,13 @@ class RunFolder:
 
     # -- starting, saving and finishing --------------------------------------------------------
 
-    def begin(self, resume, overwrite):
+    def begin(self, resume, overwrite, load=None):
         """Start a fresh run, or load this config's checkpoint: returns None or the checkpoint dict.
 
         Never deletes a finished run unless `overwrite` (alone) asks for it: a resume that
-        cannot reuse or continue it is refused with one line naming what would."""
+        cannot reuse or continue it is refused with one line naming what would. `load(checkpoint)`
+        puts the checkpoint into the caller's training state (it may refuse it): the folder
+        changes only after every file of the run it continues has been read and accepted."""
         check_resume_flags(resume, overwrite)
         held = self.holds()
         if held and not resume and MADE_BY["quick"] and self.holds_smoke_run():
@@ -480,13 +504,16 @@ class RunFolder:
                 raise InputError(f"cannot resume {self.path} with --steps {self.config['steps']}: its checkpoint "
                                  f"is at step {checkpoint['step']} already; resume it with --steps "
                                  f"{checkpoint['step']} or more, or choose another --out (--overwrite replaces it)")
+            timing = read_timing(self.file("timing.json"), checkpoint["run_id"],
+                                 "delete that file (only its run times are lost) and resume")
+            if load:
+                load(checkpoint)
             self._remove("summary.json", "params.npz", "curves.png")  # no longer finished
             self.run_id = checkpoint["run_id"]
             self.made_by = _made_by(checkpoint.get("made_by"))
             write_json(self.file("config.json"), {**self.config, "run_id": self.run_id, "made_by": self.made_by})
             self.write_history(checkpoint["history"])
-            self._start_timing(checkpoint["step"], read_timing(
-                self.file("timing.json"), self.run_id, "delete that file (only its run times are lost) and resume"))
+            self._start_timing(checkpoint["step"], timing)
             return checkpoint
         self._remove(*RUN_FILES)
         self.run_id, self.made_by = uuid.uuid4().hex, _made_by(None)
@@ -644,6 +671,12 @@ def _whole(x):
     return isinstance(x, int) and not isinstance(x, bool) and x >= 0
 
 
+def _is_made_by(record):
+    """A made_by record as this version writes it ({} for a run from before it was kept)."""
+    return isinstance(record, dict) and (not record or isinstance(record.get("commits"), list) and all(
+        isinstance(c, str) for c in record["commits"]) and isinstance(record.get("quick"), bool))
+
+
 def _made_by(earlier):
     """What made a run: every commit that trained part of it, in order, and whether it is a smoke run."""
     earlier = earlier if isinstance(earlier, dict) else {}
@@ -725,9 +758,9 @@ def train(cfg, out=None, resume=False, overwrite=False, init_params=None, log=sa
             log(f"{out}: already finished at step {steps}; reusing it")
             return plateau.Result(params, history, analysis.summarize(cfg, history), steps, out)
         state = start_state(cfg, problem, init_params)
-        checkpoint = run.begin(resume, overwrite) if run else None
+        load = lambda checkpoint: load_checkpoint(checkpoint, state, run.remedy, run.file(run.CHECKPOINT))
+        checkpoint = run.begin(resume, overwrite, load) if run else None
         if checkpoint:
-            load_checkpoint(checkpoint, state, run.remedy)
             log(f"{out}: resuming at step {state.step}")
         first, clock = state.step, Clock(state.step, cfg.steps)
 
@@ -770,17 +803,16 @@ def save_checkpoint(run, state):
     run.save_checkpoint(state.step, arrays, state.history)
 
 
-def load_checkpoint(checkpoint, state, remedy="delete the checkpoint to start that run again"):
+def load_checkpoint(checkpoint, state, remedy="delete the checkpoint to start that run again", path="its checkpoint"):
     """Put a checkpoint's parameters, optimizer state, step and history into `state`."""
     arrays = checkpoint["arrays"]
     try:
         plateau.load_params(state.params, {k[6:]: v for k, v in arrays.items() if k.startswith("param.")})
         state.optimizer.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})
     except plateau.ParameterMismatch as error:
-        raise InputError(f"{error}") from None
+        raise InputError(f"{path} does not fit this model ({error}); {remedy}") from None
     except ag.StateDictError as error:  # a checkpoint edited or made by other code: a bad file
-        raise InputError(f"its checkpoint's optimizer state does not fit this model ({error}); "
-                         f"{remedy}") from None
+        raise InputError(f"{path}: its optimizer state does not fit this model ({error}); {remedy}") from None
     state.step, state.history = checkpoint["step"], checkpoint["history"]
 
 
@@ -861,13 +893,28 @@ FIGURES_NEED = "figures need matplotlib: pip install matplotlib (or pip install 
 
 
 def pyplot():
+    """matplotlib.pyplot drawing into files (Agg), or None where matplotlib is missing or cannot
+    start (then figures_missing() says why)."""
+    global _PYPLOT_PROBLEM
+    os.environ.pop("MPLBACKEND", None)  # files only: Agg, whatever backend the environment names
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         return plt
     except ImportError:
-        return None
+        _PYPLOT_PROBLEM = FIGURES_NEED
+    except Exception as error:  # installed but broken (a bad matplotlibrc, say)
+        _PYPLOT_PROBLEM = f"figures were not drawn: matplotlib could not start ({str(error).splitlines()[0]:.200})"
+    return None
+
+
+_PYPLOT_PROBLEM = FIGURES_NEED
+
+
+def figures_missing():
+    """Why a figure was not drawn: matplotlib missing, or the reason it could not start."""
+    return _PYPLOT_PROBLEM
 
 
 def save_figure(fig, path, dpi=80, layout=True):

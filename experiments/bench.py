@@ -236,6 +236,9 @@ def tricks(name, E, repeats, quick):
             for op, optimizer in variants[2:]]
 
 
+MAX_REPEATS = 10_000  # timed steps per case: a median needs far fewer
+
+
 def parse_cases(text):
     """'grok:1,sequence:4' -> [('grok', 1), ('sequence', 4)], every name and E checked."""
     cases = []
@@ -246,6 +249,8 @@ def parse_cases(text):
         if not (E.isascii() and E.isdigit()) or int(E) < 1:
             raise common.argparse.ArgumentTypeError(f"{item!r}: write name:E with E a whole number >= 1")
         cases.append((name, int(E)))
+    if len(set(cases)) < len(cases):
+        raise common.argparse.ArgumentTypeError(f"{text!r} names a case twice")
     return cases
 
 
@@ -293,7 +298,8 @@ def main(argv=None):
                    help="the array backend to time (default: %(default)s)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"],
                    help="the float type of every array (default: %(default)s)")
-    p.add_argument("--repeats", type=common.positive_int, default=15,
+    repeats = common.number_flag(int, lambda v: 1 <= v <= MAX_REPEATS, f"a whole number in [1, {MAX_REPEATS:,}]")
+    p.add_argument("--repeats", type=repeats, default=15,
                    help="timed steps per case, the median reported (default: %(default)s; 2 with --quick)")
     p.add_argument("--cases", type=parse_cases, default=parse_cases("mlp:1,grok:1,grok:4,sequence:1,sequence:4"),
                    help="comma-separated name:E pairs, names from mlp, grok, sequence "

@@ -22,7 +22,12 @@ import sys
 
 
 def _stop_quietly(signum, frame):
-    raise SystemExit(128 + signum)  # as a shell reports it, with no KeyboardInterrupt traceback
+    """Ctrl-C outside a training step (a training run saves its checkpoint and says so itself):
+    one line, and the exit status a shell reports, with no KeyboardInterrupt traceback. Every
+    file is written aside and renamed into place, so nothing is left half-written."""
+    runs.complain(f"stopped by {signal.Signals(signum).name}; run the same command with --resume to continue "
+                  "(finished arms are kept)")
+    raise SystemExit(128 + signum)
 
 
 def _stop_now(signum, frame):
@@ -35,6 +40,8 @@ if os.path.dirname(os.path.abspath(getattr(sys.modules["__main__"], "__file__", 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # `python experiments/x.py` works from the repo root without installing
+
+import numpy as np  # noqa: E402  (after the Ctrl-C handler: its import takes a while)
 
 import analysis  # noqa: E402
 import autograd as ag  # noqa: E402
@@ -82,10 +89,19 @@ def help_parser(doc):
                   allow_abbrev=False)
 
 
-def _number(kind, test, what):
+def as_number(kind, text):
+    """kind(text) (int or float) for text in plain ASCII: Python also reads '１０' (full-width digits)
+    and '1_0' as 10, which a flag should not."""
+    if not text.isascii() or "_" in text:
+        raise ValueError(text)
+    return kind(text)
+
+
+def number_flag(kind, test, what):
+    """A flag's type function: text read as `kind`, finite, and passing `test` (else `what` it must be)."""
     def parse(text):
         try:
-            value = kind(text)
+            value = as_number(kind, text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
         if not math.isfinite(value):  # inf, nan, 1e309 (which parses as inf)
@@ -97,10 +113,10 @@ def _number(kind, test, what):
     return parse
 
 
-positive_int = _number(int, lambda v: v >= 1, "a whole number >= 1")
-positive_float = _number(float, lambda v: v > 0, "a number > 0")
-nonneg_float = _number(float, lambda v: v >= 0, "a number >= 0")
-unit_half_open = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+positive_int = number_flag(int, lambda v: v >= 1, "a whole number >= 1")
+positive_float = number_flag(float, lambda v: v > 0, "a number > 0")
+nonneg_float = number_flag(float, lambda v: v >= 0, "a number >= 0")
+unit_half_open = number_flag(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
 MAX_SEEDS = 1_000_000   # far more members than any machine's memory fits (runs.check_fits)
@@ -139,7 +155,7 @@ def name_list(choices, what):
 def float_list(test=lambda v: True, what="a number"):
     def parse(text):
         try:
-            values = tuple(float(v) for v in text.split(","))
+            values = tuple(as_number(float, v.strip()) for v in text.split(","))
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
         if not all(math.isfinite(v) for v in values):  # inf, nan, 1e309 (which parses as inf)
@@ -245,7 +261,7 @@ def read_as(values):
     is not a value of that kind (inf and nan are not finite numbers) or out of range."""
     def read(text):
         try:
-            value = values.kind(text)
+            value = as_number(values.kind, text) if values.kind in (int, float) else values.kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {values.what}") from None
         if not values.ok(value):
@@ -408,7 +424,7 @@ def add_sequence_flags(p):
     for name in SEQUENCE_KNOBS:
         if name in ("d_model", "lr"):  # the preset's, unless written out
             meaning = plateau.SequenceConfig.__dataclass_fields__[name].metadata["help"]
-            add_knob(g, plateau.SequenceConfig, name, default=None, help=f"{meaning} (default: the preset's)")
+            add_knob(g, plateau.SequenceConfig, name, default=None, help=f"{meaning} {preset_defaults(name)}")
         else:
             add_knob(g, plateau.SequenceConfig, name)
     return p
@@ -417,8 +433,13 @@ def add_sequence_flags(p):
 def sequence_parser(doc):
     p = add_sequence_flags(parser(doc, steps=None, config=plateau.SequenceConfig))
     steps = next(a for a in p._actions if a.dest == "steps")
-    steps.help = "training steps per arm (default: the preset's)"
+    steps.help = f"training steps per arm {preset_defaults('steps')}"
     return p
+
+
+def preset_defaults(name):
+    """'(default: 256 with --preset poster, 64 with --preset fast)' for a field the presets set."""
+    return "(default: " + ", ".join(f"{v[name]:g} with --preset {k}" for k, v in SEQUENCE_PRESETS.items()) + ")"
 
 
 def sequence_config(args, argv, tasks, **overrides):
@@ -456,6 +477,8 @@ def memory_remedy(cfg):
 
 def check_arms(arms, args):
     """Every arm's name is a shell-safe folder name and every config is in range (before any work)."""
+    if args.arm is not None and args.arm not in arms:
+        raise runs.InputError(f"--arm {args.arm!r} is not an arm of this script; choose from {', '.join(arms)}")
     if getattr(args, "list_arms", False):
         for name in arms:
             print(name)
@@ -465,8 +488,6 @@ def check_arms(arms, args):
             raise runs.InputError(f"arm name {name!r}: use letters, digits, '-', '_', '.', '=' only")
         plateau.check_config(cfg)
         runs.check_fits(plateau.memory_estimate(cfg), what=f"arm {name}", remedy=memory_remedy(cfg))
-    if args.arm is not None and args.arm not in arms:
-        raise runs.InputError(f"--arm {args.arm!r} is not an arm of this script; choose from {', '.join(arms)}")
     for backend, dtype in sorted({(cfg.backend, cfg.dtype) for cfg in arms.values()}):
         fastops.set_backend(backend, dtype)  # no CuPy: one line now, before any header or folder
 
@@ -558,6 +579,9 @@ def claim(cid, text, poster, setting, ours, verdict, rule, note=""):
     return dict(id=cid, claim=text, poster=poster, setting=setting, ours=ours, verdict=verdict, rule=rule, note=note)
 
 
+VERDICTS = ("reproduced", "partly", "not reproduced", "see note")  # the last: no verdict yet, the note says why
+
+
 def verdict(condition, partly=False):
     return "reproduced" if condition else ("partly" if partly else "not reproduced")
 
@@ -595,13 +619,14 @@ def save_table(out, payload, figures=()):
     table.json's figures as null, so report.py keeps the one an earlier ledger showed."""
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "table.json")
-    runs.write_json(path, {**payload, "commit": git_commit(), "figures": [f or None for f in figures]})
+    runs.write_json(path, {**payload, "commit": git_commit(), "quick": bool(runs.MADE_BY["quick"]),
+                           "figures": [f or None for f in figures]})
     say(f"\nwrote {path}")
     made = [f for f in figures if f]
     if made:
         say("figures: " + ", ".join(made))
     if len(made) < len(figures):
-        say(runs.FIGURES_NEED)
+        say(runs.figures_missing())
     for c in payload.get("claims", []):
         say(verdict_line(c))
     return path
@@ -654,9 +679,11 @@ def setting(cfg):
 # Running a script: errors as one line, interrupts as the shell's exit status.
 
 def run_main(main, argv=None):
-    """Run main(argv); return the exit status (0, 2 on bad input, 130/143 when interrupted)."""
+    """Run main(argv); return the exit status (0, 2 on bad input, 130/143 when interrupted).
+    NumPy's floating-point warnings stay quiet: a loss that overflows is the NaN watch's one line."""
     try:
-        main(argv)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            main(argv)
         return 0
     except ArmsListed:
         return 0
@@ -669,6 +696,9 @@ def run_main(main, argv=None):
         return stop.exit_code
     except BrokenPipeError:  # output piped into a reader that stopped early (| head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as error:  # the machine refused a write the run needed: a full disk, stdout on /dev/full
+        runs.complain(f"error: cannot write {error.filename or 'the output'} ({error.strerror or error})")
         return 1
     except NotImplementedError as error:  # a student copy: an exercise the script needs is not solved yet
         name = re.match(r"Exercise ([a-z0-9-]+):", str(error))

@@ -55,7 +55,32 @@ SHAPES = {"table.json": ("claims", CLAIM_KEYS), "reproduce_timings.json": ("invo
 def load(root, script, name="table.json"):
     """A script's JSON output, its shape checked (a damaged file is one error line), or None."""
     path = os.path.normpath(os.path.join(root, script, name))
-    return runs.read_json(path, *SHAPES[name]) if os.path.exists(path) else None
+    if not os.path.exists(path):
+        return None
+    value = runs.read_json(path, *SHAPES[name])
+    if name == "table.json":
+        check_table(value, path)
+    return value
+
+
+def check_table(table, path):
+    """What a ledger reads of a table.json beyond its rows' keys: at least one claim, each id once,
+    each verdict one of common.VERDICTS, its arms by name, its figures a list, its quick flag a bool."""
+    claims = table["claims"]
+    ids = [c["id"] for c in claims]
+    text_ids = all(isinstance(i, str) and i for i in ids)
+    twice = sorted({i for i in ids if ids.count(i) > 1}) if text_ids else []
+    checks = [(not claims, "it has no claims"),
+              (not text_ids, "a claim id is not text"),
+              (twice, f"claim id {twice[0] if twice else ''!r} appears twice"),
+              (any(c["verdict"] not in common.VERDICTS for c in claims),
+               f"a verdict is not one of {', '.join(common.VERDICTS)}"),
+              (not isinstance(table.get("arms", {}), dict), "'arms' is not an object of arm names"),
+              (not isinstance(table.get("figures", []), list), "'figures' is not a list"),
+              (not isinstance(table.get("quick", False), bool), "'quick' is not true or false")]
+    problem = next((what for bad, what in checks if bad), None)
+    if problem:
+        raise runs.InputError(f"{path} is damaged: {problem}; run its script again with --resume")
 
 
 def is_committed_ledger(path):
@@ -66,11 +91,13 @@ def is_committed_ledger(path):
 def made_by(root, script, table):
     """(commits, smoke) of a script's runs, as its run folders recorded them (summary.json's
     made_by); the table's own commit for runs made before run folders recorded it."""
-    commits, smoke = [], False
-    arms = table.get("arms") if isinstance(table.get("arms"), dict) else {}
-    for arm in arms:
+    commits, smoke = [], table.get("quick") is True
+    for arm in table.get("arms", {}):
         path = os.path.join(root, script, arm, "summary.json")
-        summary = runs.read_json(path) if os.path.isfile(path) else {}
+        if not os.path.isfile(path):  # then nothing tells whether it was a smoke run: never guess
+            raise runs.InputError(f"{os.path.join(root, script, 'table.json')} names arm {arm!r}, whose run "
+                                  f"{path} is missing or not a file: run {script} again with --resume")
+        summary = runs.read_json(path)
         record = summary.get("made_by") if isinstance(summary, dict) else None
         if isinstance(record, dict):
             commits += [c for c in record.get("commits", []) if isinstance(c, str) and c not in commits]
@@ -162,6 +189,18 @@ def carried_figures(section):
 def figure_name(script, path):
     parent = os.path.basename(os.path.dirname(path))
     return f"{script}_{'main' if parent == script else parent}_{os.path.basename(path)}"
+
+
+def figure_source(root, script, path):
+    """Where a figure that table.json names is now: a .png in the table's own folder or one of its
+    arms' folders, wherever the runs were made (a moved runs/ keeps its figures); None if absent.
+    Nothing outside that folder is ever copied into results/."""
+    if not isinstance(path, str) or not path.endswith(".png"):
+        raise runs.InputError(f"{os.path.join(root, script, 'table.json')} is damaged: its figure {path!r} is not "
+                              f"a .png file; run {script} again with --resume")
+    base, parent, name = os.path.join(root, script), os.path.basename(os.path.dirname(path)), os.path.basename(path)
+    found = [p for p in (os.path.join(base, parent, name), os.path.join(base, name)) if os.path.isfile(p)]
+    return found[0] if found else None
 
 
 def script_of(name):
@@ -469,12 +508,13 @@ def figures(root, tables, figure_dir, before):
                 names += [n for n in before if script_of(n) == script and n not in names
                           and os.path.exists(os.path.join(figure_dir, n))]
                 continue
-            src = path if os.path.isabs(path) or os.path.exists(path) else os.path.join(common.ROOT, path)
-            name = figure_name(script, path)
-            if os.path.exists(src):
+            src, name = figure_source(root, script, path), figure_name(script, path)
+            if src:
                 copies.append((src, os.path.join(figure_dir, name)))
-            elif not os.path.exists(os.path.join(figure_dir, name)):
-                continue  # no figure made and none from an earlier report
+            elif not os.path.exists(os.path.join(figure_dir, name)):  # none now, and none from an earlier report
+                raise runs.InputError(f"{os.path.join(root, script, 'table.json')} names the figure {path}, which "
+                                      f"is not in {os.path.join(root, script)}: run {script} again with --resume "
+                                      "to draw it")
             names.append(name)
         for name in names:
             lines[script] += [f"![{script}: {name}](results/{name})", ""]
@@ -487,13 +527,16 @@ def arm_timings(root, folder):
     belongs to the run the folder holds (the same run_id as its config.json), and how many arm
     folders there are in all."""
     base = os.path.join(root, folder)
-    arms = sorted(a for a in os.listdir(base) if os.path.isfile(os.path.join(base, a, "config.json"))) \
+    arms = sorted(a for a in os.listdir(base) if os.path.lexists(os.path.join(base, a, "config.json"))) \
         if os.path.isdir(base) else []
     timed = {}
     for arm in arms:
-        config = runs.read_json(os.path.join(base, arm, "config.json"))
+        path = os.path.join(base, arm, "config.json")
+        config = runs.read_json(path, remedy=f"run {folder} again with --resume")
         run_id = config.get("run_id") if isinstance(config, dict) else None
-        segments = runs.read_timing(os.path.join(base, arm, "timing.json"), run_id or "")
+        if not isinstance(run_id, str):  # then no timing.json can be told to be this run's
+            raise runs.InputError(f"{path} is not a run's config (it has no run_id); run {folder} again with --resume")
+        segments = runs.read_timing(os.path.join(base, arm, "timing.json"), run_id)
         if segments:
             timed[arm] = segments
     return timed, len(arms)

@@ -78,15 +78,22 @@ def print_commands(args, flags_for):
     shell-quoted: a --root with a space or a `;` stays one word)."""
     line = lambda words: " ".join(shlex.quote(w) for w in words)
     waves = arm_commands(args, flags_for)
-    print("# wave 1: every line on its own (one SLURM array task, one GNU parallel job, one machine...)")
-    print("\n".join(line(words) for _, _, words in waves[1]))
+    text = ["# wave 1: every line on its own (one SLURM array task, one GNU parallel job, one machine...)"]
+    text += [line(words) for _, _, words in waves[1]]
     if waves[2]:
-        print("# wave 2: after wave 1 (these start from a wave-1 arm's finished run)")
-        print("\n".join(line(words) for _, _, words in waves[2]))
-    print("# last: tables, bench and RESULTS.md, reusing every finished arm")
-    print(line(["python", "experiments/reproduce.py", "--resume", "--root", args.root, "--only", ",".join(args.only),
-                "--backend", args.backend] + ["--quick"] * args.quick + ["--no-bench"] * args.no_bench
-               + (["--results", args.results] if args.results else [])))
+        text += ["# wave 2: after wave 1 (these start from a wave-1 arm's finished run)"]
+        text += [line(words) for _, _, words in waves[2]]
+    text += ["# last: tables, bench and RESULTS.md, reusing every finished arm",
+             line(["python", "experiments/reproduce.py", "--resume", "--root", args.root, "--only", ",".join(args.only),
+                   "--backend", args.backend] + ["--quick"] * args.quick + ["--no-bench"] * args.no_bench
+                  + (["--results", args.results] if args.results else []))]
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:  # a command with a character the output cannot show would not run as printed
+        "\n".join(text).encode(encoding)
+    except UnicodeEncodeError:
+        raise runs.InputError(f"a path in these commands cannot be written in this output's encoding ({encoding}); "
+                              "set PYTHONIOENCODING=utf-8 or choose a plain --root") from None
+    print("\n".join(text))
 
 
 # ---------------------------------------------------------------------------
@@ -240,6 +247,11 @@ def main(argv=None):
         raise runs.InputError("--quick never writes the committed RESULTS.md; leave --results out")
     runs.check_writable_folder(args.root, "--root")
     runs.check_writable_file(results, "--results")  # every output checked before hours of training
+    inside = os.path.relpath(os.path.realpath(results), os.path.realpath(args.root)).split(os.sep)[0]
+    if inside in (".", *common.CLAIM_SCRIPTS, *report.FOLDERS, "bench", "logs"):  # a folder the chain writes
+        raise runs.InputError(f"--results {results} is {'the --root folder' if inside == '.' else 'inside '}"
+                              f"{'' if inside == '.' else os.path.join(args.root, inside)}, where the scripts "
+                              "write their runs; give a file name outside it")
     flags_for = lambda script: (["--out", os.path.join(args.root, script), "--backend", args.backend]
                                 + ["--quick"] * args.quick)
     if args.list:

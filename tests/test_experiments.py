@@ -93,6 +93,7 @@ def test_quick_writes_under_its_own_root(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, _ = run_main("grok", ["--quick"])
     assert code == 0 and os.path.exists("runs/quick/grok/table.json") and not os.path.exists("runs/grok")
+    assert runs.read_json("runs/quick/grok/table.json")["quick"] is True  # report.py keeps it out of the ledger
 
 
 @pytest.mark.integration
@@ -942,7 +943,7 @@ def test_every_default_in_help_is_a_value(script):
         if not action.help or action.help == argparse.SUPPRESS:
             continue
         text = p._get_formatter()._expand_help(action)
-        assert "the config's" not in text and "%(" not in text, text
+        assert "the config's" not in text and "the preset's)" not in text and "%(" not in text, text
         assert text.count("(") == text.count(")"), text
         for default in re.findall(r"\(default: ([^)]*)\)", text):
             assert default.strip() and not default.startswith(("s)", ")")), text

@@ -142,6 +142,15 @@ ONE_LINE_FLAGS = [  # flags out of range that used to run, overflow or be read a
     ("task_diversity", ["--k", "40"]),         # a window longer than the sequence: ran, judged nothing
     ("bench", ["--cases", "grok:\u0663"]),
     ("gpu_check", ["--stage", "bogus", "--standin"]),  # KeyError traceback
+    ("grok", ["--steps", "\uff11\uff10"]),  # full-width digits, read by int() as 10
+    ("grok", ["--steps", "1_0"]),            # read by int() as 10
+    ("grok_phase", ["--scales", "\uff11"]),
+    ("grok", ["--lr", "1_0e-3"]),
+    ("bench", ["--cases", "mlp:1,mlp:1"]),   # timed the same case twice
+    ("bench", ["--repeats", "1000000000000"]),  # ran on without end
+    ("grok", ["--arm", "nope", "--list-arms"]),  # listed the arms, ignoring the unknown one
+    ("transfer", ["--d-model", "1"]),          # a verdict built on NaN
+    ("grok", ["--init", "scaled", "--init-scale", "1e308"]),  # overflowing weights, "lower the learning rate"
 ]
 
 
@@ -149,6 +158,51 @@ ONE_LINE_FLAGS = [  # flags out of range that used to run, overflow or be read a
 def test_a_flag_out_of_range_is_one_error_line(script, argv, tmp_path):
     code, err = main_of(script, argv + ["--quick", "--out", str(tmp_path / "out")])
     assert code == 2 and len(err) == 1 and err[0].startswith("error: "), err
+
+
+@pytest.mark.integration
+def test_a_diverging_run_is_one_line_without_numpy_warnings(tmp_path):
+    """NumPy's overflow warnings used to come first; the NaN watch's line is the one the user sees."""
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "transfer.py"), "--quick", "--lr",
+                             "1e6", "--out", str(tmp_path / "t")], capture_output=True, text=True, timeout=120)
+    err = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(err) == 1 and err[0].startswith("error: loss became nan"), err
+
+
+def _script(name, argv, env=None, stdout=subprocess.PIPE):
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "experiments", f"{name}.py"), *argv], stdout=stdout,
+                            stderr=subprocess.PIPE, text=True, timeout=120, env={**os.environ, **(env or {})})
+    return result.returncode, result.stderr.strip().splitlines()
+
+
+@pytest.mark.integration
+def test_an_output_that_cannot_be_written_is_one_line(tmp_path):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    with open("/dev/full", "w") as full:
+        code, err = _script("grok", ["--quick", "--out", str(tmp_path / "g")], stdout=full)
+    assert code == 1 and len(err) == 1 and "No space left" in err[0], err
+
+
+@pytest.mark.integration
+def test_a_bogus_matplotlib_backend_in_the_environment_still_draws(tmp_path):
+    pytest.importorskip("matplotlib")
+    code, err = _script("grok", ["--quick", "--out", str(tmp_path / "g")], env={"MPLBACKEND": "bogus"})
+    assert code == 0 and (tmp_path / "g" / "grok" / "curves.png").exists(), err
+
+
+def test_list_with_a_path_the_output_cannot_encode_is_one_line(tmp_path):
+    code, err = _script("reproduce", ["--quick", "--list", "--root", str(tmp_path / "r \u00fc")],
+                        env={"PYTHONIOENCODING": "ascii"})
+    assert code == 2 and len(err) == 1 and "PYTHONIOENCODING=utf-8" in err[0], err
+
+
+def test_ctrl_c_between_training_steps_says_how_to_continue(capsys):
+    """Between two scripts of reproduce.py (no training run to save and say so): one line, exit 130."""
+    with pytest.raises(SystemExit) as stop:
+        common._stop_quietly(2, None)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 130 and len(err) == 1 and "--resume" in err[0], err
 
 
 BENCH_COMPARE = ['{"rows": [{"case": "mlp", "E": 1, "ratio": 0, "engine_ms": 0}]}',   # ZeroDivisionError

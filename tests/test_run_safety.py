@@ -110,7 +110,23 @@ DAMAGED = [
     ("checkpoint without meta", "stopped", lambda f: _npz(f / "checkpoint.npz", lambda a: a.pop("meta")),
      "checkpoint.npz", "not a checkpoint"),
     ("checkpoint optimizer state", "stopped", lambda f: _npz(f / "checkpoint.npz", lambda a: a.update(
-        {"opt.steps": a["opt.steps"][:-1]})), None, "optimizer state does not fit"),
+        {"opt.steps": a["opt.steps"][:-1]})), "checkpoint.npz", "optimizer state does not fit"),
+    ("checkpoint parameter reshaped", "stopped", lambda f: _npz(f / "checkpoint.npz", lambda a: a.update(
+        {_first_param(a, "param."): np.zeros((2, 2), np.float32)})), "checkpoint.npz", "does not fit this model"),
+    ("config truncated", "finished", _write("config.json", '{"kind": "gr'), "config.json", "truncated"),
+    ("config []", "finished", _write("config.json", "[]"), "config.json", "not the config"),
+    ("config edited", "finished", lambda f: (f / "config.json").write_text(
+        (f / "config.json").read_text().replace('"d_model": 16', '"d_model": 17')), "config.json", "not the config"),
+    ("config another run", "finished", lambda f: (f / "config.json").write_text(
+        re.sub(r'"run_id": "\w+"', '"run_id": "x"', (f / "config.json").read_text())), "config.json", "not the config"),
+    ("summary made_by text", "finished", lambda f: (f / "summary.json").write_text(json.dumps(
+        dict(json.loads((f / "summary.json").read_text()), made_by="x"))), "summary.json", "not a finished run"),
+    ("summary tasks list", "finished", lambda f: (f / "summary.json").write_text(json.dumps(
+        dict(json.loads((f / "summary.json").read_text()), tasks=[]))), "summary.json", "not a finished run"),
+    ("timing binary", "finished", lambda f: (f / "timing.json").write_bytes(b"\x00\xff" * 9), "timing.json",
+     "not valid JSON"),
+    ("timing a device", "stopped", lambda f: (os.remove(f / "timing.json"), os.symlink("/dev/zero", f / "timing.json")),
+     "timing.json", "not a regular file"),
 ]
 
 
@@ -123,12 +139,20 @@ def test_a_damaged_run_file_is_one_line_and_its_remedy_works(case, which, damage
     shutil.copytree(pristine / which, tmp_path / which)
     folder = tmp_path / which / "grok"
     damage(folder)
+    before = {name: (folder / name).read_bytes() for name in os.listdir(folder)
+              if name not in ("run.lock", "timing.json") and (folder / name).is_file()}
     steps = STEPS if which == "finished" else ["--steps", "20"]
     argv = TINY_FLAGS + steps + ["--out", str(tmp_path / which), "--resume"]
     code, out, err = run_main("grok", argv)
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, (code, err, out[-300:])
     assert words in err and (name is None or str(folder / name) in err), err
     assert "resuming" not in out and "reusing" not in out
+    assert {name: (folder / name).read_bytes() for name in before} == before  # nothing changed on the way out
+    if name == "timing.json":  # its own remedy: only the run times are lost
+        assert "delete that file (only its run times are lost)" in err, err
+        os.remove(folder / "timing.json")
+        assert run_main("grok", argv)[0] == 0
+        return
     remedy = re.search(r"delete the run folder (\S+) to train that run again", err)
     assert remedy and remedy.group(1) == str(folder), err
     shutil.rmtree(remedy.group(1))
@@ -408,6 +432,8 @@ def test_report_through_a_link_writes_its_target_and_names_each_claims_commit(re
 @pytest.mark.parametrize("script, argv", [
     ("report", ["--out", "{tmp}"]), ("report", ["--out", ""]),
     ("reproduce", ["--results", "{tmp}", "--only", "grok"]), ("reproduce", ["--results", "{tmp}/no/x.md"]),
+    ("reproduce", ["--results", "{tmp}/runs", "--only", "grok", "--quick"]),  # becomes the root folder
+    ("reproduce", ["--results", "{tmp}/runs/grok/R.md", "--only", "grok", "--quick"]),  # a folder grok writes
 ])
 def test_an_output_path_that_cannot_be_a_file_is_refused_before_any_work(script, argv, tmp_path):
     (tmp_path / "no").write_text("a file where a folder should be")
@@ -426,6 +452,59 @@ def test_report_without_matplotlib_keeps_every_committed_figure(repo, tmp_path):
     assert code == 0, err
     assert (repo / "results" / "grok_main_curves.png").read_bytes() == b"the committed figure"
     assert "](results/grok_main_curves.png)" in (repo / "RESULTS.md").read_text()
+
+
+def _edit_table(change):
+    def damage(root):
+        path = root / "grok" / "table.json"
+        table = json.loads(path.read_text())
+        change(table, root)
+        path.write_text(json.dumps(table))
+    return damage
+
+
+# (case, damage(runs root), words of the one error line): table.json and what it names, checked on the way in
+DAMAGED_TABLES = [
+    ("no claims", _edit_table(lambda t, r: t.update(claims=[])), "it has no claims"),
+    ("a verdict 3", _edit_table(lambda t, r: t["claims"][0].update(verdict=3)), "a verdict is not one of"),
+    ("an id twice", _edit_table(lambda t, r: t["claims"].append(dict(t["claims"][0]))), "appears twice"),
+    ("arms a list", _edit_table(lambda t, r: t.update(arms=["grok"])), "'arms' is not an object"),
+    ("quick text", _edit_table(lambda t, r: t.update(quick="no")), "'quick' is not true or false"),
+    ("an arm without summary", lambda r: os.remove(r / "grok" / "grok" / "summary.json"), "is missing"),
+    ("an arm unknown", _edit_table(lambda t, r: t.update(arms={"nope": {}})), "is missing"),
+    ("a figure outside", _edit_table(lambda t, r: t.update(figures=["/etc/passwd"])), "is not a .png"),
+    ("a figure elsewhere", _edit_table(lambda t, r: t.update(figures=["/etc/x/curves.png"])), "is not in"),
+    ("an arm's config []", lambda r: (r / "grok" / "grok" / "config.json").write_text("[]"), "not a run's config"),
+    ("an arm's config a dangling link", lambda r: os.symlink(r / "nowhere", r / "grok" / "grok" / "config.json"),
+     "does not exist"),
+    ("an arm's config a folder", lambda r: os.mkdir(r / "grok" / "grok" / "config.json"), "cannot be read"),
+]
+
+
+@pytest.mark.parametrize("case, damage, words", DAMAGED_TABLES, ids=[c[0] for c in DAMAGED_TABLES])
+def test_a_damaged_table_is_one_line_and_nothing_is_written(case, damage, words, tmp_path):
+    _table(tmp_path / "runs")
+    damage(tmp_path / "runs")
+    code, _, err = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(tmp_path / "R.md"), "--force"])
+    assert code == 2 and err.count("\n") == 1 and words in err, err
+    assert not (tmp_path / "R.md").exists() and not (tmp_path / "results").exists()
+
+
+def test_a_table_made_by_a_smoke_run_says_so_itself(repo, tmp_path):
+    """Even with its arms' summaries silent, table.json's own quick flag keeps smoke numbers out."""
+    _table(tmp_path / "runs", quick=False)
+    path = tmp_path / "runs" / "grok" / "table.json"
+    path.write_text(json.dumps(dict(json.loads(path.read_text()), quick=True)))
+    code, _, err = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(repo / "RESULTS.md")])
+    assert code == 2 and "smoke runs" in err, err
+
+
+def test_a_moved_runs_folder_keeps_its_figures(tmp_path):
+    """table.json recorded the figure where the run was made; report.py finds it in the table's folder."""
+    _table(tmp_path / "runs", figures=["/somewhere/else/runs/grok/grok/curves.png"])
+    (tmp_path / "runs" / "grok" / "grok" / "curves.png").write_bytes(b"png")
+    code, _, err = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(tmp_path / "R.md"), "--force"])
+    assert code == 0 and (tmp_path / "results" / "grok_main_curves.png").read_bytes() == b"png", err
 
 
 @pytest.mark.integration
