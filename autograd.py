@@ -94,6 +94,8 @@ class Tensor:
             raise TypeError("Tensor(): got a NumPy array while the backend is cupy; "
                             "move it first with autograd.from_numpy(x)")
         data = xp.asarray(data)
+        if data.dtype.kind not in "biuf":  # strings, None, objects: no numbers to compute with
+            raise TypeError(f"Tensor(): data must be numbers (bool, integer or float), got dtype {data.dtype}")
         if data.dtype.kind == "f" and data.dtype != dtype:
             data = data.astype(dtype)
         if requires_grad and data.dtype.kind != "f":
@@ -113,7 +115,11 @@ class Tensor:
                 raise RuntimeError(f"backward() on a non-scalar tensor of shape {self.shape} "
                                    "needs a seed gradient: call .backward(grad) or reduce it first")
             grad = xp.ones_like(self.data)
-        grads = {id(self): xp.asarray(grad, dtype=self.data.dtype)}  # id(tensor) -> d(self)/d(tensor)
+        grad = xp.asarray(grad, dtype=self.data.dtype)
+        if grad.shape != self.shape:  # never broadcast or reshaped: a mismatch is a bug in the caller
+            raise ValueError(f"backward(): the seed gradient grad has shape {grad.shape}, "
+                             f"the tensor {self.shape}; they must match")
+        grads = {id(self): grad}  # id(tensor) -> d(self)/d(tensor)
         # EXERCISE backward: sort the graph so each node follows its parents (iteratively: graphs run 20,000 ops deep); from self back, hand each node's gradient to its parents via _parent_grads (sum repeats), add a leaf's to .grad, free each node (_parents = (), _backward = _released)
         order, visited, stack = [], set(), [(self, False)]
         while stack:                                    # topological order, iteratively
@@ -369,6 +375,9 @@ def where(condition, a, b):
 
 def masked_fill(a, mask, value):
     """`a` with `value` wherever `mask` is true (e.g. -inf above a causal diagonal)."""
+    mask_dtype = mask.dtype if hasattr(mask, "dtype") else numpy.asarray(mask).dtype
+    if mask_dtype != bool:  # as in PyTorch: a float mask of 0.5 is no yes or no
+        raise TypeError(f"masked_fill: mask must be boolean, got dtype {mask_dtype}")
     return where(mask, value, a)
 
 
@@ -453,13 +462,16 @@ def log_softmax(a, axis=-1):
 
 def check_targets(logits, targets, classes_too=True):
     """The targets as an array, once they are integer class ids of the logits' shape less its last
-    axis; with classes_too, none names a class the logits lack (reading that costs a sync on a GPU)."""
+    axis; with classes_too, each is a class the logits have or -1, ignored (reading them costs a sync
+    on a GPU)."""
     targets = targets.data if isinstance(targets, Tensor) else targets
     if targets.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: targets must be integer class ids, got dtype {targets.dtype}")
-    if classes_too and targets.size and int(targets.max()) >= logits.shape[-1]:  # a class that does not exist
-        raise ValueError(f"cross_entropy: a target is {int(targets.max())}, but the logits have "
-                         f"{logits.shape[-1]} classes")
+    if classes_too and targets.size:
+        low, high = int(targets.min()), int(targets.max())
+        if low < -1 or high >= logits.shape[-1]:  # a class that does not exist (only -1 means ignored)
+            raise ValueError(f"cross_entropy: a target is {low if low < -1 else high}, but the logits have "
+                             f"{logits.shape[-1]} classes (and -1 marks a target to ignore)")
     if targets.shape != logits.shape[:-1]:
         raise ValueError(f"cross_entropy: targets of shape {targets.shape} do not match "
                          f"logits of shape {logits.shape} (expected {logits.shape[:-1]})")
@@ -469,7 +481,7 @@ def check_targets(logits, targets, classes_too=True):
 def cross_entropy(logits, targets, per_member=False):
     """Mean of -log softmax(logits)[target] over the targets that are >= 0.
 
-    logits: (..., V); targets: integer array of shape (...), entries < 0 ignored.
+    logits: (..., V); targets: integer array of shape (...), entries -1 ignored.
     per_member=True keeps the leading (ensemble) axis: the result has shape (E,),
     each member's own mean. Training sums those E losses before backward, so
     every member receives exactly the gradient of its own mean loss (a mean over
@@ -493,9 +505,18 @@ def cross_entropy(logits, targets, per_member=False):
     return _result(out.astype(logits.dtype), (logits,), backward)
 
 
+def check_positive(what, name, value, zero_too=False):
+    """A finite real number > 0 (>= 0 with zero_too), else an error that names it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, numpy.integer, numpy.floating)):
+        raise TypeError(f"{what}: {name} must be a real number, got {value!r}")
+    if not (math.isfinite(value) and (value >= 0 if zero_too else value > 0)):
+        raise ValueError(f"{what}: {name} must be finite and {'>=' if zero_too else '>'} 0, got {value!r}")
+
+
 def layer_norm(x, weight, bias, eps=1e-5):
     """Normalise the last axis to mean 0 and variance 1, then scale and shift:
     out = x̂·w + b with x̂ = (x - μ)/σ, σ = √(var + eps)."""
+    check_positive("layer_norm", "eps", eps)
     centred = x.data - x.data.mean(axis=-1, keepdims=True)                       # x - μ
     rstd = 1 / xp.sqrt((centred * centred).mean(axis=-1, keepdims=True) + eps)  # 1/σ, per row
     x_hat = centred * rstd
@@ -592,15 +613,18 @@ class Optimizer:
     state_names = ()
 
     def __init__(self, params, grokfast_alpha=0.98, grokfast_lambda=None, **hyper):
-        self.params = list(params)
-        if not self.params:
-            raise ValueError("optimizer got an empty parameter list")
-        if grokfast_lambda is not None:
-            hyper.update(grokfast_alpha=grokfast_alpha, grokfast_lambda=grokfast_lambda)
-        self.hyper = {name: _check_hyper(name, value, self.params) for name, value in hyper.items()}
+        self.params = check_params(params)
+        self.hyper = self._checked_hyper(hyper, grokfast_alpha, grokfast_lambda)
         self.steps = [0] * len(self.params)
         names = self.state_names + (("grokfast_ema",) if grokfast_lambda is not None else ())
         self.state = [{name: xp.zeros_like(p.data) for name in names} for p in self.params]
+
+    def _checked_hyper(self, hyper, grokfast_alpha, grokfast_lambda):
+        """Each hyperparameter checked (Grokfast's alpha even when Grokfast is off), as a dict."""
+        _check_hyper("grokfast_alpha", grokfast_alpha, self.params)
+        if grokfast_lambda is not None:
+            hyper.update(grokfast_alpha=grokfast_alpha, grokfast_lambda=grokfast_lambda)
+        return {name: _check_hyper(name, value, self.params) for name, value in hyper.items()}
 
     def zero_grad(self):
         for p in self.params:
@@ -629,18 +653,10 @@ class Optimizer:
             out[f"state.{name}"] = numpy.concatenate([to_numpy(s[name]).reshape(-1) for s in self.state])
         return out
 
-    def load_state_dict(self, saved):
-        expected = {"steps"} | {f"hyper.{k}" for k in self.hyper} | {f"state.{k}" for k in self.state[0]}
-        if set(saved) != expected:
-            raise StateDictError(f"optimizer state has entries {sorted(saved)}, expected {sorted(expected)}")
-        if numpy.ndim(saved["steps"]) != 1 or len(saved["steps"]) != len(self.params):
-            raise StateDictError(f"optimizer state is for {numpy.size(saved['steps'])} parameters, "
-                                 f"not {len(self.params)}")
+    def load_state_dict(self, saved, finite=True):
+        """Resume from state_dict()'s entries; finite=False lets a state hold NaN (a sweep's diverged member)."""
+        check_state_dict(saved, self.hyper, tuple(self.state[0]), self.params, finite)
         sizes = [p.data.size for p in self.params]
-        for name in self.state[0]:
-            if numpy.shape(saved[f"state.{name}"]) != (numpy.sum(sizes),):
-                raise StateDictError(f"optimizer state {name} holds {numpy.size(saved[f'state.{name}'])} "
-                                     f"values, this model has {numpy.sum(sizes)}")
         self.steps = [int(s) for s in saved["steps"]]
         self.hyper = {k: _check_hyper(k, saved[f"hyper.{k}"], self.params) for k in self.hyper}
         for name in self.state[0]:
@@ -649,25 +665,65 @@ class Optimizer:
                 s[name] = from_numpy(piece.reshape(p.shape))
 
 
-# Each hyperparameter's range, as PyTorch checks it (NaN and infinity never pass).
+def check_params(params):
+    """The parameters as a list of distinct Tensors (a lone Tensor is not a list of them: as PyTorch)."""
+    if isinstance(params, Tensor) or not hasattr(params, "__iter__"):
+        raise TypeError(f"params argument given to the optimizer should be an iterable of Tensors, "
+                        f"got {type(params).__name__}")
+    params = list(params)
+    if not params:
+        raise ValueError("optimizer got an empty parameter list")
+    for i, p in enumerate(params):
+        if not isinstance(p, Tensor):
+            raise TypeError(f"optimizer can only optimize Tensors, but params[{i}] is a {type(p).__name__}")
+    if len({id(p) for p in params}) != len(params):
+        raise ValueError("some parameters appear more than once in params; give each once")
+    return params
+
+
+def check_state_dict(saved, hyper, state_names, params, finite=True):
+    """A saved state that fits these parameters: the same entries, a step count >= 0 per parameter,
+    and each state a float array with one value per parameter element (finite unless not finite)."""
+    expected = {"steps"} | {f"hyper.{k}" for k in hyper} | {f"state.{k}" for k in state_names}
+    if set(saved) != expected:
+        raise StateDictError(f"optimizer state has entries {sorted(saved)}, expected {sorted(expected)}")
+    steps, size = numpy.asarray(saved["steps"]), int(numpy.sum([p.data.size for p in params]))
+    if steps.ndim != 1 or len(steps) != len(params):
+        raise StateDictError(f"optimizer state is for {steps.size} parameters, not {len(params)}")
+    if steps.dtype.kind not in "iu" or (steps < 0).any():
+        raise StateDictError(f"optimizer state steps must be whole numbers >= 0, got {steps.tolist()}")
+    for name in state_names:
+        state = numpy.asarray(saved[f"state.{name}"])
+        if state.shape != (size,):
+            raise StateDictError(f"optimizer state {name} holds {state.size} values, this model has {size}")
+        if state.dtype.kind != "f" or (finite and not numpy.isfinite(state).all()):
+            raise StateDictError(f"optimizer state {name} must hold finite floats, got dtype {state.dtype}"
+                                 + (" with NaN or infinite values" if state.dtype.kind == "f" else ""))
+
+
+# Each hyperparameter's range, as PyTorch checks it (NaN and infinity never pass), and
+# those whose upper end is open (a beta or Grokfast's alpha of 1 would never forget).
 HYPER_RANGES = {"lr": (0, None), "weight_decay": (0, None), "momentum": (0, None), "dampening": (0, 1),
                 "beta1": (0, 1), "beta2": (0, 1), "eps": (0, None), "grokfast_alpha": (0, 1),
                 "grokfast_lambda": (0, None)}
+OPEN_ABOVE = ("beta1", "beta2", "grokfast_alpha")
 
 
 def _check_hyper(name, value, params):
-    """A number, or a 1-D array with one value per member (the leading axis of every parameter),
-    finite and in its HYPER_RANGES range (betas below 1)."""
+    """A real number, or a 1-D array with one value per member (the leading axis of every parameter),
+    finite and in its HYPER_RANGES range."""
     try:
-        array = numpy.asarray(to_numpy(value), dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"hyperparameter {name} must be a number or a 1-D array (one per member), "
-                         f"got {value!r}") from None
-    low, high = HYPER_RANGES.get(name, (None, None))
-    if not (numpy.isfinite(array).all() and (low is None or (array >= low).all())
-            and (high is None or (array < high).all() if name.startswith("beta") else
-                 high is None or (array <= high).all())):
-        where = f">= {low}" if high is None else f"in [{low}, {high}{')' if name.startswith('beta') else ']'}"
+        array = to_numpy(value)
+    except (TypeError, ValueError):  # a ragged list
+        array = None
+    if array is None or array.dtype.kind not in "iuf":  # a bool, a complex number, a string: no rate
+        raise ValueError(f"hyperparameter {name} must be a real number or a 1-D array (one per member), "
+                         f"got {value!r}")
+    array = array.astype(float)
+    low, high = HYPER_RANGES[name]
+    below = high is None or ((array < high) if name in OPEN_ABOVE else (array <= high)).all()
+    if not (numpy.isfinite(array).all() and (array >= low).all() and below):
+        where = f">= {low}" if high is None else f"in [{low}, {high}{')' if name in OPEN_ABOVE else ']'}"
         raise ValueError(f"hyperparameter {name} must be finite and {where}, got {value!r}")
     if numpy.ndim(value) == 0:
         return float(value)
@@ -698,14 +754,15 @@ class SGD(Optimizer):
     g ← g + μ·b if nesterov else b; p ← p - lr·g. (τ: dampening)"""
     state_names = ("momentum_buffer",)
 
-    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, dampening=0.0, nesterov=False, **options):
+    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, dampening=0.0, nesterov=False,
+                 grokfast_alpha=0.98, grokfast_lambda=None):
         if nesterov and (not isinstance(momentum, (int, float)) or momentum <= 0 or dampening != 0):
             raise ValueError("nesterov needs a positive scalar momentum and zero dampening")
         if dampening != 0 and not isinstance(momentum, (int, float)):
             raise ValueError("per-member momentum needs zero dampening (a member with momentum 0 then "
                              "gets plain SGD, as PyTorch gives it)")
-        super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay,
-                         dampening=dampening, **options)
+        super().__init__(params, grokfast_alpha, grokfast_lambda, lr=lr, momentum=momentum,
+                         weight_decay=weight_decay, dampening=dampening)
         self.nesterov = nesterov
 
     def update(self, p, g, state, step, lr, momentum, dampening, weight_decay):
@@ -726,9 +783,12 @@ class AdamW(Optimizer):
     p ← p - lr·m̂/(√v̂ + ε) with m̂ = m/(1-β₁ᵗ), v̂ = v/(1-β₂ᵗ)."""
     state_names = ("exp_avg", "exp_avg_sq")
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, **options):
-        super().__init__(params, lr=lr, beta1=betas[0], beta2=betas[1], eps=eps,
-                         weight_decay=weight_decay, **options)
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 grokfast_alpha=0.98, grokfast_lambda=None):
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        super().__init__(params, grokfast_alpha, grokfast_lambda, lr=lr, beta1=betas[0], beta2=betas[1],
+                         eps=eps, weight_decay=weight_decay)
 
     def update(self, p, g, state, step, lr, beta1, beta2, eps, weight_decay):
         # EXERCISE adamw-update: decay p.data by lr·wd first, then the bias-corrected Adam step (docstring); m, v live in state
@@ -751,8 +811,11 @@ def check_grad(f, *inputs, wrt=None, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0):
 
     Floating inputs are differentiated (or only those whose positions `wrt`
     lists; the others are constants); integer inputs (targets, ids) pass through.
-    Runs in float64 on the current backend whatever the backend dtype is.
+    Runs in float64 on the current backend whatever the backend dtype is. A NaN or infinite
+    output or gradient is a failure too (every comparison with NaN is false: it would pass).
     """
+    for name, value in (("eps", eps), ("rtol", rtol), ("atol", atol)):
+        check_positive("check_grad", name, value, zero_too=name != "eps")
     global dtype
     saved_dtype, dtype = dtype, numpy.float64
     try:
@@ -765,6 +828,9 @@ def check_grad(f, *inputs, wrt=None, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0):
         out = f(*tensors)
         if not isinstance(out, Tensor):
             raise TypeError(f"check_grad: f must return a Tensor (built from its inputs), got {type(out).__name__}")
+        if not numpy.isfinite(to_numpy(out.data)).all():
+            raise AssertionError("check_grad: f's output is NaN or infinite at these inputs; "
+                                 "choose inputs inside its domain")
         projection = from_numpy(rng.standard_normal(out.shape))
         grads = {}
         _every_path(out, projection, grads)
@@ -802,6 +868,10 @@ def _compare(f, tensors, k, analytic, projection, eps, rtol, atol):
             down = float((f(*tensors).data * projection).sum())
             flat[i] = original
             numeric.reshape(-1)[i] = (up - down) / (2 * eps)
+    if not (numpy.isfinite(numeric) & numpy.isfinite(analytic)).all():
+        at = numpy.unravel_index(numpy.argmin(numpy.isfinite(numeric) & numpy.isfinite(analytic)), t.shape)
+        raise AssertionError(f"gradient of input {k} is not finite at {at}: backward gave {analytic[at]:.8g}, "
+                             f"finite differences {numeric[at]:.8g} (an input at the edge of f's domain?)")
     error = numpy.abs(analytic - numeric) - (atol + rtol * numpy.abs(numeric))
     if (error > 0).any():
         worst = numpy.unravel_index(numpy.argmax(error), error.shape)

@@ -300,7 +300,7 @@ def cross_entropy(logits, targets, per_member=False):
     reduce_axes = tuple(range(1, targets.ndim)) if per_member else None
     count = valid.sum(axis=reduce_axes).astype(logits.dtype)
     if xp is numpy and (count == 0).any():
-        raise ValueError("cross_entropy: every target is ignored (< 0); nothing to average")
+        raise ValueError("cross_entropy: every target is ignored (-1); nothing to average")
     log_probs = _log_softmax(logits.data)                          # (..., V)
     target_hot = xp.arange(logits.shape[-1]) == targets[..., None]  # (..., V)
     picked = sum_along(log_probs, times=target_hot)[..., 0]         # (...) log p[target]
@@ -313,6 +313,7 @@ def cross_entropy(logits, targets, per_member=False):
 
 
 def layer_norm(x, weight, bias, eps=1e-5):
+    ag.check_positive("layer_norm", "eps", eps)
     x_hat, rstd = normalize(x.data, eps)                        # x̂ and 1/σ, per row
     out = x_hat * weight.data + bias.data
 
@@ -350,9 +351,7 @@ def gelu(a):
 
 class FlatBuffer(ag.Optimizer):
     def __init__(self, params, grokfast_alpha=0.98, grokfast_lambda=None, **hyper):
-        self.params = list(params)
-        if not self.params:
-            raise ValueError("optimizer got an empty parameter list")
+        self.params = ag.check_params(params)
         sizes = [p.data.size for p in self.params]
         self.offsets = [0]
         for n in sizes:
@@ -362,9 +361,7 @@ class FlatBuffer(ag.Optimizer):
         for p, view in zip(self.params, self.views):
             p.data = view
         self.grad = xp.zeros_like(self.flat)                                      # (N,) their gradients
-        if grokfast_lambda is not None:
-            hyper.update(grokfast_alpha=grokfast_alpha, grokfast_lambda=grokfast_lambda)
-        self.hyper = {name: ag._check_hyper(name, value, self.params) for name, value in hyper.items()}
+        self.hyper = self._checked_hyper(hyper, grokfast_alpha, grokfast_lambda)
         self.per_element = {name: self._per_element(value) for name, value in self.hyper.items()}
         self.steps = [0] * len(self.params)
         names = self.state_names + (("grokfast_ema",) if grokfast_lambda is not None else ())
@@ -421,17 +418,8 @@ class FlatBuffer(ag.Optimizer):
         out.update({f"state.{k}": ag.to_numpy(v) for k, v in self.state.items()})
         return out
 
-    def load_state_dict(self, saved):
-        expected = {"steps"} | {f"hyper.{k}" for k in self.hyper} | {f"state.{k}" for k in self.state}
-        if set(saved) != expected:
-            raise ag.StateDictError(f"optimizer state has entries {sorted(saved)}, expected {sorted(expected)}")
-        if numpy.ndim(saved["steps"]) != 1 or len(saved["steps"]) != len(self.params):
-            raise ag.StateDictError(f"optimizer state is for {numpy.size(saved['steps'])} parameters, "
-                                    f"not {len(self.params)}")
-        for name in self.state:
-            if numpy.shape(saved[f"state.{name}"]) != self.flat.shape:
-                raise ag.StateDictError(f"optimizer state {name} holds {numpy.size(saved[f'state.{name}'])} "
-                                        f"values, this model has {self.flat.size}")
+    def load_state_dict(self, saved, finite=True):
+        ag.check_state_dict(saved, self.hyper, tuple(self.state), self.params, finite)
         self.steps = [int(s) for s in saved["steps"]]
         for name in self.hyper:
             self.hyper[name] = ag._check_hyper(name, saved[f"hyper.{name}"], self.params)

@@ -40,15 +40,19 @@ class Values:
         self.what, self.ok, self.kind = what, ok, kind  # kind: how a flag's text is read (int, float, str...)
 
 
+def _whole(v):
+    """An int or a NumPy integer (as tasks.py takes them), never a bool."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
 def _finite(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return (_whole(v) or isinstance(v, float)) and math.isfinite(v)
 
 
 def whole(at_least, at_most=None):
     """A whole number (a bool is not one) in [at_least, at_most]."""
     what = f"a whole number >= {at_least}" if at_most is None else f"a whole number in [{at_least}, {at_most}]"
-    return Values(what, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= at_least
-                  and (at_most is None or v <= at_most), int)
+    return Values(what, lambda v: _whole(v) and v >= at_least and (at_most is None or v <= at_most), int)
 
 
 def number(low=None, high=None, low_open=False, high_open=False):
@@ -77,7 +81,7 @@ def names_from(choices, what):
 
 SEEDS = Values("one or more whole numbers >= 0",
                lambda v: isinstance(v, (tuple, list)) and len(v) >= 1
-               and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in v), "seeds")
+               and all(_whole(s) and s >= 0 for s in v), "seeds")
 BETAS = Values("two numbers in [0, 1)", lambda v: isinstance(v, (tuple, list)) and len(v) == 2
                and all(_finite(b) and 0 <= b < 1 for b in v), "betas")
 
@@ -195,8 +199,10 @@ def config_from_dict(values):
 
 
 def config_to_dict(cfg):
+    """The config as plain JSON values: tuples become lists, NumPy numbers Python ones."""
     kind = "grok" if isinstance(cfg, GrokConfig) else "sequence"
-    return {"kind": kind, **{k: list(v) if isinstance(v, tuple) else v
+    plain = lambda v: v.item() if isinstance(v, np.generic) else v
+    return {"kind": kind, **{k: [plain(x) for x in v] if isinstance(v, (tuple, list)) else plain(v)
                              for k, v in dataclasses.asdict(cfg).items()}}
 
 

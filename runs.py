@@ -808,7 +808,8 @@ def load_checkpoint(checkpoint, state, remedy="delete the checkpoint to start th
     arrays = checkpoint["arrays"]
     try:
         plateau.load_params(state.params, {k[6:]: v for k, v in arrays.items() if k.startswith("param.")})
-        state.optimizer.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("opt.")})
+        state.optimizer.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("opt.")},
+                                        finite=state.watch.stop)  # a sweep may hold a diverged member
     except plateau.ParameterMismatch as error:
         raise InputError(f"{path} does not fit this model ({error}); {remedy}") from None
     except ag.StateDictError as error:  # a checkpoint edited or made by other code: a bad file

@@ -95,13 +95,16 @@ def arithmetic_split(ops, p, frac_train=0.5, seed=0):
     Returns {op: {"train": (inputs, targets), "val": (inputs, targets)}}.
     """
     check_operations(ops, p)
-    if not 0 < frac_train < 1:
-        raise ValueError(f"frac_train must lie strictly between 0 and 1, got {frac_train}")
+    if not isinstance(frac_train, (int, float, np.integer, np.floating)) or not 0 < frac_train < 1:
+        raise ValueError(f"frac_train must lie strictly between 0 and 1, got {frac_train!r}")
     out = {}
     for op in ops:
         inputs, targets = arithmetic_sequences(op, p)
         order = np.random.default_rng(seed).permutation(len(targets))
         cut = int(round(frac_train * len(targets)))
+        if not 0 < cut < len(targets):
+            raise ValueError(f"frac_train={frac_train} leaves an empty train or validation split "
+                             f"of {op}'s {len(targets)} examples")
         out[op] = {"train": (inputs[order[:cut]], targets[order[:cut]]),
                    "val": (inputs[order[cut:]], targets[order[cut:]])}
     return out
@@ -112,6 +115,24 @@ def arithmetic_split(ops, p, frac_train=0.5, seed=0):
 # Inputs x_1..x_n are uniform on {1..p-1}; outputs y_1..y_n are mod p with a
 # window of k. A sequence is `x_1..x_n, SEP_task, y_1..y_n`.
 
+def check_sizes(n=2, k=1, p=2, batch_size=0):
+    """A sequence needs n >= 1 inputs, a window 1 <= k <= n, a modulus p >= 2 (whole numbers)."""
+    for name, value, low in (("n", n, 1), ("k", k, 1), ("p", p, 2), ("batch_size", batch_size, 0)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
+    if k > n:
+        raise ValueError(f"a window k={k} does not fit n={n} inputs")
+
+
+def check_window(x, p, k=1):
+    """x as an integer array (..., n), once p and k fit it (check_sizes); else a clear error."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "iu" or x.ndim == 0:
+        raise TypeError(f"x must be an integer array (..., n), got dtype {x.dtype} and shape {x.shape}")
+    check_sizes(x.shape[-1], k, p)
+    return x
+
+
 def moving_window_sum(x, p=17, k=2):
     """y_i = x_{i-k+1} + ... + x_i mod p (a shorter window at the start).
 
@@ -119,6 +140,7 @@ def moving_window_sum(x, p=17, k=2):
     >>> moving_window_sum(np.array([5, 9, 16]), p=17, k=2).tolist()
     [5, 14, 8]
     """
+    x = check_window(x, p, k)
     # EXERCISE moving-window-sum: y_i is the sum of the last k inputs (fewer at the start), mod p
     return _window(x, k, lambda w: w.sum(axis=-1)) % p
     # END EXERCISE
@@ -131,6 +153,7 @@ def moving_window_product(x, p=17, k=2):
     >>> moving_window_product(np.array([5, 9, 16]), p=17, k=2).tolist()
     [5, 11, 8]
     """
+    x = check_window(x, p, k)
     return _window(x, k, lambda w: _prod_mod(w, p)) % p
 
 
@@ -141,6 +164,7 @@ def moving_window_difference(x, p=17, k=2):
     >>> moving_window_difference(np.array([5, 9, 16]), p=17, k=2).tolist()
     [5, 13, 10]
     """
+    x = check_window(x, p, k)
     return _window(x, k, lambda w: w[..., 0] - w[..., 1:].sum(axis=-1)) % p
 
 
@@ -151,6 +175,7 @@ def prefix_sum(x, p=17, k=None):
     >>> prefix_sum(np.array([5, 9, 16]), p=17).tolist()
     [5, 14, 13]
     """
+    x = check_window(x, p)
     return np.cumsum(x, axis=-1) % p
 
 
@@ -195,16 +220,9 @@ def check_sequence_tasks(names):
 
 
 def separator_token(task, p=17):
+    check_sequence_tasks([task])
+    check_sizes(p=p)
     return p + SEQUENCE_TASK_NAMES.index(task)
-
-
-def check_sizes(n=2, k=1, p=2, batch_size=0):
-    """A sequence needs n >= 1 inputs, a window 1 <= k <= n, a modulus p >= 2 (whole numbers)."""
-    for name, value, low in (("n", n, 1), ("k", k, 1), ("p", p, 2), ("batch_size", batch_size, 0)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
-    if k > n:
-        raise ValueError(f"a window k={k} does not fit n={n} inputs")
 
 
 def sequence_vocab_size(p=17):
@@ -216,6 +234,8 @@ def sequence_batch(task, batch_size, rng, n=16, k=2, p=17):
     """A fresh batch of sequences `x_1..x_n, SEP, y_1..y_n`, shape (batch_size, 2n+1)."""
     check_sequence_tasks([task])
     check_sizes(n, k, p, batch_size)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a NumPy Generator (np.random.default_rng(seed)), got {rng!r}")
     x = rng.integers(1, p, size=(batch_size, n))
     y = SEQUENCE_TASKS[task](x, p=p, k=k)
     sep = np.full((batch_size, 1), separator_token(task, p))
@@ -225,6 +245,10 @@ def sequence_batch(task, batch_size, rng, n=16, k=2, p=17):
 def next_token_pairs(sequences, n=16):
     """Inputs = all but the last token; targets = the next token, but only where the
     target is an output y_i (the n input positions get target -1: ignored by the loss)."""
+    check_sizes(n=n)
+    if np.ndim(sequences) != 2 or np.shape(sequences)[1] != 2 * n + 1:
+        raise ValueError(f"sequences must have shape (B, 2n+1) = (B, {2 * n + 1}) for n={n}, "
+                         f"got {np.shape(sequences)}")
     inputs = sequences[:, :-1]
     targets = sequences[:, 1:].copy()
     targets[:, :n] = -1
@@ -233,6 +257,9 @@ def next_token_pairs(sequences, n=16):
 
 def split_batch(batch_size, tasks):
     """How many sequences of each task go in one mixed batch (as even as possible)."""
+    if not isinstance(tasks, (tuple, list)):  # a bare string is no list of names
+        raise TypeError(f"tasks must be a tuple or list of task names, got {tasks!r}")
+    check_sizes(batch_size=batch_size)
     if not tasks or batch_size < len(tasks):
         raise ValueError(f"a batch of {batch_size} cannot give each of {len(tasks)} task(s) a sequence")
     counts = [batch_size // len(tasks)] * len(tasks)

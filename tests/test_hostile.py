@@ -280,6 +280,93 @@ def test_an_odd_library_call_is_a_value_error_naming_it(call):
         call()
 
 
+def _saved_state(**changes):
+    """An AdamW state_dict for one (2, 3) parameter, with some entries replaced."""
+    return {**ag.AdamW([_tensor()]).state_dict(), **changes}
+
+
+def _p_twice():
+    p = _tensor()
+    return ag.SGD([p, p], lr=0.1)
+
+
+NAMED_REFUSALS = {  # the second hostile pass: (call, the name its ValueError or TypeError must say)
+    "moving_window_sum k=0": (lambda: tasks.moving_window_sum(np.arange(1, 5), k=0), "k must"),
+    "moving_window_sum k=-1": (lambda: tasks.moving_window_sum(np.arange(1, 5), k=-1), "k must"),
+    "moving_window_sum p=0": (lambda: tasks.moving_window_sum(np.arange(1, 5), p=0), "p must"),
+    "prefix_sum p=0": (lambda: tasks.prefix_sum(np.arange(1, 5), p=0), "p must"),
+    "moving_window_sum of floats": (lambda: tasks.moving_window_sum(np.ones(4)), "x must"),
+    "moving_window_product k > n": (lambda: tasks.moving_window_product(np.arange(1, 5), k=10), "k=10"),
+    "arithmetic_split with an empty train split": (lambda: tasks.arithmetic_split(("add",), 5, frac_train=1e-9),
+                                                   "frac_train"),
+    "sequence_batch rng None": (lambda: tasks.sequence_batch("mws", 4, None), "rng"),
+    "sequence_batch rng 0": (lambda: tasks.sequence_batch("mws", 4, 0), "rng"),
+    "next_token_pairs of another n": (lambda: tasks.next_token_pairs(np.ones((2, 5), int), n=16), "sequences"),
+    "next_token_pairs of one sequence": (lambda: tasks.next_token_pairs(np.ones(33, int), n=16), "sequences"),
+    "split_batch of a string": (lambda: tasks.split_batch(4, "mws"), "tasks"),
+    "separator_token of a bogus task": (lambda: tasks.separator_token("bogus"), "bogus.*mws"),
+    "Tensor of a string": (lambda: ag.Tensor("abc"), "data"),
+    "Tensor of None": (lambda: ag.Tensor(None), "data"),
+    "Tensor of objects": (lambda: ag.Tensor(np.array([1.0, "a"], dtype=object)), "data"),
+    "cross_entropy target -2": (lambda: ag.cross_entropy(_tensor(), np.array([0, -2])), "target is -2"),
+    "masked_fill with a float mask": (lambda: ag.masked_fill(_tensor(), np.ones((2, 3)), 0.0), "mask"),
+    "layer_norm eps -1": (lambda: ag.layer_norm(_tensor(), _tensor(), _tensor(), eps=-1), "eps"),
+    "layer_norm eps nan": (lambda: ag.layer_norm(_tensor(), _tensor(), _tensor(), eps=float("nan")), "eps"),
+    "backward seed of another shape": (lambda: (_tensor() * 2).backward(np.ones((3, 2))), "seed gradient"),
+    "SGD of one Tensor": (lambda: ag.SGD(_tensor(), lr=0.1), "params"),
+    "SGD of an array": (lambda: ag.SGD([np.ones(3)], lr=0.1), "params"),
+    "SGD of one parameter twice": (_p_twice, "more than once"),
+    "SGD foo=1": (lambda: ag.SGD([_tensor()], lr=0.1, foo=1), "foo"),
+    "AdamW amsgrad": (lambda: ag.AdamW([_tensor()], amsgrad=True), "amsgrad"),
+    "AdamW three betas": (lambda: ag.AdamW([_tensor()], betas=(0.9, 0.99, 0.5)), "betas"),
+    "SGD lr 1j": (lambda: ag.SGD([_tensor()], lr=1j), "lr"),
+    "SGD grokfast alpha 1": (lambda: ag.SGD([_tensor()], lr=0.1, grokfast_alpha=1.0, grokfast_lambda=2.0),
+                             "grokfast_alpha"),
+    "load_state_dict negative steps": (lambda: ag.AdamW([_tensor()]).load_state_dict(
+        _saved_state(steps=np.array([-1]))), "steps"),
+    "load_state_dict NaN state": (lambda: ag.AdamW([_tensor()]).load_state_dict(
+        _saved_state(**{"state.exp_avg": np.full(6, np.nan)})), "exp_avg"),
+    "load_state_dict string state": (lambda: ag.AdamW([_tensor()]).load_state_dict(
+        _saved_state(**{"state.exp_avg": np.array(["a"] * 6)})), "exp_avg"),
+    "check_grad eps nan": (lambda: ag.check_grad(lambda a: a * 2, np.ones(3), eps=float("nan")), "eps"),
+    "check_grad eps 0": (lambda: ag.check_grad(lambda a: a * 2, np.ones(3), eps=0), "eps"),
+    "check_grad rtol -1": (lambda: ag.check_grad(lambda a: a * 2, np.ones(3), rtol=-1), "rtol"),
+}
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["plain", "fast"])
+@pytest.mark.parametrize("call, name", NAMED_REFUSALS.values(), ids=NAMED_REFUSALS.keys())
+def test_an_odd_library_call_names_what_is_wrong(call, name, fast):
+    """autograd.py's ops and optimizers and fastops.py's (fast) refuse alike."""
+    import fastops
+    fastops.set_backend("numpy", "float32", fast=fast)
+    with pytest.raises((ValueError, TypeError), match=name):
+        call()
+
+
+@pytest.mark.parametrize("f, inputs", [
+    (lambda a: (a - 5).log(), np.ones(3)),                                  # a NaN output
+    (lambda a: ag._result(a.data ** 2, (a,), lambda g: (g * np.inf,)), np.ones(3)),  # an infinite backward
+], ids=["nan-output", "inf-gradient"])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_check_grad_fails_where_anything_is_not_finite(f, inputs):
+    with pytest.raises(AssertionError, match="NaN or infinite|not finite"):
+        ag.check_grad(f, inputs)
+
+
+def test_what_the_second_pass_keeps_working():
+    """NumPy integers in a config (written as plain ints), -1 targets, a NaN state where a sweep lets
+    members diverge, and a list of betas: as before."""
+    cfg = plateau.GrokConfig(p=np.int64(97), seeds=(np.int64(0), 1), d_model=np.int32(64))
+    plateau.check_config(cfg)
+    text = json.dumps(plateau.config_to_dict(cfg))
+    assert plateau.config_from_dict(json.loads(text)) == cfg and '"p": 97' in text
+    assert tasks.moving_window_product([5, 9, 16], p=np.int64(17), k=np.int64(2)).tolist() == [5, 11, 8]
+    ag.cross_entropy(ag.Tensor(np.zeros((2, 3))), np.array([0, -1]))
+    ag.AdamW([_tensor()], betas=[0.9, 0.98]).load_state_dict(
+        _saved_state(**{"state.exp_avg": np.full(6, np.nan)}), finite=False)
+
+
 def test_optimizers_keep_every_value_pytorch_accepts():
     for make in (lambda: ag.SGD([_tensor()], lr=0, momentum=0.9, dampening=1, weight_decay=0),
                  lambda: ag.AdamW([_tensor()], lr=0, betas=(0, 0), eps=0, weight_decay=0),
