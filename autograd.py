@@ -6,7 +6,8 @@ Read this file top to bottom:
   3. the ops, each with its backward written right under its forward,
   4. the fused neural-net ops (softmax, cross-entropy, layer norm, GELU),
   5. the optimizers `SGD` and `AdamW` as PyTorch documents them, and Grokfast,
-  6. `check_grad`, which checks every backward above against finite differences.
+  6. `check_grad`, which checks every backward above against finite differences,
+  7. the input checks the sections above call (read last).
 
 Everything here is written the way the maths reads. Training runs swap in the
 speed path of fastops.py (the same ops, rearranged to make fewer passes over
@@ -498,19 +499,12 @@ def cross_entropy(logits, targets, per_member=False):
     out = -picked.sum(axis=reduce_axes) / count
 
     def backward(g):
-        # EXERCISE cross-entropy-backward: differentiate -log softmax(x)[target] by hand (it is a difference of two distributions), scale by g over the mean's count, and give ignored targets (< 0) no gradient
+        # EXERCISE cross-entropy-backward: differentiate -log softmax(x)[target] by hand (it is a difference of two distributions), scale by g over the mean's count, and give ignored targets (-1) no gradient
         scale = (g / count).reshape(g.shape + (1,) * (targets.ndim - g.ndim + 1))
         return ((xp.exp(log_probs) * valid[..., None] - target_hot) * scale,)
         # END EXERCISE
     return _result(out.astype(logits.dtype), (logits,), backward)
 
-
-def check_positive(what, name, value, zero_too=False):
-    """A finite real number > 0 (>= 0 with zero_too), else an error that names it."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, numpy.integer, numpy.floating)):
-        raise TypeError(f"{what}: {name} must be a real number, got {value!r}")
-    if not (math.isfinite(value) and (value >= 0 if zero_too else value > 0)):
-        raise ValueError(f"{what}: {name} must be finite and {'>=' if zero_too else '>'} 0, got {value!r}")
 
 
 def layer_norm(x, weight, bias, eps=1e-5):
@@ -665,40 +659,6 @@ class Optimizer:
                 s[name] = from_numpy(piece.reshape(p.shape))
 
 
-def check_params(params):
-    """The parameters as a list of distinct Tensors (a lone Tensor is not a list of them: as PyTorch)."""
-    if isinstance(params, Tensor) or not hasattr(params, "__iter__"):
-        raise TypeError(f"params argument given to the optimizer should be an iterable of Tensors, "
-                        f"got {type(params).__name__}")
-    params = list(params)
-    if not params:
-        raise ValueError("optimizer got an empty parameter list")
-    for i, p in enumerate(params):
-        if not isinstance(p, Tensor):
-            raise TypeError(f"optimizer can only optimize Tensors, but params[{i}] is a {type(p).__name__}")
-    if len({id(p) for p in params}) != len(params):
-        raise ValueError("some parameters appear more than once in params; give each once")
-    return params
-
-
-def check_state_dict(saved, hyper, state_names, params, finite=True):
-    """A saved state that fits these parameters: the same entries, a step count >= 0 per parameter,
-    and each state a float array with one value per parameter element (finite unless not finite)."""
-    expected = {"steps"} | {f"hyper.{k}" for k in hyper} | {f"state.{k}" for k in state_names}
-    if set(saved) != expected:
-        raise StateDictError(f"optimizer state has entries {sorted(saved)}, expected {sorted(expected)}")
-    steps, size = numpy.asarray(saved["steps"]), int(numpy.sum([p.data.size for p in params]))
-    if steps.ndim != 1 or len(steps) != len(params):
-        raise StateDictError(f"optimizer state is for {steps.size} parameters, not {len(params)}")
-    if steps.dtype.kind not in "iu" or (steps < 0).any():
-        raise StateDictError(f"optimizer state steps must be whole numbers >= 0, got {steps.tolist()}")
-    for name in state_names:
-        state = numpy.asarray(saved[f"state.{name}"])
-        if state.shape != (size,):
-            raise StateDictError(f"optimizer state {name} holds {state.size} values, this model has {size}")
-        if state.dtype.kind != "f" or (finite and not numpy.isfinite(state).all()):
-            raise StateDictError(f"optimizer state {name} must hold finite floats, got dtype {state.dtype}"
-                                 + (" with NaN or infinite values" if state.dtype.kind == "f" else ""))
 
 
 # Each hyperparameter's range, as PyTorch checks it (NaN and infinity never pass), and
@@ -877,3 +837,52 @@ def _compare(f, tensors, k, analytic, projection, eps, rtol, atol):
         worst = numpy.unravel_index(numpy.argmax(error), error.shape)
         raise AssertionError(f"gradient of input {k} wrong at {worst}: backward gave "
                              f"{analytic[worst]:.8g}, finite differences {numeric[worst]:.8g}")
+
+
+# ---------------------------------------------------------------------------
+# 7. Input checks, read last: what the sections above refuse on the way in, each
+# named after what it checks, so that a wrong argument is one clear error that
+# names it (as PyTorch's own checks do) rather than a wrong number later.
+
+def check_positive(what, name, value, zero_too=False):
+    """A finite real number > 0 (>= 0 with zero_too), else an error that names it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, numpy.integer, numpy.floating)):
+        raise TypeError(f"{what}: {name} must be a real number, got {value!r}")
+    if not (math.isfinite(value) and (value >= 0 if zero_too else value > 0)):
+        raise ValueError(f"{what}: {name} must be finite and {'>=' if zero_too else '>'} 0, got {value!r}")
+
+
+def check_params(params):
+    """The parameters as a list of distinct Tensors (a lone Tensor is not a list of them: as PyTorch)."""
+    if isinstance(params, Tensor) or not hasattr(params, "__iter__"):
+        raise TypeError(f"params argument given to the optimizer should be an iterable of Tensors, "
+                        f"got {type(params).__name__}")
+    params = list(params)
+    if not params:
+        raise ValueError("optimizer got an empty parameter list")
+    for i, p in enumerate(params):
+        if not isinstance(p, Tensor):
+            raise TypeError(f"optimizer can only optimize Tensors, but params[{i}] is a {type(p).__name__}")
+    if len({id(p) for p in params}) != len(params):
+        raise ValueError("some parameters appear more than once in params; give each once")
+    return params
+
+
+def check_state_dict(saved, hyper, state_names, params, finite=True):
+    """A saved state that fits these parameters: the same entries, a step count >= 0 per parameter,
+    and each state a float array with one value per parameter element (finite unless not finite)."""
+    expected = {"steps"} | {f"hyper.{k}" for k in hyper} | {f"state.{k}" for k in state_names}
+    if set(saved) != expected:
+        raise StateDictError(f"optimizer state has entries {sorted(saved)}, expected {sorted(expected)}")
+    steps, size = numpy.asarray(saved["steps"]), int(numpy.sum([p.data.size for p in params]))
+    if steps.ndim != 1 or len(steps) != len(params):
+        raise StateDictError(f"optimizer state is for {steps.size} parameters, not {len(params)}")
+    if steps.dtype.kind not in "iu" or (steps < 0).any():
+        raise StateDictError(f"optimizer state steps must be whole numbers >= 0, got {steps.tolist()}")
+    for name in state_names:
+        state = numpy.asarray(saved[f"state.{name}"])
+        if state.shape != (size,):
+            raise StateDictError(f"optimizer state {name} holds {state.size} values, this model has {size}")
+        if state.dtype.kind != "f" or (finite and not numpy.isfinite(state).all()):
+            raise StateDictError(f"optimizer state {name} must hold finite floats, got dtype {state.dtype}"
+                                 + (" with NaN or infinite values" if state.dtype.kind == "f" else ""))
