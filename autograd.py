@@ -716,6 +716,8 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, dampening=0.0, nesterov=False,
                  grokfast_alpha=0.98, grokfast_lambda=None):
+        if not isinstance(nesterov, bool):
+            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
         if nesterov and (not isinstance(momentum, (int, float)) or momentum <= 0 or dampening != 0):
             raise ValueError("nesterov needs a positive scalar momentum and zero dampening")
         if dampening != 0 and not isinstance(momentum, (int, float)):
@@ -782,9 +784,9 @@ def check_grad(f, *inputs, wrt=None, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0):
         rng = numpy.random.default_rng(seed)
         tensors = [Tensor(from_numpy(to_numpy(x)), requires_grad=to_numpy(x).dtype.kind == "f"
                           and (wrt is None or k in wrt)) for k, x in enumerate(inputs)]
-        if not any(t.requires_grad for t in tensors):
+        if not any(t.requires_grad and t.data.size for t in tensors):
             raise ValueError("check_grad: no floating-point input to differentiate (give f at least one "
-                             "float array, and list it in wrt if wrt is given)")
+                             "non-empty float array, and list it in wrt if wrt is given)")
         out = f(*tensors)
         if not isinstance(out, Tensor):
             raise TypeError(f"check_grad: f must return a Tensor (built from its inputs), got {type(out).__name__}")

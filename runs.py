@@ -416,6 +416,11 @@ class RunFolder:
         """config.json and timing.json beside a finished run: each must be the file of that run
         (its run_id, its config), or one line names it. Read on reuse, so nothing damaged is kept."""
         config = read_json(self.file("config.json"), remedy=self.remedy)
+        fields = {k: v for k, v in config.items() if k not in ("run_id", "made_by")} if isinstance(config, dict) else {}
+        try:
+            plateau.check_config(plateau.config_from_dict(fields))  # each field of the right kind and range
+        except (plateau.ConfigError, ValueError, TypeError) as error:
+            raise self.damaged("config.json", f"is not a valid config ({error})") from None
         if not (isinstance(config, dict) and config.get("run_id") == summary["run_id"]
                 and not self.differences({k: v for k, v in config.items() if k not in ("run_id", "made_by")})
                 and _is_made_by(config.get("made_by", {}))):
@@ -476,6 +481,10 @@ class RunFolder:
         if not (isinstance(meta, dict) and _whole(meta.get("step")) and isinstance(meta.get("run_id"), str)
                 and isinstance(meta.get("config"), dict) and isinstance(meta.get("history"), list)):
             raise self.damaged(self.CHECKPOINT, "is not a checkpoint of this version of plateau")
+        budget, last = meta["config"].get("steps"), [r.get("step") for r in meta["history"] if isinstance(r, dict)]
+        if not (_whole(budget) and meta["step"] <= budget and all(_whole(s) and s <= meta["step"] for s in last)):
+            raise self.damaged(self.CHECKPOINT, f"says it is at step {meta['step']}, past its own budget or before "
+                                                "its history's last step: it was edited")
         self.check_params(self.CHECKPOINT, {k: v for k, v in arrays.items() if k.startswith("param.")})
         return {**meta, "arrays": arrays}
 
@@ -552,9 +561,11 @@ class RunFolder:
                              "(--overwrite without --resume trains it again)")
 
     def _remove(self, *names):
+        """Delete these run files: all of them or, if one is a folder, none (checked first)."""
         for name in names:
             if os.path.isdir(self.file(name)) and not os.path.islink(self.file(name)):
                 raise InputError(f"{self.file(name)} is a folder where a run file goes; {self.remedy}")
+        for name in names:
             if os.path.lexists(self.file(name)):
                 os.remove(self.file(name))
 

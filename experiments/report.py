@@ -75,12 +75,22 @@ def check_table(table, path):
               (twice, f"claim id {twice[0] if twice else ''!r} appears twice"),
               (any(c["verdict"] not in common.VERDICTS for c in claims),
                f"a verdict is not one of {', '.join(common.VERDICTS)}"),
+              (not all(isinstance(c[k], str) for c in claims for k in CLAIM_KEYS), "a claim's field is not text"),
               (not isinstance(table.get("arms", {}), dict), "'arms' is not an object of arm names"),
               (not isinstance(table.get("figures", []), list), "'figures' is not a list"),
               (not isinstance(table.get("quick", False), bool), "'quick' is not true or false")]
     problem = next((what for bad, what in checks if bad), None)
     if problem:
         raise runs.InputError(f"{path} is damaged: {problem}; run its script again with --resume")
+
+
+def check_outside_runs(path, root, flag):
+    """A ledger is never written where the scripts write their runs: the root itself, or a folder
+    of a script, bench or logs under it (it would replace a run's table.json, say)."""
+    inside = os.path.relpath(os.path.realpath(path), os.path.realpath(root)).split(os.sep)[0]
+    if inside in (".", *FOLDERS, "bench", "logs"):
+        where = "is the --root folder" if inside == "." else f"is inside {os.path.join(root, inside)}"
+        raise runs.InputError(f"{flag} {path} {where}, where the scripts write their runs; give a file outside it")
 
 
 def is_committed_ledger(path):
@@ -342,6 +352,7 @@ def main(argv=None):
     if not os.path.isdir(args.root):
         raise runs.InputError(f"--root {args.root} is not a folder of runs; run experiments/reproduce.py first")
     runs.check_writable_file(args.out, "--out")
+    check_outside_runs(args.out, args.root, "--out")
     out = os.path.realpath(args.out)  # a link to a ledger: write its target, keep the link
     tables = {folder: load(args.root, folder) for folder in FOLDERS}
     load(args.root, ".", "reproduce_timings.json"), load(args.root, "bench", "bench.json")  # every input checked first

@@ -247,11 +247,7 @@ def main(argv=None):
         raise runs.InputError("--quick never writes the committed RESULTS.md; leave --results out")
     runs.check_writable_folder(args.root, "--root")
     runs.check_writable_file(results, "--results")  # every output checked before hours of training
-    inside = os.path.relpath(os.path.realpath(results), os.path.realpath(args.root)).split(os.sep)[0]
-    if inside in (".", *common.CLAIM_SCRIPTS, *report.FOLDERS, "bench", "logs"):  # a folder the chain writes
-        raise runs.InputError(f"--results {results} is {'the --root folder' if inside == '.' else 'inside '}"
-                              f"{'' if inside == '.' else os.path.join(args.root, inside)}, where the scripts "
-                              "write their runs; give a file name outside it")
+    report.check_outside_runs(results, args.root, "--results")
     flags_for = lambda script: (["--out", os.path.join(args.root, script), "--backend", args.backend]
                                 + ["--quick"] * args.quick)
     if args.list:

@@ -331,6 +331,8 @@ NAMED_REFUSALS = {  # the second hostile pass: (call, the name its ValueError or
     "check_grad eps nan": (lambda: ag.check_grad(lambda a: a * 2, np.ones(3), eps=float("nan")), "eps"),
     "check_grad eps 0": (lambda: ag.check_grad(lambda a: a * 2, np.ones(3), eps=0), "eps"),
     "check_grad rtol -1": (lambda: ag.check_grad(lambda a: a * 2, np.ones(3), rtol=-1), "rtol"),
+    "check_grad of an empty input": (lambda: ag.check_grad(lambda a: a * 2, np.ones(0)), "non-empty"),
+    "SGD nesterov 'yes'": (lambda: ag.SGD([_tensor()], lr=0.1, momentum=0.9, nesterov="yes"), "nesterov"),
 }
 
 

@@ -114,9 +114,13 @@ DAMAGED = [
     ("checkpoint parameter reshaped", "stopped", lambda f: _npz(f / "checkpoint.npz", lambda a: a.update(
         {_first_param(a, "param."): np.zeros((2, 2), np.float32)})), "checkpoint.npz", "does not fit this model"),
     ("config truncated", "finished", _write("config.json", '{"kind": "gr'), "config.json", "truncated"),
-    ("config []", "finished", _write("config.json", "[]"), "config.json", "not the config"),
+    ("config []", "finished", _write("config.json", "[]"), "config.json", "not a valid config"),
     ("config edited", "finished", lambda f: (f / "config.json").write_text(
-        (f / "config.json").read_text().replace('"d_model": 16', '"d_model": 17')), "config.json", "not the config"),
+        (f / "config.json").read_text().replace('"d_model": 16', '"d_model": 32')), "config.json", "not the config"),
+    ("config steps text", "finished", lambda f: (f / "config.json").write_text(
+        re.sub(r'"steps": \d+', '"steps": "ten"', (f / "config.json").read_text())), "config.json", "not a valid"),
+    ("checkpoint step past its budget", "stopped", lambda f: _npz(f / "checkpoint.npz", lambda a: a.update(
+        meta=np.array(json.dumps(dict(json.loads(str(a["meta"])), step=1_000_000))))), "checkpoint.npz", "was edited"),
     ("config another run", "finished", lambda f: (f / "config.json").write_text(
         re.sub(r'"run_id": "\w+"', '"run_id": "x"', (f / "config.json").read_text())), "config.json", "not the config"),
     ("summary made_by text", "finished", lambda f: (f / "summary.json").write_text(json.dumps(
@@ -370,6 +374,19 @@ def test_report_a_damaged_timing_file_is_one_line_naming_it(name, text, tmp_path
 
 
 @pytest.mark.integration
+def test_a_smoke_run_replacing_a_smoke_run_deletes_nothing_if_it_cannot_delete_everything(tmp_path):
+    out = str(tmp_path / "g")
+    assert run_main("grok", ["--quick", "--out", out])[0] == 0
+    folder = tmp_path / "g" / "grok"
+    os.remove(folder / "history.csv")
+    os.mkdir(folder / "history.csv")
+    before = {n: (folder / n).read_bytes() for n in os.listdir(folder) if (folder / n).is_file() and n != "run.lock"}
+    code, _, err = run_main("grok", ["--quick", "--out", out])
+    assert code == 2 and err.count("\n") == 1 and "history.csv is a folder" in err, err
+    assert {n: (folder / n).read_bytes() for n in before} == before
+
+
+@pytest.mark.integration
 def test_a_folder_where_a_run_file_goes_is_one_line(tmp_path):
     os.makedirs(tmp_path / "out" / "grok" / "timing.json")
     code, _, err = run_main("grok", TINY_FLAGS + STEPS + ["--out", str(tmp_path / "out")])
@@ -434,6 +451,7 @@ def test_report_through_a_link_writes_its_target_and_names_each_claims_commit(re
     ("reproduce", ["--results", "{tmp}", "--only", "grok"]), ("reproduce", ["--results", "{tmp}/no/x.md"]),
     ("reproduce", ["--results", "{tmp}/runs", "--only", "grok", "--quick"]),  # becomes the root folder
     ("reproduce", ["--results", "{tmp}/runs/grok/R.md", "--only", "grok", "--quick"]),  # a folder grok writes
+    ("report", ["--out", "{tmp}/runs/grok/table.json", "--force"]),  # would replace a run's table with Markdown
 ])
 def test_an_output_path_that_cannot_be_a_file_is_refused_before_any_work(script, argv, tmp_path):
     (tmp_path / "no").write_text("a file where a folder should be")
@@ -467,6 +485,7 @@ def _edit_table(change):
 DAMAGED_TABLES = [
     ("no claims", _edit_table(lambda t, r: t.update(claims=[])), "it has no claims"),
     ("a verdict 3", _edit_table(lambda t, r: t["claims"][0].update(verdict=3)), "a verdict is not one of"),
+    ("ours NaN", _edit_table(lambda t, r: t["claims"][0].update(ours=float("nan"))), "a claim's field is not text"),
     ("an id twice", _edit_table(lambda t, r: t["claims"].append(dict(t["claims"][0]))), "appears twice"),
     ("arms a list", _edit_table(lambda t, r: t.update(arms=["grok"])), "'arms' is not an object"),
     ("quick text", _edit_table(lambda t, r: t.update(quick="no")), "'quick' is not true or false"),
