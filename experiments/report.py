@@ -591,6 +591,8 @@ def timing_section(root, previous):
     rows = []
     for folder in FOLDERS:
         timed, arms = arm_timings(root, folder)
+        if not os.path.isfile(os.path.join(root, folder, "table.json")):
+            timed = {}  # its rows are carried over: so is its time (an unfinished re-run's arms are not it)
         segments = [s for arm in timed.values() for s in arm]
         every_arm = f"{len(timed)} arm" + ("s" if len(timed) > 1 else "")
         some_arms = f"{len(timed)} of its {arms} arms (the others have no timing.json: trained before arms were timed)"
@@ -612,8 +614,8 @@ def timing_section(root, previous):
             "Time per script: the sum of its arms' own wall times (each arm summed over the processes that "
             "trained it, as its run folder's timing.json records; arms run side by side each count in full, "
             "so this is compute time, not the time to wait; process start-up is not counted), or, for runs "
-            "made before arms were timed, the script's wall time under reproduce.py "
-            f"({root}/reproduce_timings.json). OpenBLAS threads: what each process ran under (default: all "
+            "made before arms were timed, the script's wall time as reproduce.py recorded it then "
+            f"({root}/reproduce_timings.json, which it no longer writes). OpenBLAS threads: what each process ran under (default: all "
             "cores). Written by report.py from those files.\n"] + markdown(
         ["script", "time", "measured from", "OpenBLAS threads", "host"], rows)
 

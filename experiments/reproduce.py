@@ -205,22 +205,6 @@ def run_side_by_side(args, flags_for):
                               "kept: fix the cause and run the same command with --resume")
 
 
-def record_timing(args, name, seconds):
-    """Add one script's wall time to <root>/reproduce_timings.json as soon as it ends, so a chain
-    stopped later keeps it (a run spread over several invocations, with --resume, adds up; an arm
-    reused from an earlier invocation costs ~0 s)."""
-    path = os.path.join(args.root, "reproduce_timings.json")
-    os.makedirs(args.root, exist_ok=True)
-    try:
-        earlier = runs.read_json(path, "invocations", ("seconds",))["invocations"] if os.path.exists(path) else []
-    except runs.InputError:  # damaged: keep it aside, never lose this time or the run's exit
-        os.replace(path, path + ".damaged")
-        common.say(f"warning: {path} was damaged; kept as {path}.damaged, timings start again")
-        earlier = []
-    runs.write_json(path, {"invocations": earlier + [{"backend": args.backend, "commit": common.git_commit(),
-                                                      "resume": args.resume, "seconds": {name: seconds}}]})
-
-
 def main(argv=None):
     p = common.help_parser(__doc__)
     p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"],
@@ -266,14 +250,10 @@ def main(argv=None):
         for name, extra in variants(script):
             flags = (flags_for(name) + extra + ["--resume"] * args.resume
                      + ["--overwrite"] * (args.overwrite and not args.resume))
-            start = time.perf_counter()
+            start = time.perf_counter()  # each arm records its own time (timing.json); this is the wait
             common.say(f"\n######## {script} {' '.join(flags)}")
-            try:
-                modules[script].main(flags)
-            finally:  # an interrupted script's time counts too: --resume adds the rest
-                seconds = time.perf_counter() - start
-                record_timing(args, name, seconds)
-            common.say(f"######## {name} took {runs.format_seconds(seconds).strip()}")
+            modules[script].main(flags)
+            common.say(f"######## {name} took {runs.format_seconds(time.perf_counter() - start).strip()}")
     if not args.no_bench:
         modules["bench"].main(["--out", os.path.join(args.root, "bench"), "--backend", args.backend]
                                               + ["--quick"] * args.quick)

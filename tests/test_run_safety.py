@@ -314,6 +314,7 @@ def test_report_run_times_come_from_the_arms_timing_then_reproduce_then_the_earl
     _timed(root / "grok_multitask", "a", [seg(120, "1")])
     _timed(root / "grok_multitask", "b", None)
     _timed(root / "grok_multitask", "c", [seg(99999, "1")], run_id="another run's")
+    _timed(root / "transfer", "x", [seg(5, "1")])  # an unfinished re-run: no table.json, so its rows are carried
     (root / "reproduce_timings.json").write_text(json.dumps({"invocations": [
         {"seconds": {"grok_init": 7200.0, "grok_phase": 125.0}}]}))
     earlier = ("### Run times (experiments/reproduce.py)\n\n| script | wall time |\n|---|---|\n"
