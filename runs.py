@@ -421,8 +421,7 @@ class RunFolder:
             plateau.check_config(plateau.config_from_dict(fields))  # each field of the right kind and range
         except (plateau.ConfigError, ValueError, TypeError) as error:
             raise self.damaged("config.json", f"is not a valid config ({error})") from None
-        if not (isinstance(config, dict) and config.get("run_id") == summary["run_id"]
-                and not self.differences({k: v for k, v in config.items() if k not in ("run_id", "made_by")})
+        if not (config.get("run_id") == summary["run_id"] and not self.differences(fields)
                 and _is_made_by(config.get("made_by", {}))):
             raise self.damaged("config.json", "is not the config of the run summary.json records (its run_id or "
                                               "config differs, or it was edited)")

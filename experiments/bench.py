@@ -26,13 +26,13 @@ E=4 seeds in lockstep); the loss-plateau model at its default width (E=1, E=4).
 `--tricks` asks of each speed trick whether it earns its lines: for every case,
 the whole step is timed with all of fastops.py's ops and optimizers, and with
 each one alone put back to autograd.py's plain version (the tricks that
-fastops.TRICKS swaps in on the backend), in alternating rounds; a trick's gain is the step's time without it over the time
-with it, beside the lines it costs (its function in fastops.py).
+fastops.TRICKS swaps in on the backend), in alternating rounds; a trick's gain
+is the step's time without it over the time with it, beside the lines it costs
+(its function in fastops.py).
 """
 import contextlib
 import dataclasses
 import inspect
-import math
 import os
 import platform
 import time
@@ -271,8 +271,7 @@ def read_compare_file(path):
     for row in rows:
         numbers = [row["ratio"], row["engine_ms"]]
         if not (isinstance(row["case"], str) and isinstance(row["E"], int) and not isinstance(row["E"], bool)
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
-                        for v in numbers)):
+                and all(map(plateau.number(0, low_open=True).ok, numbers))):
             raise runs.InputError(f"{path} is not a bench.json: row {row!r:.120} needs a case name, a whole E "
                                   "and positive finite ratio and engine_ms")
     return rows

@@ -17,6 +17,7 @@ import dataclasses
 import math
 import os
 import re
+import shlex
 import signal
 import sys
 
@@ -205,13 +206,18 @@ def parser(doc, steps, config, seeds=(0, 1, 2)):
     return p
 
 
+def shell_line(words):
+    """A command as one line a shell runs as it reads: each word quoted where it needs it
+    (a path with a space or a `;` stays one word)."""
+    return " ".join(shlex.quote(w) for w in words)
+
+
 def rerun_command(script, argv, drop=(), add=()):
     """The shell command that runs experiments/<script>.py again with the flags it was given
-    (argv), less the flags in `drop` (each a flag without a value), plus `add`: shell-quoted."""
-    import shlex
+    (argv), less the flags in `drop` (each a flag without a value), plus `add`."""
     argv = sys.argv[1:] if argv is None else argv
     words = [a for a in argv if a.split("=", 1)[0] not in drop] + [a for a in add if a not in argv]
-    return " ".join(shlex.quote(w) for w in ["python", f"experiments/{script}.py", *words])
+    return shell_line(["python", f"experiments/{script}.py", *words])
 
 
 def explicit_flags(argv):
@@ -502,13 +508,8 @@ def run_arms(arms, out, args, log=say, **train_kwargs):
             continue
         log(f"== {name}: {len(cfg.seeds)} member(s), up to {cfg.steps} steps on {cfg.backend}")
         results[name] = runs.train(cfg, out=os.path.join(out, name), resume=args.resume,
-                                      overwrite=overwrite(args), log=log, **train_kwargs)
+                                      overwrite=args.overwrite, log=log, **train_kwargs)
     return results
-
-
-def overwrite(args):
-    """--overwrite (a smoke run starts afresh over an earlier smoke run anyway: runs.RunFolder.begin)."""
-    return args.overwrite
 
 
 def only_one_arm(args, out):
@@ -697,8 +698,8 @@ def run_main(main, argv=None):
     except BrokenPipeError:  # output piped into a reader that stopped early (| head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except OSError as error:  # the machine refused a write the run needed: a full disk, stdout on /dev/full
-        runs.complain(f"error: cannot write {error.filename or 'the output'} ({error.strerror or error})")
+    except OSError as error:  # the machine refused a file or the output: a full disk, stdout on /dev/full
+        runs.complain(f"error: {error.filename or 'the output'}: {error.strerror or error}")
         return 1
     except NotImplementedError as error:  # a student copy: an exercise the script needs is not solved yet
         name = re.match(r"Exercise ([a-z0-9-]+):", str(error))

@@ -487,9 +487,6 @@ def law_claims(law, errors, product, product_errs, held, predictions, setting, m
     return rows
 
 
-RESUME = "python experiments/grok_delay.py --resume"  # with the flags of the run, where known
-
-
 def arms_for(args, argv):
     base = common.grok_config(args, argv, optimizer="adamw", momentum=0.0, init="default", grokfast_lambda=0.0)
     cells = lambda pairs: [dict(lr=lr, weight_decay=wd) for lr, wd in pairs]
@@ -580,7 +577,7 @@ def rung_sentence(groups, rung_wd):
 
 
 def regime_summary(law, errors, poster, recs, missing, product=None, product_errs=(), product_poster=None,
-                   wide=(None, None), groups=None, rung_wd=None, resume_command=RESUME):
+                   wide=(None, None), groups=None, rung_wd=None, resume_command=None):
     """The paragraph RESULTS.md opens with: our regime against the poster's, the laws, the prediction."""
     ladder = recs["ladder-fast"] + recs["ladder-slow"]
     said = []
@@ -691,17 +688,15 @@ def report(arms, results, out, args):
                f"{len(args.seeds)} seeds each")
     rows, reasons = (intervention_claims(groups, law, arms["rung-adamw"].steps, args.rung_weight_decay)
                      if "baseline" in groups else ([], {}))
-    local = local_exponent(ladder)
     claim_rows = law_claims(law, errors, product, product_errs, held,
                             (poster, product_poster, local_delay(local, POSTER_RATE)), setting, missing) + rows
     regime = regime_summary(law, errors, poster, recs, missing, product, product_errs, product_poster,
-                            (wide_law, wide_poster), groups, args.rung_weight_decay,
-                            getattr(args, "resume_command", RESUME))
+                            (wide_law, wide_poster), groups, args.rung_weight_decay, args.resume_command)
     figure = plot_law(ladder, product, product_poster, os.path.join(out, "delay_law.png"), wide_poster)
     common.save_table(out, {
         "script": "grok_delay", "law": law, "width128_law": wide_law, "held_out_errors": errors,
         "product_law": product, "product_held_out_errors": product_errs, "product_poster_prediction": product_poster,
-        "local_exponent": local_exponent(ladder),
+        "local_exponent": local,
         "poster_prediction": poster, "width128_poster_prediction": wide_poster, "records": recs,
         "tables": {"ladder": {"title": "The ladder: division mod 97, median over seeds; V = squared parameter norm",
                               "headers": HEADERS, "rows": ladder_rows},

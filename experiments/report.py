@@ -26,12 +26,12 @@ earlier ledger showed, so results/ never loses a figure to a missing library.
 """
 import contextlib
 import json
-import math
 import os
 import re
 import shutil
 
 import common  # first: it puts the repository root on sys.path
+import plateau
 import runs
 
 SCRIPTS = common.CLAIM_SCRIPTS
@@ -289,9 +289,9 @@ def tricks_table(bench, path):
     """What each speed trick gains on a whole step (bench.py --tricks): one row per trick, one
     column per case; a damaged entry is one error line naming the file."""
     rows = bench.get("tricks") or []
+    positive = plateau.number(0, low_open=True).ok  # a finite number > 0, as a config field's is checked
     good = lambda r: (isinstance(r, dict) and isinstance(r.get("op"), str) and isinstance(r.get("case"), str)
-                      and all(isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool)
-                              and math.isfinite(r[k]) and r[k] > 0 for k in ("E", "lines", "gain")))
+                      and all(positive(r.get(k)) for k in ("E", "lines", "gain")))
     if not isinstance(rows, list) or not all(map(good, rows)):
         raise runs.InputError(f"{path} is damaged: each 'tricks' entry needs op, case, E, lines and a positive gain; "
                               "run experiments/bench.py --tricks again")
@@ -312,7 +312,7 @@ def tricks_table(bench, path):
 def check_bench(bench, path):
     """bench.json's machine and rows, as speed_section reads them; anything else is one line naming it."""
     m = bench.get("machine")
-    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+    number = plateau.number(0).ok  # a finite number >= 0
     problems = []
     if not isinstance(m, dict) or not all(isinstance(m.get(k), str) for k in ("backend", "dtype")) or \
             not isinstance(m.get("cpu_count"), (int, type(None))):
@@ -615,8 +615,8 @@ def timing_section(root, previous):
             "trained it, as its run folder's timing.json records; arms run side by side each count in full, "
             "so this is compute time, not the time to wait; process start-up is not counted), or, for runs "
             "made before arms were timed, the script's wall time as reproduce.py recorded it then "
-            f"({root}/reproduce_timings.json, which it no longer writes). OpenBLAS threads: what each process ran under (default: all "
-            "cores). Written by report.py from those files.\n"] + markdown(
+            f"({root}/reproduce_timings.json, which it no longer writes). OpenBLAS threads: what each process "
+            "ran under (default: all cores). Written by report.py from those files.\n"] + markdown(
         ["script", "time", "measured from", "OpenBLAS threads", "host"], rows)
 
 

@@ -30,7 +30,6 @@ import contextlib
 import importlib
 import io
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -76,7 +75,7 @@ def arm_commands(args, flags_for):
 def print_commands(args, flags_for):
     """One shell command per arm, and the last one, each runnable exactly as printed (words
     shell-quoted: a --root with a space or a `;` stays one word)."""
-    line = lambda words: " ".join(shlex.quote(w) for w in words)
+    line = common.shell_line
     waves = arm_commands(args, flags_for)
     text = ["# wave 1: every line on its own (one SLURM array task, one GNU parallel job, one machine...)"]
     text += [line(words) for _, _, words in waves[1]]
@@ -133,7 +132,7 @@ class Arm:
         signal reaches it only through us; its output is appended to its log."""
         words = [sys.executable, os.path.join(common.ROOT, self.words[1])] + self.words[2:]
         with open(self.log, "a") as f:  # the process keeps its own copy of the descriptor
-            f.write(f"==== {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(map(shlex.quote, self.words))}\n")
+            f.write(f"==== {time.strftime('%Y-%m-%d %H:%M:%S')}: {common.shell_line(self.words)}\n")
             f.flush()
             self.process = subprocess.Popen(words, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
                                             env={**os.environ, **ONE_THREAD})
@@ -215,7 +214,8 @@ def main(argv=None):
     p.add_argument("--resume", action="store_true", help="pass --resume to every script")
     p.add_argument("--overwrite", action="store_true", help="pass --overwrite to every script")
     p.add_argument("--no-bench", action="store_true", help="skip experiments/bench.py")
-    p.add_argument("--quick", action="store_true", help="smoke-run the whole chain (tiny models, few steps), under runs/quick/")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke-run the whole chain (tiny models, few steps), under runs/quick/")
     p.add_argument("--list", action="store_true", help="print one shell command per arm, and exit")
     p.add_argument("--jobs", type=common.positive_int, default=1,
                    help="train this many arms at once, each in its own process on one OpenBLAS thread, then "

@@ -125,7 +125,7 @@ def main(argv=None):
             resume = args.resume or (args.arm is not None and name != args.arm)  # a parent is only reused
             common.say(f"== {name}: {len(arms[name].seeds)} seed(s), up to {arms[name].steps} steps")
             results[name] = runs.train(arms[name], out=os.path.join(out, name), resume=resume,
-                                          overwrite=common.overwrite(args) and not resume,
+                                          overwrite=args.overwrite and not resume,
                                           init_params=start)
         return results[name]
     for name in arms if args.arm is None else [args.arm]:
