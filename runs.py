@@ -766,6 +766,8 @@ def train(cfg, out=None, resume=False, overwrite=False, init_params=None, log=sa
         if run and resume and (done := run.finished_result()):
             params, history, _, steps = done
             log(f"{out}: already finished at step {steps}; reusing it")
+            if not os.path.exists(run.file("curves.png")):  # trained without matplotlib, say: draw it now
+                plot_history(history, cfg, run.file("curves.png"))
             return plateau.Result(params, history, analysis.summarize(cfg, history), steps, out)
         state = start_state(cfg, problem, init_params)
         load = lambda checkpoint: load_checkpoint(checkpoint, state, run.remedy, run.file(run.CHECKPOINT))
@@ -858,7 +860,7 @@ def member_labels(cfg):
 
 def plot_grok(history, cfg, path):
     """Train (dotted) and validation (solid) accuracy against the step on a linear axis, one panel
-    per operation, one colour per setting (or per seed) named in the legend; a circle marks each
+    per operation (two to a row), one colour per setting (or per seed) named in the legend; a circle marks each
     member's memorised step, a star its grokked step, so the delay between them reads off the axis."""
     plt = pyplot()
     if plt is None:
@@ -868,8 +870,10 @@ def plot_grok(history, cfg, path):
     colors = plt.get_cmap("tab10" if len(settings) <= 10 else "tab20").colors
     color = {label: colors[i % len(colors)] for i, label in enumerate(settings)}
     summary = analysis.grok_summary(cfg, history)
-    fig, axes = plt.subplots(1, len(cfg.ops), figsize=(7.5 * len(cfg.ops) + 2.5, 4.6), squeeze=False)
-    for ax, op in zip(axes[0], cfg.ops):
+    cols, rows = min(len(cfg.ops), 2), -(-len(cfg.ops) // 2)  # a row, or a grid two panels wide
+    width, height = (7.5, 4.6) if rows == 1 else (6.0, 3.6)  # a grid's panels smaller: a figure under 200 KB
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols + 2.5, height * rows), squeeze=False)
+    for ax, op in zip(axes.flat, cfg.ops):
         for e, label in enumerate(labels):
             c = color[label]
             for split, style in (("train", ":"), ("val", "-")):
@@ -929,10 +933,10 @@ def figures_missing():
 
 
 def save_figure(fig, path, dpi=80, layout=True):
-    """Write a figure as a small PNG and free it."""
+    """Write a figure as a small PNG (aside, then renamed: never half a file) and free it."""
     if layout:
         fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
     fig.clf()
     pyplot().close(fig)
     return path

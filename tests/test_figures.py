@@ -93,3 +93,45 @@ def test_attention_map_colour_scale_ignores_one_bright_cell(drawn, tmp_path):
     attention_map.plot({"mws": m}, 4, 3, str(tmp_path / "a" / "map.png"))
     (low, high), _ = drawn["a/map.png"]["images"][0]
     assert high == pytest.approx(0.01) and drawn["a/map.png"]["titles"] == ["MWS: mean |A|, seed 3"]
+
+
+def test_four_operations_draw_a_grid_two_panels_wide(monkeypatch, tmp_path):
+    """One row of four 7.5-inch panels was 2,925 px wide: unreadable once a page scales it down."""
+    grids = []
+    save = runs.save_figure
+    monkeypatch.setattr(runs, "save_figure", lambda fig, path, *a, **k: (
+        grids.append(sorted(ax.get_subplotspec().get_geometry()[:2] for ax in fig.axes)), save(fig, path, *a, **k))[1])
+    ops = ("div", "add", "sub", "mul")
+    cfg = plateau.GrokConfig(seeds=(0,), p=11, ops=ops)
+    history = [dict(step=20 * i, member=0, task=op, split=split, loss=1.0, acc=i / 4)
+               for op in ops for split in ("train", "val") for i in range(5)]
+    (tmp_path / "grok").mkdir()
+    runs.plot_history(history, cfg, str(tmp_path / "grok" / "curves.png"))
+    assert grids == [[(2, 2)] * 4]
+
+
+def test_a_figure_is_written_aside_then_renamed(tmp_path):
+    """A savefig that fails half-way (a full disk, Ctrl-C) leaves the earlier figure whole, and no part file."""
+    import matplotlib.figure
+    path = tmp_path / "curves.png"
+    path.write_bytes(b"the earlier figure")
+
+    class Broken(matplotlib.figure.Figure):
+        def savefig(self, fname, **kwargs):
+            open(fname, "wb").write(b"half a ")
+            raise OSError(28, "No space left on device")
+    with pytest.raises(runs.InputError, match="No space left"):
+        runs.save_figure(Broken(), str(path))
+    assert path.read_bytes() == b"the earlier figure" and os.listdir(tmp_path) == ["curves.png"]
+
+
+@pytest.mark.integration  # trains (a quick run)
+def test_reusing_a_finished_run_draws_its_missing_figure(tmp_path):
+    """A run trained without matplotlib gets its figure from --resume once matplotlib is there."""
+    out = tmp_path / "g"
+    assert common.run_main(__import__("grok").main, ["--quick", "--out", str(out)]) == 0
+    figure = out / "grok" / "curves.png"
+    drawn = figure.read_bytes()
+    figure.unlink()
+    assert common.run_main(__import__("grok").main, ["--quick", "--out", str(out), "--resume"]) == 0
+    assert figure.read_bytes() == drawn
