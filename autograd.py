@@ -552,6 +552,7 @@ def one_hot(ids, num_classes):
     """Constant (..., V) one-hot rows; `one_hot(ids, V) @ W` is an embedding lookup.
     Ids in host memory are checked here; ids already on a GPU are not (reading
     them back would stall the step), so callers check ids where they make them."""
+    check_count("one_hot", "num_classes", num_classes)
     ids = ids.data if isinstance(ids, Tensor) else ids
     if isinstance(ids, numpy.ndarray) and ids.size and ids.dtype.kind in "iu" \
             and (ids.min() < 0 or ids.max() >= num_classes):
@@ -852,6 +853,14 @@ def check_positive(what, name, value, zero_too=False):
         raise TypeError(f"{what}: {name} must be a real number, got {value!r}")
     if not (math.isfinite(value) and (value >= 0 if zero_too else value > 0)):
         raise ValueError(f"{what}: {name} must be finite and {'>=' if zero_too else '>'} 0, got {value!r}")
+
+
+def check_count(what, name, value):
+    """A whole number >= 1 (a size or a count), else an error that names it."""
+    if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)):
+        raise TypeError(f"{what}: {name} must be a whole number, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{what}: {name} must be >= 1, got {value!r}")
 
 
 def check_params(params):

@@ -489,6 +489,9 @@ def test_one_hot_rows_and_range():
         ag.one_hot(np.array([0, 3]), 3)
     with pytest.raises(ValueError, match=r"\[0, 3\)"):
         ag.one_hot(np.array([-1]), 3)
+    for bad, error in ((2.5, TypeError), (True, TypeError), ("3", TypeError), (0, ValueError)):
+        with pytest.raises(error, match="one_hot: num_classes"):
+            ag.one_hot(np.array([0]), bad)
 
 
 def test_zero_grad_clears():
