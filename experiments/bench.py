@@ -317,6 +317,10 @@ def main(argv=None):
     earlier = read_compare_file(args.compare) if args.compare else None  # read before any work
     out = args.out or os.path.join("runs", "quick" if args.quick else "", "bench")
     runs.check_writable_folder(out, create=True)
+    if args.quick and os.path.isfile(os.path.join(out, "bench.json")) and \
+            not runs.read_json(os.path.join(out, "bench.json")).get("quick", False):
+        raise runs.InputError(f"{out} holds a real run's bench.json, which a smoke run (--quick) never replaces; "
+                              "give another --out")
     for name, E in args.cases:  # every case checked before any work
         runs.check_fits(case_memory(name, E, args.quick, args.dtype), what=f"bench case {name}:{E}",
                         remedy="choose a smaller E")
@@ -336,7 +340,8 @@ def main(argv=None):
         common.say(f"{g['case']:<9} E={g['E']}  without fast {g['op']:<13} {g['plain_ms']:7.2f} ms/step against "
                    f"{g['fast_ms']:7.2f}: gain {g['gain']:.2f}x for {g['lines']} lines")
     path = os.path.join(out, "bench.json")
-    runs.write_json(path, {"machine": machine(args), "repeats": repeats, "commit": common.git_commit(), "rows": rows,
+    runs.write_json(path, {"machine": machine(args), "repeats": repeats, "quick": args.quick,
+                           "commit": common.git_commit(), "rows": rows,
                            **({"tricks": gains} if gains else {})})
     common.say(f"wrote {path}")
     if args.compare:  # read before the run, so --compare may name the bench.json this run replaces

@@ -23,7 +23,7 @@ import sys
 
 
 def _stop_quietly(signum, frame):
-    """Ctrl-C outside a training step (a training run saves its checkpoint and says so itself):
+    """Ctrl-C or SIGTERM outside a training step (a training run saves its checkpoint and says so itself):
     one line, and the exit status a shell reports, with no KeyboardInterrupt traceback. Every
     file is written aside and renamed into place, so nothing is left half-written."""
     runs.complain(f"stopped by {signal.Signals(signum).name}; run the same command with --resume to continue "
@@ -712,7 +712,8 @@ def run_main(main, argv=None):
 
 
 def main_guard(main):
-    if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _stop_now):  # imports done
-        signal.signal(signal.SIGINT, _stop_quietly)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # imports done; a training step installs its own
+        if signal.getsignal(signum) in (signal.default_int_handler, signal.SIG_DFL, _stop_now):
+            signal.signal(signum, _stop_quietly)
     git_commit()  # the code this process runs is the code at its start
     sys.exit(run_main(main))

@@ -23,8 +23,9 @@ stage, and every stage writes its one file as soon as it ends:
                the grokking baseline in RESULTS.md
   (always)     what each stage did, and how long it took                summary.md
 
-At most 8 files, all in --out; those of an earlier check there are removed
-first. The exit status is 0 only if every stage that was asked for is done;
+At most 8 files, all in --out. A folder that holds an earlier check's files is
+refused unless --overwrite, which removes them first (results/gpu_check/ holds
+the committed GPU check). The exit status is 0 only if every stage that was asked for is done;
 otherwise 1, after one line naming the stages that failed, timed out or were
 skipped. `--standin` is the dry run the test suite does on CPU: every stage on
 the stand-in, tiny sizes.
@@ -194,14 +195,18 @@ def main(argv=None):
     p.add_argument("--only", type=common.name_list([s for s, *_ in STAGES], "stage"), default=None,
                    help="comma-separated stages to run (default: all, in order)")
     p.add_argument("--standin", action="store_true", help="dry run on the CPU stand-in, tiny sizes (the tests use it)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier check's files in --out")
     p.add_argument("--stage", default=None, choices=[s for s, *_ in STAGES], help=common.argparse.SUPPRESS)  # internal: run one stage here
     args = p.parse_args(argv)
     runs.check_writable_folder(args.out, create=True)
     if args.stage:
         return run_stage(args.stage, args.out, args.standin)
-    for name in FILES:  # an earlier check's files would read as this one's
-        if os.path.isfile(os.path.join(args.out, name)):
-            os.remove(os.path.join(args.out, name))
+    earlier = [name for name in FILES if os.path.lexists(os.path.join(args.out, name))]
+    if earlier and not args.overwrite:
+        raise runs.InputError(f"{args.out} holds an earlier check ({', '.join(earlier)}); give another --out, "
+                              "or --overwrite to replace it")
+    for name in earlier:  # an earlier check's files would read as this one's
+        os.remove(os.path.join(args.out, name))
     start, lines, not_done = time.perf_counter(), [], []
     for name, limit, least in STAGES:
         if args.only and name not in args.only:

@@ -84,13 +84,20 @@ def check_table(table, path):
         raise runs.InputError(f"{path} is damaged: {problem}; run its script again with --resume")
 
 
-def check_outside_runs(path, root, flag):
+def check_ledger_place(path, root, flag):
     """A ledger is never written where the scripts write their runs: the root itself, or a folder
-    of a script, bench or logs under it (it would replace a run's table.json, say)."""
+    of a script, bench or logs under it (it would replace a run's table.json, say). And only the
+    committed RESULTS.md puts its figures into the committed results/ (a ledger's figures go into
+    results/ beside it): another ledger there would replace the committed figures."""
     inside = os.path.relpath(os.path.realpath(path), os.path.realpath(root)).split(os.sep)[0]
     if inside in (".", *FOLDERS, "bench", "logs"):
         where = "is the --root folder" if inside == "." else f"is inside {os.path.join(root, inside)}"
         raise runs.InputError(f"{flag} {path} {where}, where the scripts write their runs; give a file outside it")
+    beside, committed = os.path.join(os.path.dirname(os.path.realpath(path)), "results"), \
+        os.path.join(common.ROOT, "results")
+    if not is_committed_ledger(path) and os.path.realpath(beside) == os.path.realpath(committed):
+        raise runs.InputError(f"{flag} {path} would put its figures into {committed}, the committed "
+                              "ledger's; give a file in another folder")
 
 
 def is_committed_ledger(path):
@@ -317,6 +324,8 @@ def check_bench(bench, path):
     if not isinstance(m, dict) or not all(isinstance(m.get(k), str) for k in ("backend", "dtype")) or \
             not isinstance(m.get("cpu_count"), (int, type(None))):
         problems.append("'machine' needs backend and dtype (text) and cpu_count")
+    if not isinstance(bench.get("quick", False), bool):
+        problems.append("'quick' is not true or false")
     for r in bench["rows"]:
         if not (isinstance(r["case"], str) and number(r["E"]) and
                 all(number(r[k]) for k in ("engine_ms", "matmul_bound_ms", "ratio")) and
@@ -352,12 +361,15 @@ def main(argv=None):
     if not os.path.isdir(args.root):
         raise runs.InputError(f"--root {args.root} is not a folder of runs; run experiments/reproduce.py first")
     runs.check_writable_file(args.out, "--out")
-    check_outside_runs(args.out, args.root, "--out")
+    check_ledger_place(args.out, args.root, "--out")
     out = os.path.realpath(args.out)  # a link to a ledger: write its target, keep the link
     tables = {folder: load(args.root, folder) for folder in FOLDERS}
-    load(args.root, ".", "reproduce_timings.json"), load(args.root, "bench", "bench.json")  # every input checked first
+    load(args.root, ".", "reproduce_timings.json")  # every input checked first
+    bench = load(args.root, "bench", "bench.json")
+    if bench:
+        check_bench(bench, os.path.join(args.root, "bench", "bench.json"))
     origin = {folder: made_by(args.root, folder, t) for folder, t in tables.items() if t}
-    smoke = sorted(folder for folder, (_, quick) in origin.items() if quick)
+    smoke = sorted(folder for folder, (_, quick) in origin.items() if quick) + ["bench"] * bool(bench and bench.get("quick"))
     if smoke and is_committed_ledger(out):
         raise runs.InputError(f"the runs of {', '.join(smoke)} under {args.root}/ are smoke runs (--quick): their "
                               f"numbers never go into the committed RESULTS.md (--force or not); give another --out")
@@ -465,7 +477,6 @@ def main(argv=None):
                               comparison(t, variants))
     lines[2:2] = [f"<!-- ledger: {json.dumps({'claims': new_ids, 'commits': commits, 'figures': shown})} -->", ""]
     lines += timing_section(args.root, previous.get("Run times", {}).get("section", []))
-    bench = load(args.root, "bench", "bench.json")
     if bench:
         lines += speed_section(bench, os.path.join(args.root, "bench", "bench.json"))
     elif "Speed" in previous:

@@ -228,10 +228,11 @@ def main(argv=None):
     args.root = args.root.rstrip("/") or "runs"
     results = args.results or (os.path.join(args.root, "RESULTS.md") if args.quick else "RESULTS.md")
     if args.quick and report.is_committed_ledger(results):  # real paths: a link to it is caught too
-        raise runs.InputError("--quick never writes the committed RESULTS.md; leave --results out")
+        raise runs.InputError(f"--quick never writes the committed RESULTS.md (here {results}); "
+                              + ("give --results another file" if args.results else "give another --root"))
     runs.check_writable_folder(args.root, "--root")
     runs.check_writable_file(results, "--results")  # every output checked before hours of training
-    report.check_outside_runs(results, args.root, "--results")
+    report.check_ledger_place(results, args.root, "--results")
     flags_for = lambda script: (["--out", os.path.join(args.root, script), "--backend", args.backend]
                                 + ["--quick"] * args.quick)
     if args.list:

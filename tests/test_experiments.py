@@ -271,7 +271,7 @@ def test_seed_grammar(text, seeds):
 
 KEY_FLAGS = {"reproduce": ("--root", "--only", "--quick", "--list", "--resume"),
              "report": ("--root", "--out", "--force"), "bench": ("--cases", "--compare", "--out", "--quick"),
-             "gpu_check": ("--out", "--budget", "--standin", "--only")}
+             "gpu_check": ("--out", "--budget", "--standin", "--only", "--overwrite")}
 
 
 @pytest.mark.parametrize("script", ALL_SCRIPTS)

@@ -15,7 +15,7 @@ def gpu_check(*args):
 def test_a_skipped_stage_exits_1_and_names_it(tmp_path):
     (tmp_path / "grok.txt").write_text("from an earlier check")
     (tmp_path / "notes.txt").write_text("the user's own")
-    done = gpu_check("--only", "versions", "--budget", "5", "--out", str(tmp_path))
+    done = gpu_check("--only", "versions", "--budget", "5", "--out", str(tmp_path), "--overwrite")
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1].startswith("error: not done: versions (skipped)")
     assert "versions: skipped" in done.stdout
@@ -26,3 +26,12 @@ def test_a_stage_done_exits_0_and_lists_what_it_wrote(tmp_path):
     done = gpu_check("--only", "versions", "--budget", "60", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1].endswith(": versions.json, summary.md")
+
+
+def test_an_earlier_check_is_kept_unless_overwrite(tmp_path):
+    """results/gpu_check/ holds the committed H200 check: a dry run into it had deleted six of its files."""
+    (tmp_path / "versions.json").write_text('{"gpu": "NVIDIA H200"}')
+    done = gpu_check("--only", "versions", "--budget", "60", "--out", str(tmp_path))
+    err = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(err) == 1 and "--overwrite" in err[0] and "versions.json" in err[0], err
+    assert (tmp_path / "versions.json").read_text() == '{"gpu": "NVIDIA H200"}'

@@ -205,6 +205,15 @@ def test_ctrl_c_between_training_steps_says_how_to_continue(capsys):
     assert stop.value.code == 130 and len(err) == 1 and "--resume" in err[0], err
 
 
+def test_sigterm_outside_a_training_step_says_how_to_continue():
+    """SIGTERM between the last step and the figure (a scheduler's stop) was a silent death, exit -15."""
+    code = ("import os, signal, sys; sys.path.insert(0, 'experiments'); import common\n"
+            "common.main_guard(lambda argv: os.kill(os.getpid(), signal.SIGTERM))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    err = done.stderr.strip().splitlines()
+    assert done.returncode == 143 and len(err) == 1 and "SIGTERM" in err[0] and "--resume" in err[0], err
+
+
 BENCH_COMPARE = ['{"rows": [{"case": "mlp", "E": 1, "ratio": 0, "engine_ms": 0}]}',   # ZeroDivisionError
                  '{"rows": [{"case": "mlp", "E": 1, "ratio": "x", "engine_ms": 1}]}',  # format error
                  '{"rows": [{"case": "mlp", "E": "1", "ratio": 1, "engine_ms": 1}]}',  # silently "not in that file"

@@ -438,6 +438,41 @@ def test_a_link_to_the_committed_ledger_is_refused_by_reproduce_quick(repo, tmp_
     assert code == 2 and "--quick never writes the committed RESULTS.md" in err
 
 
+@pytest.mark.parametrize("script, argv", [
+    ("report", ["--out", "{repo}/other.md", "--force"]),  # a real run's ledger beside the committed one
+    ("reproduce", ["--quick", "--results", "{repo}/x.md", "--only", "grok"]),  # a smoke ledger
+    ("reproduce", ["--quick", "--results", "{repo}/results/../y.md", "--only", "grok"])])
+def test_only_the_committed_ledger_writes_the_committed_figures(script, argv, repo, tmp_path):
+    """A ledger's figures go into results/ beside it: beside RESULTS.md, that is the committed folder."""
+    _table(tmp_path / "runs")
+    before = digest(str(repo))
+    argv = [a.replace("{repo}", str(repo)) for a in argv]
+    code, _, err = run_main(script, argv + ["--root", str(tmp_path / "runs")], limit=10)
+    assert code == 2 and err.count("\n") == 1 and "committed ledger's" in err, err
+    assert digest(str(repo)) == before
+
+
+def test_a_smoke_bench_never_replaces_a_real_one_nor_reaches_the_committed_ledger(repo, tmp_path):
+    real = {"machine": {"backend": "numpy", "dtype": "float32", "cpu_count": 2}, "rows": []}
+    (tmp_path / "runs" / "bench").mkdir(parents=True)
+    (tmp_path / "runs" / "bench" / "bench.json").write_text(json.dumps(real))
+    code, _, err = run_main("bench", ["--quick", "--out", str(tmp_path / "runs" / "bench"), "--cases", "mlp:1"])
+    assert code == 2 and "real run's bench.json" in err, err
+    assert json.loads((tmp_path / "runs" / "bench" / "bench.json").read_text()) == real
+    (tmp_path / "runs" / "bench" / "bench.json").write_text(json.dumps({**real, "quick": True}))
+    _table(tmp_path / "runs")
+    before = digest(str(repo))
+    code, _, err = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(repo / "RESULTS.md")])
+    assert code == 2 and "bench" in err and "smoke runs" in err, err
+    assert digest(str(repo)) == before
+
+
+def test_a_quick_root_at_the_repository_names_the_flag_given(repo):
+    """--root . with --quick would put the smoke ledger on RESULTS.md: the remedy is another --root."""
+    code, _, err = run_main("reproduce", ["--quick", "--root", str(repo), "--only", "grok"], limit=10)
+    assert code == 2 and "give another --root" in err and "--results" not in err, err
+
+
 def test_report_through_a_link_writes_its_target_and_names_each_claims_commit(repo, tmp_path):
     _table(tmp_path / "runs", commit="c0ffee1")
     code, _, err = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(tmp_path / "link.md")])
