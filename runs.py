@@ -313,7 +313,24 @@ def check_writable_file(path, flag):
 # (--quick). The scripts fill it in (experiments/common.py); every run folder records it in
 # config.json, its checkpoint and summary.json, and report.py reads it there, to name the commit
 # behind each claim and to keep smoke numbers out of the committed ledger.
-MADE_BY = {"commit": "unknown", "quick": False}
+MADE_BY = {"commit": "unknown", "quick": False, "script": None}
+
+
+def check_one_script(out, script):
+    """A script's folder holds that script's runs alone: refused if its table.json, or an arm's
+    config.json, names another script (a second script there would mix their runs and replace
+    the first one's table)."""
+    field = lambda value, key: value.get(key) if isinstance(value, dict) else None
+    files = [os.path.join(out, "table.json")] + [os.path.join(arm.path, "config.json") for arm in
+                                                 (os.scandir(out) if os.path.isdir(out) else ()) if arm.is_dir()]
+    found = []
+    for path in filter(os.path.isfile, files):
+        with contextlib.suppress(InputError):  # a damaged file is for its reader to name, later
+            value = read_json(path)
+            found.append(field(value, "script") if path == files[0] else field(field(value, "made_by"), "script"))
+    others = sorted({str(s) for s in found if s not in (None, script)})
+    if others:
+        raise InputError(f"{out} holds the runs of {', '.join(others)}; give {script} another --out")
 
 
 class RunFolder:
@@ -693,7 +710,8 @@ def _made_by(earlier):
     commits = [c for c in earlier.get("commits", []) if isinstance(c, str)]
     if not commits or commits[-1] != MADE_BY["commit"]:
         commits.append(MADE_BY["commit"])
-    return {"commits": commits, "quick": bool(earlier.get("quick")) or bool(MADE_BY["quick"])}
+    return {"commits": commits, "quick": bool(earlier.get("quick")) or bool(MADE_BY["quick"]),
+            "script": earlier.get("script") or MADE_BY["script"]}
 
 
 def arrays_digest(arrays):

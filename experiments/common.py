@@ -330,11 +330,13 @@ def shared(args):
 def out_folder(args, script):
     """Where a script writes: --out, or runs/<script> (runs/quick/<script> for a smoke run);
     a sequence script's --preset fast writes to runs/<script>-fast."""
+    name = script
     script = sequence_folder(script, getattr(args, "preset", None) or "poster") \
         if script in SEQUENCE_SCRIPTS else script
     out = args.out or os.path.join("runs", "quick", script) if args.quick else args.out or os.path.join("runs", script)
     runs.check_writable_folder(out)  # creates nothing: the run folders are made when an arm starts
-    runs.MADE_BY.update(commit=git_commit(), quick=bool(args.quick))  # recorded in every run folder
+    runs.check_one_script(out, name)
+    runs.MADE_BY.update(commit=git_commit(), quick=bool(args.quick), script=name)  # recorded in every run folder
     return out
 
 

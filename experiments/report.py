@@ -59,18 +59,23 @@ def load(root, script, name="table.json"):
         return None
     value = runs.read_json(path, *SHAPES[name])
     if name == "table.json":
-        check_table(value, path)
+        check_table(value, path, script if script in SCRIPTS else script.rsplit("-", 1)[0])
     return value
 
 
-def check_table(table, path):
-    """What a ledger reads of a table.json beyond its rows' keys: at least one claim, each id once,
-    each verdict one of common.VERDICTS, its arms by name, its figures a list, its quick flag a bool."""
-    claims = table["claims"]
+def check_table(table, path, script):
+    """What a ledger reads of a table.json beyond its rows' keys: the script of its folder, at least
+    one claim, each id once, each verdict one of common.VERDICTS, its arms by name, its figures a
+    list, its quick flag a bool, and each of its tables headers (text) and rows as wide."""
+    claims, tables = table["claims"], table.get("tables", {})
+    shaped = lambda t: isinstance(t, dict) and isinstance(t.get("headers"), list) and isinstance(t.get("rows"), list) \
+        and all(isinstance(h, str) for h in t["headers"]) and isinstance(t.get("title", ""), str) \
+        and all(isinstance(r, list) and len(r) == len(t["headers"]) for r in t["rows"])
     ids = [c["id"] for c in claims]
     text_ids = all(isinstance(i, str) and i for i in ids)
     twice = sorted({i for i in ids if ids.count(i) > 1}) if text_ids else []
-    checks = [(not claims, "it has no claims"),
+    checks = [(table.get("script") != script, f"it is the table of {table.get('script')!r}, not of {script}"),
+              (not claims, "it has no claims"),
               (not text_ids, "a claim id is not text"),
               (twice, f"claim id {twice[0] if twice else ''!r} appears twice"),
               (any(c["verdict"] not in common.VERDICTS for c in claims),
@@ -78,7 +83,9 @@ def check_table(table, path):
               (not all(isinstance(c[k], str) for c in claims for k in CLAIM_KEYS), "a claim's field is not text"),
               (not isinstance(table.get("arms", {}), dict), "'arms' is not an object of arm names"),
               (not isinstance(table.get("figures", []), list), "'figures' is not a list"),
-              (not isinstance(table.get("quick", False), bool), "'quick' is not true or false")]
+              (not isinstance(table.get("quick", False), bool), "'quick' is not true or false"),
+              (not (isinstance(tables, dict) and all(map(shaped, tables.values()))),
+               "'tables' is not an object of tables, each with text headers and rows as wide")]
     problem = next((what for bad, what in checks if bad), None)
     if problem:
         raise runs.InputError(f"{path} is damaged: {problem}; run its script again with --resume")
@@ -217,7 +224,16 @@ def figure_source(root, script, path):
                               f"a .png file; run {script} again with --resume")
     base, parent, name = os.path.join(root, script), os.path.basename(os.path.dirname(path)), os.path.basename(path)
     found = [p for p in (os.path.join(base, parent, name), os.path.join(base, name)) if os.path.isfile(p)]
+    if found and (os.path.islink(found[0]) or not is_png(found[0])):
+        raise runs.InputError(f"{found[0]} is not a figure a run drew (a link, or not a PNG image); delete it "
+                              f"and run {script} again with --resume to draw it")
     return found[0] if found else None
+
+
+def is_png(path):
+    """Whether a file starts as every PNG image does (its 8-byte signature and an IHDR chunk)."""
+    with open(path, "rb") as f:
+        return f.read(16) == b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 
 
 def script_of(name):
@@ -378,6 +394,11 @@ def main(argv=None):
                               f"their numbers mean nothing; pass --force to write them into {args.out} anyway")
     claims = [(folder, row) for folder in FOLDERS if tables[folder]
               for row in (tables[folder]["claims"] if folder in SCRIPTS else variant_claims(folder, tables[folder]))]
+    twice = sorted({row["id"] for _, row in claims if [r["id"] for _, r in claims].count(row["id"]) > 1})
+    if twice:
+        raise runs.InputError(f"claim {twice[0]!r} is in the table.json of "
+                              f"{' and of '.join(f for f, r in claims if r['id'] == twice[0])} under {args.root}/: "
+                              "a claim belongs to one script; run those scripts again with --resume")
     new_ids = {row["id"]: script for script, row in claims}
     before_ledger = old_ledger(out)
     before = None if before_ledger is None else before_ledger.get("claims", {})

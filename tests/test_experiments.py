@@ -85,7 +85,7 @@ def test_quick_mode_runs_and_judges_its_claims(script, tmp_path):
     assert all(common.verdict_line(c) in verdicts for c in table["claims"])
     for arm in table["arms"]:  # each run folder names the code that trained it
         made_by = runs.read_json(str(tmp_path / arm / "summary.json"))["made_by"]
-        assert made_by == {"commits": [common.git_commit()], "quick": True}
+        assert made_by == {"commits": [common.git_commit()], "quick": True, "script": script}
 
 
 @pytest.mark.integration
@@ -1018,7 +1018,7 @@ def test_report_shows_the_reduction_beside_the_default(tmp_path):
                                verdict=verdict, rule="r")
     for folder, verdict in (("task_diversity", "reproduced"), ("task_diversity-fast", "not reproduced")):
         (tmp_path / "runs" / folder).mkdir(parents=True)
-        (tmp_path / "runs" / folder / "table.json").write_text(json.dumps({"claims": [row(verdict)]}))
+        (tmp_path / "runs" / folder / "table.json").write_text(json.dumps({"script": "task_diversity", "claims": [row(verdict)]}))
     ledger = tmp_path / "RESULTS.md"
     code, _, err = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(ledger)])
     text = ledger.read_text()

@@ -396,12 +396,15 @@ def test_a_folder_where_a_run_file_goes_is_one_line(tmp_path):
 
 # -- report.py: smoke numbers, links, folders, figures, all or nothing ---------------------------
 
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"  # how every PNG image starts: enough for report.py's check
+
+
 def _table(root, script="grok", figures=(), arms=("grok",), quick=False, commit="abc1234"):
     """A table.json with one claim, and its arm folders' summary.json (what report.py reads)."""
     folder = root / script
     folder.mkdir(parents=True, exist_ok=True)
     claim = common.claim(f"{script}-claim", "a claim", "poster", "setting", "ours", "reproduced", "rule")
-    (folder / "table.json").write_text(json.dumps({"claims": [claim], "commit": "tablecommit",
+    (folder / "table.json").write_text(json.dumps({"script": script, "claims": [claim], "commit": "tablecommit",
                                                    "figures": list(figures), "arms": {a: {} for a in arms}}))
     for arm in arms:
         (folder / arm).mkdir(exist_ok=True)
@@ -533,6 +536,19 @@ DAMAGED_TABLES = [
     ("an arm's config a dangling link", lambda r: os.symlink(r / "nowhere", r / "grok" / "grok" / "config.json"),
      "does not exist"),
     ("an arm's config a folder", lambda r: os.mkdir(r / "grok" / "grok" / "config.json"), "cannot be read"),
+    ("another script's table", _edit_table(lambda t, r: t.update(script="grok_weight_decay")),
+     "it is the table of 'grok_weight_decay', not of grok"),
+    ("tables a list", _edit_table(lambda t, r: t.update(tables=[1, 2])), "'tables' is not an object of tables"),
+    ("a row wider than its headers", _edit_table(lambda t, r: t.update(tables={"x": {"headers": ["a"], "rows": [[1, 2]]}})),
+     "rows as wide"),
+    ("a claim of another script too", lambda r: _table(r, "grok_init", arms=("a",)) or _edit_table(
+        lambda t, r: t["claims"].append(dict(t["claims"][0], id="grok_init-claim")))(r), "a claim belongs to one script"),
+    ("a figure linked elsewhere", lambda r: _edit_table(lambda t, r: t.update(
+        figures=[str(r / "grok" / "grok" / "curves.png")]))(r) or os.symlink("/etc/passwd", r / "grok" / "grok" / "curves.png"),
+     "not a figure a run drew"),
+    ("a figure of one byte", lambda r: _edit_table(lambda t, r: t.update(
+        figures=[str(r / "grok" / "grok" / "curves.png")]))(r) or (r / "grok" / "grok" / "curves.png").write_bytes(b"x"),
+     "not a figure a run drew"),
 ]
 
 
@@ -557,9 +573,9 @@ def test_a_table_made_by_a_smoke_run_says_so_itself(repo, tmp_path):
 def test_a_moved_runs_folder_keeps_its_figures(tmp_path):
     """table.json recorded the figure where the run was made; report.py finds it in the table's folder."""
     _table(tmp_path / "runs", figures=["/somewhere/else/runs/grok/grok/curves.png"])
-    (tmp_path / "runs" / "grok" / "grok" / "curves.png").write_bytes(b"png")
+    (tmp_path / "runs" / "grok" / "grok" / "curves.png").write_bytes(PNG)
     code, _, err = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(tmp_path / "R.md"), "--force"])
-    assert code == 0 and (tmp_path / "results" / "grok_main_curves.png").read_bytes() == b"png", err
+    assert code == 0 and (tmp_path / "results" / "grok_main_curves.png").read_bytes() == PNG, err
 
 
 @pytest.mark.integration
@@ -575,7 +591,7 @@ def test_report_writes_everything_or_nothing(repo, tmp_path, monkeypatch):
     stay as they were, and no temporary file is left."""
     figure = tmp_path / "runs" / "grok" / "grok" / "curves.png"
     _table(tmp_path / "runs", figures=[str(figure)])
-    figure.write_bytes(b"a new figure")
+    figure.write_bytes(PNG + b"a new figure")
     before = digest(str(repo))
     report = importlib.import_module("report")
 
@@ -722,3 +738,16 @@ def test_listing_or_a_missing_backend_creates_no_folder(script, argv, tmp_path):
             pytest.skip("CuPy and a GPU are present here")
         assert code == 2 and stdout == "" and err.count("\n") == 1
     assert not os.path.exists(tmp_path / "nothing")
+
+
+@pytest.mark.integration  # trains (two quick runs)
+def test_a_folder_holds_the_runs_of_one_script(tmp_path):
+    """grok_weight_decay into grok's folder had replaced grok's table.json and mixed their runs."""
+    assert run_main("grok", ["--quick", "--out", str(tmp_path)])[0] == 0
+    before = digest(str(tmp_path))
+    code, _, err = run_main("grok_weight_decay", ["--quick", "--out", str(tmp_path)])
+    assert code == 2 and err.count("\n") == 1 and "holds the runs of grok;" in err, err
+    assert digest(str(tmp_path)) == before
+    os.remove(tmp_path / "table.json")  # the arm folders' config.json name their script too
+    code, _, err = run_main("grok_weight_decay", ["--quick", "--out", str(tmp_path)])
+    assert code == 2 and "holds the runs of grok;" in err, err
