@@ -427,17 +427,23 @@ class RunFolder:
                 and isinstance(s.get("tasks", {}), dict) and _is_made_by(s.get("made_by", {}))):
             raise self.damaged("summary.json", "is not a finished run's summary (it needs steps, config and run_id; "
                                                "tasks and made_by, where present, as this version writes them)")
+        self.check_config("summary.json", s["config"])
         return s
+
+    def check_config(self, name, config):
+        """A config dict that a file holds is one plateau accepts: each field of the right kind and range."""
+        fields = {k: v for k, v in config.items() if k not in ("run_id", "made_by")} if isinstance(config, dict) else {}
+        try:
+            plateau.check_config(plateau.config_from_dict(fields))
+        except (plateau.ConfigError, ValueError, TypeError) as error:
+            raise self.damaged(name, f"is not a valid config ({error})") from None
+        return fields
 
     def check_companions(self, summary):
         """config.json and timing.json beside a finished run: each must be the file of that run
         (its run_id, its config), or one line names it. Read on reuse, so nothing damaged is kept."""
         config = read_json(self.file("config.json"), remedy=self.remedy)
-        fields = {k: v for k, v in config.items() if k not in ("run_id", "made_by")} if isinstance(config, dict) else {}
-        try:
-            plateau.check_config(plateau.config_from_dict(fields))  # each field of the right kind and range
-        except (plateau.ConfigError, ValueError, TypeError) as error:
-            raise self.damaged("config.json", f"is not a valid config ({error})") from None
+        fields = self.check_config("config.json", config)
         if not (config.get("run_id") == summary["run_id"] and not self.differences(fields)
                 and _is_made_by(config.get("made_by", {}))):
             raise self.damaged("config.json", "is not the config of the run summary.json records (its run_id or "
@@ -455,7 +461,23 @@ class RunFolder:
         return arrays
 
     def read_history(self):
-        return read_history(self.file("history.csv"), self.remedy)
+        return self.check_history(read_history(self.file("history.csv"), self.remedy), "history.csv")
+
+    def check_history(self, rows, name):
+        """History rows as a run writes them: this problem's fields (where the folder was opened with
+        them), a whole step >= 0, a member of
+        this run's E, one of its tasks, a split's name, and numbers (NaN allowed) for the rest."""
+        E, tasks = len(self.config.get("seeds", ())), set(self.config.get("ops") or self.config.get("tasks") or ())
+        real = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+        for row in rows:
+            bad = not isinstance(row, dict) or not (set(row) == set(self.fields) if self.fields else
+                                                    {"step", "member", "task", "split"} <= set(row)) or not (
+                _whole(row["step"]) and _whole(row["member"]) and row["member"] < E
+                and (row["task"] in tasks or not tasks) and isinstance(row["split"], str)
+                and all(real(v) for k, v in row.items() if k not in ("task", "split")))
+            if bad:
+                raise self.damaged(name, f"has a history row that is not this run's ({str(row):.120}): it was edited")
+        return rows
 
     def finished_result(self):
         """(params, history, summary, steps) if this folder holds a finished run of this config.
@@ -502,6 +524,7 @@ class RunFolder:
             raise self.damaged(self.CHECKPOINT, f"says it is at step {meta['step']}, past its own budget or before "
                                                 "its history's last step: it was edited")
         self.check_params(self.CHECKPOINT, {k: v for k, v in arrays.items() if k.startswith("param.")})
+        self.check_history(meta["history"], self.CHECKPOINT)
         return {**meta, "arrays": arrays}
 
     # -- starting, saving and finishing --------------------------------------------------------

@@ -85,6 +85,14 @@ def _summary_folder(folder):
 
 
 # (case, which pristine run, damage(folder), the file the error names, words in it)
+def _edit_checkpoint_history(change):
+    def edit(meta):
+        change(meta["history"])
+        return meta
+    return lambda f: _npz(f / "checkpoint.npz", lambda a: a.update(
+        meta=np.array(json.dumps(edit(json.loads(str(a["meta"])))))))
+
+
 DAMAGED = [
     ("history cut at a row", "finished", lambda f: _drop_rows(f / "history.csv"), "history.csv", "checksum"),
     ("history cut mid-row", "finished", lambda f: (f / "history.csv").write_text(
@@ -127,6 +135,15 @@ DAMAGED = [
         dict(json.loads((f / "summary.json").read_text()), made_by="x"))), "summary.json", "not a finished run"),
     ("summary tasks list", "finished", lambda f: (f / "summary.json").write_text(json.dumps(
         dict(json.loads((f / "summary.json").read_text()), tasks=[]))), "summary.json", "not a finished run"),
+    ("summary config steps -6", "finished", lambda f: (f / "summary.json").write_text(json.dumps(
+        dict(json.loads((f / "summary.json").read_text()), config=dict(json.loads((f / "summary.json").read_text())[
+            "config"], steps=-6)))), "summary.json", "not a valid config"),
+    ("checkpoint history acc text", "stopped", _edit_checkpoint_history(lambda h: h[0].update(acc="NaNx")),
+     "checkpoint.npz", "history row that is not this run's"),
+    ("checkpoint history row of a step only", "stopped", _edit_checkpoint_history(lambda h: h.append({"step": 1})),
+     "checkpoint.npz", "history row that is not this run's"),
+    ("checkpoint history member 99", "stopped", _edit_checkpoint_history(lambda h: h[0].update(member=99)),
+     "checkpoint.npz", "history row that is not this run's"),
     ("timing binary", "finished", lambda f: (f / "timing.json").write_bytes(b"\x00\xff" * 9), "timing.json",
      "not valid JSON"),
     ("timing a device", "stopped", lambda f: (os.remove(f / "timing.json"), os.symlink("/dev/zero", f / "timing.json")),
