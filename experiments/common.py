@@ -214,8 +214,10 @@ def shell_line(words):
 
 def rerun_command(script, argv, drop=(), add=()):
     """The shell command that runs experiments/<script>.py again with the flags it was given
-    (argv), less the flags in `drop` (each a flag without a value), plus `add`."""
+    (argv), less the flags in `drop` (each a flag without a value), plus `add` (adding --resume
+    drops --overwrite, which contradicts it)."""
     argv = sys.argv[1:] if argv is None else argv
+    drop = set(drop) | ({"--overwrite"} if "--resume" in add else set())
     words = [a for a in argv if a.split("=", 1)[0] not in drop] + [a for a in add if a not in argv]
     return shell_line(["python", f"experiments/{script}.py", *words])
 

@@ -493,6 +493,9 @@ def arms_for(args, argv):
     rung_wd = args.rung_weight_decay
     sgd_same = dict(lr=args.sgd_lr, weight_decay=FIT_LR * rung_wd * (1 - args.sgd_momentum) / args.sgd_lr)
     sgd_five = dict(lr=args.sgd_lr, weight_decay=5 * sgd_same["weight_decay"])
+    if not math.isfinite(sgd_five["weight_decay"]):  # the SGD decay is derived: name the flags it comes from
+        raise runs.InputError(f"--sgd-lr {args.sgd_lr:g} is so small that the SGD rung's weight decay, "
+                              f"{FIT_LR:g} x {rung_wd:g} x (1 - momentum) / lr x 5, is not finite; give a larger --sgd-lr")
     explicit = common.explicit_flags(argv)
 
     def steps(n, flag):
@@ -548,6 +551,9 @@ def main(argv=None):
     arms = arms_for(args, argv)
     args.resume_command = common.rerun_command("grok_delay", argv, drop={"--finished-only"}, add=["--resume"])
     if args.finished_only:
+        for flag in ("arm", "overwrite"):  # --finished-only trains nothing: a flag that trains contradicts it
+            if getattr(args, flag):
+                raise runs.InputError(f"--finished-only trains nothing and --{flag} trains; give one of them")
         common.check_arms(arms, args)
         done = {k: cfg for k, cfg in arms.items() if runs.RunFolder.holds_finished(os.path.join(out, k))}
         if not done:

@@ -25,6 +25,7 @@ run could not draw (no matplotlib: null in its table.json) keeps the one the
 earlier ledger showed, so results/ never loses a figure to a missing library.
 """
 import contextlib
+import glob
 import json
 import os
 import re
@@ -88,7 +89,7 @@ def check_table(table, path, script):
                "'tables' is not an object of tables, each with text headers and rows as wide")]
     problem = next((what for bad, what in checks if bad), None)
     if problem:
-        raise runs.InputError(f"{path} is damaged: {problem}; run its script again with --resume")
+        raise runs.InputError(f"{path} is damaged: {problem}; run `{rerun(*os.path.split(os.path.dirname(path)))}`")
 
 
 def check_ledger_place(path, root, flag):
@@ -107,6 +108,19 @@ def check_ledger_place(path, root, flag):
                               "ledger's; give a file in another folder")
 
 
+def rerun(root, folder):
+    """The command that remakes a script's folder under --root, as that folder was made: the
+    script with --out, --preset for a reduction's folder, --quick where its runs were smoke runs
+    (as their config.json says), and --resume (finished arms are reused)."""
+    script, _, preset = folder.partition("-")
+    smoke = False
+    for config in glob.glob(os.path.join(root, folder, "*", "config.json")):
+        with contextlib.suppress(runs.InputError, AttributeError):
+            smoke = smoke or runs.read_json(config).get("made_by", {}).get("quick") is True
+    return common.shell_line(["python", f"experiments/{script}.py", "--out", os.path.join(root, folder)]
+                             + ["--preset", preset] * bool(preset) + ["--quick"] * smoke + ["--resume"])
+
+
 def is_committed_ledger(path):
     """Whether `path` is (or links to) the committed RESULTS.md: real paths are compared."""
     return os.path.realpath(path) == os.path.realpath(os.path.join(common.ROOT, "RESULTS.md"))
@@ -120,7 +134,7 @@ def made_by(root, script, table):
         path = os.path.join(root, script, arm, "summary.json")
         if not os.path.isfile(path):  # then nothing tells whether it was a smoke run: never guess
             raise runs.InputError(f"{os.path.join(root, script, 'table.json')} names arm {arm!r}, whose run "
-                                  f"{path} is missing or not a file: run {script} again with --resume")
+                                  f"{path} is missing or not a file: run `{rerun(root, script)}`")
         summary = runs.read_json(path)
         record = summary.get("made_by") if isinstance(summary, dict) else None
         if isinstance(record, dict):
@@ -221,12 +235,12 @@ def figure_source(root, script, path):
     Nothing outside that folder is ever copied into results/."""
     if not isinstance(path, str) or not path.endswith(".png"):
         raise runs.InputError(f"{os.path.join(root, script, 'table.json')} is damaged: its figure {path!r} is not "
-                              f"a .png file; run {script} again with --resume")
+                              f"a .png file; run `{rerun(root, script)}`")
     base, parent, name = os.path.join(root, script), os.path.basename(os.path.dirname(path)), os.path.basename(path)
     found = [p for p in (os.path.join(base, parent, name), os.path.join(base, name)) if os.path.isfile(p)]
     if found and (os.path.islink(found[0]) or not is_png(found[0])):
         raise runs.InputError(f"{found[0]} is not a figure a run drew (a link, or not a PNG image); delete it "
-                              f"and run {script} again with --resume to draw it")
+                              f"and run `{rerun(root, script)}` to draw it")
     return found[0] if found else None
 
 
@@ -396,9 +410,10 @@ def main(argv=None):
               for row in (tables[folder]["claims"] if folder in SCRIPTS else variant_claims(folder, tables[folder]))]
     twice = sorted({row["id"] for _, row in claims if [r["id"] for _, r in claims].count(row["id"]) > 1})
     if twice:
-        raise runs.InputError(f"claim {twice[0]!r} is in the table.json of "
-                              f"{' and of '.join(f for f, r in claims if r['id'] == twice[0])} under {args.root}/: "
-                              "a claim belongs to one script; run those scripts again with --resume")
+        owners = [folder for folder, row in claims if row["id"] == twice[0]]
+        raise runs.InputError(f"claim {twice[0]!r} is in the table.json of {' and of '.join(owners)} under "
+                              f"{args.root}/: a claim belongs to one script; run "
+                              + " and ".join(f"`{rerun(args.root, folder)}`" for folder in owners))
     new_ids = {row["id"]: script for script, row in claims}
     before_ledger = old_ledger(out)
     before = None if before_ledger is None else before_ledger.get("claims", {})
@@ -556,7 +571,7 @@ def figures(root, tables, figure_dir, before):
                 copies.append((src, os.path.join(figure_dir, name)))
             elif not os.path.exists(os.path.join(figure_dir, name)):  # none now, and none from an earlier report
                 raise runs.InputError(f"{os.path.join(root, script, 'table.json')} names the figure {path}, which "
-                                      f"is not in {os.path.join(root, script)}: run {script} again with --resume "
+                                      f"is not in {os.path.join(root, script)}: run `{rerun(root, script)}` "
                                       "to draw it")
             names.append(name)
         for name in names:
@@ -575,10 +590,11 @@ def arm_timings(root, folder):
     timed = {}
     for arm in arms:
         path = os.path.join(base, arm, "config.json")
-        config = runs.read_json(path, remedy=f"run {folder} again with --resume")
+        remedy = f"delete the run folder {os.path.join(base, arm)}, then run `{rerun(root, folder)}` to train it again"
+        config = runs.read_json(path, remedy=remedy)
         run_id = config.get("run_id") if isinstance(config, dict) else None
         if not isinstance(run_id, str):  # then no timing.json can be told to be this run's
-            raise runs.InputError(f"{path} is not a run's config (it has no run_id); run {folder} again with --resume")
+            raise runs.InputError(f"{path} is not a run's config (it has no run_id); {remedy}")
         segments = runs.read_timing(os.path.join(base, arm, "timing.json"), run_id)
         if segments:
             timed[arm] = segments

@@ -768,3 +768,53 @@ def test_a_folder_holds_the_runs_of_one_script(tmp_path):
     os.remove(tmp_path / "table.json")  # the arm folders' config.json name their script too
     code, _, err = run_main("grok_weight_decay", ["--quick", "--out", str(tmp_path)])
     assert code == 2 and "holds the runs of grok;" in err, err
+
+
+def _follow(err):
+    """Run the command an error line quotes in backquotes, split as a shell splits it."""
+    words = shlex.split(re.search(r"`([^`]+)`", err).group(1))
+    return run_main(os.path.basename(words[1])[:-3], words[2:])
+
+
+@pytest.mark.integration  # trains (quick runs)
+@pytest.mark.parametrize("case, damage", [
+    ("table.json damaged", lambda g: (g / "table.json").write_text(
+        json.dumps(dict(json.loads((g / "table.json").read_text()), tables=[1, 2])))),
+    ("figure gone", lambda g: os.remove(g / "grok" / "curves.png")),
+    ("an arm's config without run_id", lambda g: (g / "grok" / "config.json").write_text(json.dumps(
+        {k: v for k, v in json.loads((g / "grok" / "config.json").read_text()).items() if k != "run_id"}))),
+])
+def test_every_remedy_report_prints_works_as_printed(case, damage, tmp_path):
+    """The report's way out names the exact command (its --out, --quick and --resume), and
+    following it, after deleting the run folder where it says so, makes the report work."""
+    root = tmp_path / "a root"
+    assert run_main("grok", ["--quick", "--out", str(root / "grok")])[0] == 0
+    damage(root / "grok")
+    report = ["--root", str(root), "--out", str(tmp_path / "R.md"), "--force"]
+    code, _, err = run_main("report", report)
+    assert code == 2 and err.count("\n") == 1 and "--quick" in err and "--resume" in err, err
+    delete = re.search(r"delete the run folder (.+?), then", err)
+    if delete:
+        shutil.rmtree(delete.group(1))
+    assert _follow(err)[0] == 0
+    code, _, err = run_main("report", report)
+    assert code == 0, err
+
+
+@pytest.mark.integration  # trains (quick runs)
+def test_grok_delay_finished_only_refuses_flags_that_train_and_its_command_runs(tmp_path):
+    out = str(tmp_path / "d")
+    code, _, err = run_main("grok_delay", ["--quick", "--out", out, "--finished-only", "--overwrite"])
+    assert code == 2 and "--finished-only trains nothing and --overwrite trains" in err, err
+    code, _, err = run_main("grok_delay", ["--quick", "--out", out, "--finished-only", "--arm", "vmem"])
+    assert code == 2 and "--finished-only trains nothing and --arm trains" in err, err
+    code, _, err = run_main("grok_delay", ["--quick", "--out", out, "--finished-only"])
+    assert code == 2 and "--finished-only" not in re.search(r"`([^`]+)`", err).group(1), err
+    assert _follow(err)[0] == 0  # the printed command trains every arm
+    code, _, err = run_main("grok_delay", ["--quick", "--out", out, "--sgd-lr", "1e-320"])
+    assert code == 2 and err.startswith("error: --sgd-lr") and "give a larger --sgd-lr" in err, err
+
+
+def test_a_resume_command_drops_overwrite():
+    assert common.rerun_command("grok", ["--overwrite", "--quick"], add=["--resume"]) == \
+        "python experiments/grok.py --quick --resume"
