@@ -437,3 +437,80 @@ def test_the_memory_estimate_counts_the_parameters_init_makes(cfg):
     init = plateau.init_grok_member if isinstance(cfg, plateau.GrokConfig) else plateau.init_sequence_member
     made = sum(w.size for w in init(cfg, np.random.default_rng(0)).values())
     assert plateau.parameter_count(cfg) == made
+
+
+# -- the third pass: library calls with a bad argument, by class --------------------------------
+# Each class is one table: the call, and the argument its one error must name (with the op's name
+# where the op has one). Never NumPy's own message, a silent result or a MemoryError.
+
+def _t(*shape):
+    return ag.Tensor(np.ones(shape, dtype=np.float32), requires_grad=True)
+
+
+SHAPES_THAT_DO_NOT_FIT = {  # each a ValueError naming the op and the argument (NumPy's message before)
+    "linear bias (1, 1, 5) for 2 members": (lambda: ag.linear(_t(2, 3, 4), _t(2, 4, 5), _t(1, 1, 5)), "linear: bias"),
+    "linear bias of another width": (lambda: ag.linear(_t(2, 3, 4), _t(2, 4, 5), _t(2, 1, 4)), "linear: bias"),
+    "layer_norm weight (4,) on (2, 3)": (lambda: ag.layer_norm(_t(2, 3), _t(4), _t(3)), "layer_norm: weight"),
+    "layer_norm bias with more axes": (lambda: ag.layer_norm(_t(2, 3), _t(3), _t(1, 2, 3)), "layer_norm: bias"),
+    "masked_fill mask (4,) on (2, 3)": (lambda: ag.masked_fill(_t(2, 3), np.ones(4, bool), 0.0), "masked_fill: mask"),
+    "masked_fill mask larger than the input": (lambda: ag.masked_fill(_t(2, 3), np.ones((2, 2, 3), bool), 0.0),
+                                               "masked_fill: mask"),
+    "transpose a repeated axis": (lambda: ag.transpose(_t(2, 3), 0, 0), "transpose: axes"),
+    "transpose too few axes": (lambda: ag.transpose(_t(2, 3), 0), "transpose: axes"),
+    "transpose too many axes": (lambda: ag.transpose(_t(2, 3), 0, 1, 2), "transpose: axes"),
+    "transpose an axis it lacks": (lambda: _t(2, 3).transpose(2, 0), "transpose: axes"),
+}
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["plain", "fast"])
+@pytest.mark.parametrize("call, name", SHAPES_THAT_DO_NOT_FIT.values(), ids=SHAPES_THAT_DO_NOT_FIT.keys())
+def test_a_shape_that_does_not_fit_is_one_value_error_naming_the_op_and_argument(call, name, fast):
+    import fastops
+    fastops.set_backend("numpy", "float32", fast=fast)
+    try:
+        with pytest.raises(ValueError, match=name):
+            call()
+    finally:
+        fastops.set_backend("numpy", "float32")
+
+
+WRONG_KINDS = {  # a value of the wrong kind, accepted silently or misread before: each a TypeError naming it
+    "Tensor requires_grad 'yes'": (lambda: ag.Tensor(np.ones(3), requires_grad="yes"), r"Tensor\(\): requires_grad"),
+    "Tensor requires_grad 1": (lambda: ag.Tensor(np.ones(3), requires_grad=1), r"Tensor\(\): requires_grad"),
+    "where with a float condition": (lambda: ag.where(np.ones(3), _t(3), _t(3)), "where: condition"),
+    "where with an integer condition": (lambda: ag.where(np.arange(3), _t(3), _t(3)), "where: condition"),
+}
+
+
+@pytest.mark.parametrize("call, name", WRONG_KINDS.values(), ids=WRONG_KINDS.keys())
+def test_a_value_of_the_wrong_kind_is_one_type_error_naming_it(call, name):
+    with pytest.raises(TypeError, match=name):
+        call()
+
+
+def test_the_mean_of_nothing_is_nan_as_in_numpy_and_pytorch():
+    """It was a ZeroDivisionError; NumPy gives NaN (with a warning), PyTorch NaN, and so does mean now."""
+    import warnings
+    for shape, axis in [((0,), None), ((3, 0), 1), ((0, 3), 1), ((0, 3), 0)]:
+        got = ag.to_numpy(ag.mean(ag.Tensor(np.ones(shape, dtype=np.float32)), axis=axis))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            want = np.ones(shape, dtype=np.float32).mean(axis=axis)
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == np.float32
+
+
+def test_what_the_third_pass_keeps_working():
+    """Negative axes, broadcasting masks and parameters, a NumPy bool flag, and momentum beyond 1 for SGD
+    (PyTorch accepts it): as before."""
+    x = np.arange(6.0).reshape(2, 3)
+    assert ag.check_grad(lambda a: a.transpose(-1, 0), x)
+    assert ag.transpose(ag.Tensor(x), -1, 0).shape == (3, 2)
+    scores = ag.Tensor(np.zeros((2, 1, 4, 4)))
+    filled = ag.masked_fill(scores, np.triu(np.ones((4, 4), bool), 1), -np.inf)
+    assert np.isinf(ag.to_numpy(filled)).sum() == 2 * 6
+    assert ag.where(True, _t(3), 0.0).shape == (3,)
+    assert ag.layer_norm(_t(2, 5, 3), _t(2, 1, 3), _t(3)).shape == (2, 5, 3)
+    assert ag.Tensor(np.ones(2), requires_grad=np.bool_(True)).requires_grad is True
+    ag.SGD([_t(2)], lr=0.1, momentum=1.5)
+    ag.SGD([_t(2)], lr=0.1, momentum=np.float32(0.9), nesterov=True)
