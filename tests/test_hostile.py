@@ -479,12 +479,47 @@ WRONG_KINDS = {  # a value of the wrong kind, accepted silently or misread befor
     "Tensor requires_grad 1": (lambda: ag.Tensor(np.ones(3), requires_grad=1), r"Tensor\(\): requires_grad"),
     "where with a float condition": (lambda: ag.where(np.ones(3), _t(3), _t(3)), "where: condition"),
     "where with an integer condition": (lambda: ag.where(np.arange(3), _t(3), _t(3)), "where: condition"),
+    "next_token_pairs of floats": (lambda: tasks.next_token_pairs(np.ones((2, 33))), "sequences"),
+    "arithmetic_split of a lone string": (lambda: tasks.arithmetic_split("add", 7), "ops must be a list"),
+    "arithmetic_split of a lone 'div'": (lambda: tasks.arithmetic_split("div", 7), "ops must be a list"),
 }
 
 
 @pytest.mark.parametrize("call, name", WRONG_KINDS.values(), ids=WRONG_KINDS.keys())
 def test_a_value_of_the_wrong_kind_is_one_type_error_naming_it(call, name):
     with pytest.raises(TypeError, match=name):
+        call()
+
+
+OUT_OF_RANGE = {  # values out of range, each a ValueError naming the argument (silent, or another error, before)
+    **{f"{task} of {bad}": (lambda task=task, bad=bad: tasks.SEQUENCE_TASKS[task](np.array([1, bad]), p=17),
+                            r"x must hold numbers mod p=17")
+       for task in tasks.SEQUENCE_TASK_NAMES for bad in (17, -1)},
+    "arithmetic_vocab_size 0": (lambda: tasks.arithmetic_vocab_size(0), "modulus p"),
+    "table_size div mod 8": (lambda: tasks.table_size("div", 8), "prime modulus"),
+    "arithmetic_split seed -1": (lambda: tasks.arithmetic_split(["add"], 7, seed=-1), "seed"),
+    "arithmetic_split seed [1, -1]": (lambda: tasks.arithmetic_split(["add"], 7, seed=[1, -1]), "seed"),
+    "arithmetic_split seed 1.5": (lambda: tasks.arithmetic_split(["add"], 7, seed=1.5), "seed"),
+}
+
+
+@pytest.mark.parametrize("call, name", OUT_OF_RANGE.values(), ids=OUT_OF_RANGE.keys())
+def test_a_value_out_of_range_is_one_value_error_naming_it(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+TABLES_THAT_CANNOT_FIT = {  # a MemoryError after allocating gigabytes before (7 TiB for the first)
+    "modular_table add mod 10**6": lambda: tasks.modular_table("add", 10 ** 6),
+    "arithmetic_split of four mod 10**5": lambda: tasks.arithmetic_split(list(tasks.OPERATIONS), 10 ** 5),
+    "modular_table div mod 10**18 (no prime test first)": lambda: tasks.modular_table("div", 10 ** 18),
+}
+
+
+@pytest.mark.parametrize("call", TABLES_THAT_CANNOT_FIT.values(), ids=TABLES_THAT_CANNOT_FIT.keys())
+def test_a_table_that_cannot_fit_is_refused_with_the_estimate_before_any_allocation(call, monkeypatch):
+    monkeypatch.setattr(runs, "machine_memory", lambda: 16 * 2 ** 30)
+    with pytest.raises(ValueError, match=r"the modulus p=\d+ needs about .* GB .* this machine's 16\.0 GB"):
         call()
 
 
@@ -501,8 +536,8 @@ def test_the_mean_of_nothing_is_nan_as_in_numpy_and_pytorch():
 
 
 def test_what_the_third_pass_keeps_working():
-    """Negative axes, broadcasting masks and parameters, a NumPy bool flag, and momentum beyond 1 for SGD
-    (PyTorch accepts it): as before."""
+    """Negative axes, broadcasting masks and parameters, a NumPy bool flag, a list seed (as plateau passes
+    it), residue 0 in a sequence, and momentum beyond 1 for SGD (PyTorch accepts it): as before."""
     x = np.arange(6.0).reshape(2, 3)
     assert ag.check_grad(lambda a: a.transpose(-1, 0), x)
     assert ag.transpose(ag.Tensor(x), -1, 0).shape == (3, 2)
@@ -512,5 +547,8 @@ def test_what_the_third_pass_keeps_working():
     assert ag.where(True, _t(3), 0.0).shape == (3,)
     assert ag.layer_norm(_t(2, 5, 3), _t(2, 1, 3), _t(3)).shape == (2, 5, 3)
     assert ag.Tensor(np.ones(2), requires_grad=np.bool_(True)).requires_grad is True
+    assert tasks.arithmetic_split(["add"], 7, seed=[3, 1])["add"]["train"][0].shape == (24, 4)
+    assert tasks.arithmetic_split(("add",), np.int64(7), seed=np.int64(3))["add"]["val"][0].shape == (25, 4)
+    assert tasks.moving_window_product(np.array([0, 16, 3]), p=17).tolist() == [0, 0, 48 % 17]
     ag.SGD([_t(2)], lr=0.1, momentum=1.5)
     ag.SGD([_t(2)], lr=0.1, momentum=np.float32(0.9), nesterov=True)
