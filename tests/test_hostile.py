@@ -535,6 +535,22 @@ def test_the_mean_of_nothing_is_nan_as_in_numpy_and_pytorch():
         assert got.dtype == np.float32
 
 
+@pytest.mark.parametrize("field, value", [("threshold", np.float32(0.9)), ("lr", np.float64(1e-3)),
+                                          ("frac_train", np.float16(0.5)), ("betas", (np.float32(0.9), 0.98)),
+                                          ("weight_decay", np.int64(1)), ("lr", (np.float32(1e-3), 1e-3))])
+def test_a_numpy_scalar_is_a_number_wherever_a_config_takes_one(field, value):
+    seeds = (0, 1) if field == "lr" and isinstance(value, tuple) else (0,)
+    cfg = plateau.GrokConfig(seeds=seeds, **{field: value})
+    plateau.check_config(cfg)
+    json.dumps(plateau.config_to_dict(cfg))  # saved as plain numbers
+
+
+@pytest.mark.parametrize("value", [np.bool_(True), np.float32("nan"), np.float64("inf"), True])
+def test_a_numpy_bool_or_a_non_finite_scalar_is_still_no_number(value):
+    with pytest.raises(plateau.ConfigError, match="threshold"):
+        plateau.check_config(plateau.GrokConfig(threshold=value))
+
+
 def test_what_the_third_pass_keeps_working():
     """Negative axes, broadcasting masks and parameters, a NumPy bool flag, a list seed (as plateau passes
     it), residue 0 in a sequence, and momentum beyond 1 for SGD (PyTorch accepts it): as before."""
