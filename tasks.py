@@ -64,17 +64,20 @@ def check_seed(seed):
 
 
 # Bytes per row of a table that arithmetic_split needs at its peak, per operation: measured with
-# tracemalloc, 88 for one operation and 60 for each of four, rounded up.
+# tracemalloc, 88 for one operation and 60 for each of four, rounded up. A library call may build
+# at most MAX_TABLE_ROWS rows (about 2 GiB; a config's p <= 1000 needs at most 4 million).
 TABLE_ROW_BYTES = 128
+MAX_TABLE_ROWS = 2 ** 24
 
 
 def check_tables_fit(what, ops, p):
-    """Refuse, with the estimate, tables that cannot fit in this machine's memory (before any
-    allocation): runs.check_fits, the project's one memory check (imported here, as runs
-    imports this module)."""
-    import runs
-    runs.check_fits({"tables": TABLE_ROW_BYTES * len(ops) * p * p}, what=f"{what}: the modulus p={p}",
-                    remedy="use a smaller p (a config allows at most 1000)")
+    """Refuse, with the estimate, tables too large to build (before any allocation, and before the
+    prime test, which takes long for a huge p)."""
+    rows = len(ops) * p * p
+    if rows > MAX_TABLE_ROWS:
+        raise ValueError(f"{what}: the modulus p={p} needs {rows:,} table rows, about "
+                         f"{rows * TABLE_ROW_BYTES / 2 ** 30:,.0f} GiB (at most {MAX_TABLE_ROWS:,} rows); "
+                         "use a smaller p (a config allows at most 1000)")
 
 
 def modular_table(op, p):
