@@ -17,6 +17,7 @@ graph of its own, and once `backward()` has run, the graph it walked is freed.
 """
 import contextlib
 import math
+import operator
 
 import numpy
 
@@ -89,6 +90,7 @@ class Tensor:
     __array_priority__ = 100
 
     def __init__(self, data, requires_grad=False):
+        check_flag("Tensor()", "requires_grad", requires_grad)
         if isinstance(data, Tensor):
             data = data.data
         if isinstance(data, numpy.ndarray) and not isinstance(data, xp.ndarray):  # a copy to the GPU at every use
@@ -103,7 +105,7 @@ class Tensor:
             raise TypeError(f"only floating tensors can require grad, got dtype {data.dtype}")
         self.data = data
         self.grad = None
-        self.requires_grad = requires_grad
+        self.requires_grad = bool(requires_grad)
         self._parents = ()
         self._backward = None
 
@@ -314,7 +316,7 @@ def sum(a, axis=None, keepdims=False):  # noqa: A001 (shadows builtin on purpose
 
 def mean(a, axis=None, keepdims=False):
     total = sum(a, axis, keepdims)
-    return mul(total, total.data.size / a.data.size)
+    return mul(total, total.data.size / a.data.size if a.data.size else math.nan)  # of nothing: NaN, as NumPy
 
 
 def max(a, axis=None, keepdims=False):  # noqa: A001
@@ -338,7 +340,7 @@ def reshape(a, *shape):
 def transpose(a, *axes):
     """Permute axes (all reversed when none are given), like numpy.transpose."""
     axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-    axes = tuple(axes) if axes else tuple(reversed(range(a.ndim)))
+    axes = check_permutation("transpose", axes, a.ndim) if axes else tuple(reversed(range(a.ndim)))
     inverse = tuple(sorted(range(len(axes)), key=axes.__getitem__))  # undoes the permutation
     return _result(a.data.transpose(axes), (a,), lambda g: (g.transpose(inverse),))
 
@@ -366,6 +368,7 @@ def where(condition, a, b):
     a Tensor or an array on the host or the backend)."""
     a, b = _lift(a), _lift(b)
     condition = xp.asarray(condition.data if isinstance(condition, Tensor) else condition)
+    check_boolean("where", "condition", condition)
 
     def backward(g):
         zero = xp.zeros((), dtype=g.dtype)
@@ -376,9 +379,8 @@ def where(condition, a, b):
 
 def masked_fill(a, mask, value):
     """`a` with `value` wherever `mask` is true (e.g. -inf above a causal diagonal)."""
-    mask_dtype = mask.dtype if hasattr(mask, "dtype") else numpy.asarray(mask).dtype
-    if mask_dtype != bool:  # as in PyTorch: a float mask of 0.5 is no yes or no
-        raise TypeError(f"masked_fill: mask must be boolean, got dtype {mask_dtype}")
+    check_boolean("masked_fill", "mask", mask)
+    check_broadcasts("masked_fill", a.shape, mask=mask)
     return where(mask, value, a)
 
 
@@ -412,9 +414,8 @@ def linear(x, weight, bias=None):
     The middle axes of x fold into one, so each member is one big matrix product
     and the weight gradient needs no sum over a broadcast batch axis.
     """
+    check_linear(x, weight, bias)
     E, I, O = x.shape[0], x.shape[-1], weight.shape[-1]
-    if weight.shape[:2] != (E, I):
-        raise ValueError(f"linear: x {x.shape} does not fit weight {weight.shape} (expected ({E}, {I}, O))")
     rows = x.data.reshape(E, -1, I)                     # (E, N, I)
     out = rows @ weight.data                            # (E, N, O)
     if bias is not None:
@@ -511,6 +512,7 @@ def layer_norm(x, weight, bias, eps=1e-5):
     """Normalise the last axis to mean 0 and variance 1, then scale and shift:
     out = x̂·w + b with x̂ = (x - μ)/σ, σ = √(var + eps)."""
     check_positive("layer_norm", "eps", eps)
+    check_broadcasts("layer_norm", x.shape, weight=weight, bias=bias)
     centred = x.data - x.data.mean(axis=-1, keepdims=True)                       # x - μ
     rstd = 1 / xp.sqrt((centred * centred).mean(axis=-1, keepdims=True) + eps)  # 1/σ, per row
     x_hat = centred * rstd
@@ -717,11 +719,10 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, dampening=0.0, nesterov=False,
                  grokfast_alpha=0.98, grokfast_lambda=None):
-        if not isinstance(nesterov, bool):
-            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
-        if nesterov and (not isinstance(momentum, (int, float)) or momentum <= 0 or dampening != 0):
+        check_flag("SGD", "nesterov", nesterov)
+        if nesterov and (numpy.ndim(momentum) != 0 or momentum <= 0 or dampening != 0):
             raise ValueError("nesterov needs a positive scalar momentum and zero dampening")
-        if dampening != 0 and not isinstance(momentum, (int, float)):
+        if dampening != 0 and numpy.ndim(momentum) != 0:
             raise ValueError("per-member momentum needs zero dampening (a member with momentum 0 then "
                              "gets plain SGD, as PyTorch gives it)")
         super().__init__(params, grokfast_alpha, grokfast_lambda, lr=lr, momentum=momentum,
@@ -897,3 +898,53 @@ def check_state_dict(saved, hyper, state_names, params, finite=True):
         if state.dtype.kind != "f" or (finite and not numpy.isfinite(state).all()):
             raise StateDictError(f"optimizer state {name} must hold finite floats, got dtype {state.dtype}"
                                  + (" with NaN or infinite values" if state.dtype.kind == "f" else ""))
+
+
+def check_flag(what, name, value):
+    """True or False (a NumPy bool too); a string such as 'yes' or a number is refused, as PyTorch does."""
+    if not isinstance(value, (bool, numpy.bool_)):
+        raise TypeError(f"{what}: {name} must be True or False, got {value!r}")
+
+
+def check_boolean(what, name, array):
+    """An array (or Tensor, list, constant) of dtype bool: a float mask of 0.5 is no yes or no (as PyTorch).
+    Only the dtype is read, never the values (free on a GPU)."""
+    dtype = array.dtype if hasattr(array, "dtype") else numpy.asarray(array).dtype
+    if dtype != bool:
+        raise TypeError(f"{what}: {name} must be boolean, got dtype {dtype}")
+
+
+def check_broadcasts(what, shape, **others):
+    """Each named array (Tensor, array, list or constant) broadcasts to `shape` without growing it
+    (the op's output has `shape`): it has no more axes, and each of its axes, matched from the
+    right, is 1 or the same size. Only shapes are read (a device array's .shape, never numpy.shape)."""
+    for name, array in others.items():
+        other = array.shape if hasattr(array, "shape") else numpy.shape(array)
+        fits = len(other) <= len(shape)
+        for n, m in zip(other, shape[len(shape) - len(other):] if fits else ()):
+            fits = fits and (n == m or n == 1)
+        if not fits:
+            raise ValueError(f"{what}: {name} of shape {tuple(other)} does not broadcast to the input's "
+                             f"shape {tuple(shape)}")
+
+
+def check_permutation(what, given, ndim):
+    """The axes given as a tuple of 0..ndim-1, each once (negative ones counted from the end, as NumPy)."""
+    try:
+        axes = tuple(k % ndim if -ndim <= k < ndim else ndim for k in map(operator.index, given))
+    except TypeError:  # an axis that is no whole number
+        axes = None
+    if axes is None or sorted(axes) != list(range(ndim)):
+        raise ValueError(f"{what}: axes must be a permutation of 0..{ndim - 1} (each axis once), "
+                         f"got {tuple(given)}")
+    return axes
+
+
+def check_linear(x, weight, bias):
+    """x (E, ..., I), weight (E, I, O) and bias None or (E, 1, O): the shapes linear's docstring says."""
+    E, I, O = x.shape[0], x.shape[-1], weight.shape[-1]
+    if weight.ndim != 3 or weight.shape[:2] != (E, I):
+        raise ValueError(f"linear: x {x.shape} does not fit weight {weight.shape} (expected ({E}, {I}, O))")
+    if bias is not None and bias.shape != (E, 1, O):
+        raise ValueError(f"linear: bias of shape {bias.shape} does not fit the output: expected ({E}, 1, {O}) "
+                         f"for x {x.shape} and weight {weight.shape}")

@@ -249,9 +249,8 @@ def matmul(a, b):
 
 
 def linear(x, weight, bias=None):
+    ag.check_linear(x, weight, bias)
     E, I, O = x.shape[0], x.shape[-1], weight.shape[-1]
-    if weight.shape[:2] != (E, I):
-        raise ValueError(f"linear: x {x.shape} does not fit weight {weight.shape} (expected ({E}, {I}, O))")
     rows = x.data.reshape(E, -1, I)                     # (E, N, I)
     out = _mm(rows, weight.data)                        # (E, N, O)
     if bias is not None:
@@ -314,6 +313,7 @@ def cross_entropy(logits, targets, per_member=False):
 
 def layer_norm(x, weight, bias, eps=1e-5):
     ag.check_positive("layer_norm", "eps", eps)
+    ag.check_broadcasts("layer_norm", x.shape, weight=weight, bias=bias)
     x_hat, rstd = normalize(x.data, eps)                        # x̂ and 1/σ, per row
     out = x_hat * weight.data + bias.data
 

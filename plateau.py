@@ -46,7 +46,8 @@ def _whole(v):
 
 
 def _finite(v):
-    return (_whole(v) or isinstance(v, float)) and math.isfinite(v)
+    """A finite real number: an int, a float or a NumPy integer or float (np.float32(0.9)), never a bool."""
+    return (_whole(v) or isinstance(v, (float, np.floating))) and math.isfinite(v)
 
 
 def whole(at_least, at_most=None):

@@ -22,16 +22,62 @@ def is_prime(n):
     return n >= 2 and all(n % d for d in range(2, int(n ** 0.5) + 1))
 
 
-def check_operations(ops, p):
-    """Raise one clear ValueError for an unknown operation or a modulus it cannot use."""
+def check_operations(ops, p, tables_for=None):
+    """Raise one clear error for ops that are no list of names (a lone string is refused, as
+    GrokConfig refuses ops='div'), an unknown operation or a modulus it cannot use. With
+    tables_for (the caller's name), every op's table must also fit in memory: checked before
+    the prime test, which takes long for a huge p."""
+    if not isinstance(ops, (tuple, list)):
+        raise TypeError(f"ops must be a list or tuple of operation names, e.g. [{ops!r}], got {ops!r}")
     for op in ops:
         if op not in OPERATIONS:
             raise ValueError(f"unknown operation {op!r}; choose from {', '.join(OPERATIONS)}")
-    if not isinstance(p, (int, np.integer)) or isinstance(p, bool) or p < 2:
-        raise ValueError(f"the modulus p must be a whole number >= 2, got {p!r}")
+    check_modulus(p)
+    if tables_for:
+        check_tables_fit(tables_for, ops, p)
     if "div" in ops and not is_prime(p):
         raise ValueError(f"division mod {p} needs a prime modulus (b must have an inverse); "
                          "try p=97")
+
+
+def is_whole(value, low):
+    """Whether value is a whole number (an int or a NumPy integer, never a bool) >= low."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= low
+
+
+def check_whole(name, value, low):
+    """A whole number >= low (is_whole), else a ValueError naming it."""
+    if not is_whole(value, low):
+        raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
+
+
+def check_modulus(p):
+    check_whole("the modulus p", p, 2)
+
+
+def check_seed(seed):
+    """A seed numpy.random.default_rng takes: a whole number >= 0, or a list or tuple of them."""
+    seeds = seed if isinstance(seed, (tuple, list)) and seed else [seed]
+    if not all(is_whole(s, 0) for s in seeds):
+        raise ValueError(f"seed must be a whole number >= 0 or a list of them (as numpy.random.default_rng "
+                         f"takes), got {seed!r}")
+
+
+# Bytes per row of a table that arithmetic_split needs at its peak, per operation: measured with
+# tracemalloc, 88 for one operation and 60 for each of four, rounded up. A library call may build
+# at most MAX_TABLE_ROWS rows (about 2 GiB; a config's p <= 1000 needs at most 4 million).
+TABLE_ROW_BYTES = 128
+MAX_TABLE_ROWS = 2 ** 24
+
+
+def check_tables_fit(what, ops, p):
+    """Refuse, with the estimate, tables too large to build (before any allocation, and before the
+    prime test, which takes long for a huge p)."""
+    rows = len(ops) * p * p
+    if rows > MAX_TABLE_ROWS:
+        raise ValueError(f"{what}: the modulus p={p} needs {rows:,} table rows, about "
+                         f"{rows * TABLE_ROW_BYTES / 2 ** 30:,.0f} GiB (at most {MAX_TABLE_ROWS:,} rows); "
+                         "use a smaller p (a config allows at most 1000)")
 
 
 def modular_table(op, p):
@@ -43,7 +89,7 @@ def modular_table(op, p):
     >>> int(c[(a == 3) & (b == 2)][0])
     4
     """
-    check_operations([op], p)
+    check_operations([op], p, tables_for="modular_table")
     a, b = np.meshgrid(np.arange(p), np.arange(1 if op == "div" else 0, p), indexing="ij")
     a, b = a.ravel(), b.ravel()
     if op == "add":
@@ -62,10 +108,12 @@ def modular_table(op, p):
 
 def table_size(op, p):
     """How many rows modular_table(op, p) has: every (a, b), b != 0 for division."""
+    check_operations([op], p)
     return p * (p - 1) if op == "div" else p * p
 
 
 def arithmetic_vocab_size(p):
+    check_modulus(p)
     return p + len(OPERATIONS) + 1
 
 
@@ -94,7 +142,8 @@ def arithmetic_split(ops, p, frac_train=0.5, seed=0):
 
     Returns {op: {"train": (inputs, targets), "val": (inputs, targets)}}.
     """
-    check_operations(ops, p)
+    check_operations(ops, p, tables_for="arithmetic_split")
+    check_seed(seed)
     if not isinstance(frac_train, (int, float, np.integer, np.floating)) or not 0 < frac_train < 1:
         raise ValueError(f"frac_train must lie strictly between 0 and 1, got {frac_train!r}")
     out = {}
@@ -118,18 +167,26 @@ def arithmetic_split(ops, p, frac_train=0.5, seed=0):
 def check_sizes(n=2, k=1, p=2, batch_size=0):
     """A sequence needs n >= 1 inputs, a window 1 <= k <= n, a modulus p >= 2 (whole numbers)."""
     for name, value, low in (("n", n, 1), ("k", k, 1), ("p", p, 2), ("batch_size", batch_size, 0)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
+        check_whole(name, value, low)
     if k > n:
         raise ValueError(f"a window k={k} does not fit n={n} inputs")
 
 
-def check_window(x, p, k=1):
-    """x as an integer array (..., n), once p and k fit it (check_sizes); else a clear error."""
+def check_integers(name, x, layout="(..., n)"):
+    """x as an integer array of at least one axis (a host array: tasks.py is NumPy only)."""
     x = np.asarray(x)
     if x.dtype.kind not in "iu" or x.ndim == 0:
-        raise TypeError(f"x must be an integer array (..., n), got dtype {x.dtype} and shape {x.shape}")
+        raise TypeError(f"{name} must be an integer array {layout}, got dtype {x.dtype} and shape {x.shape}")
+    return x
+
+
+def check_window(x, p, k=1):
+    """x as an integer array (..., n) of numbers mod p, in [0, p), once p and k fit it
+    (check_sizes); else a clear error."""
+    x = check_integers("x", x)
     check_sizes(x.shape[-1], k, p)
+    if x.size and (x.min() < 0 or x.max() >= p):
+        raise ValueError(f"x must hold numbers mod p={p}, in [0, {p}), got {x.min()}..{x.max()}")
     return x
 
 
@@ -246,6 +303,7 @@ def next_token_pairs(sequences, n=16):
     """Inputs = all but the last token; targets = the next token, but only where the
     target is an output y_i (the n input positions get target -1: ignored by the loss)."""
     check_sizes(n=n)
+    sequences = check_integers("sequences", sequences, f"(B, 2n+1) = (B, {2 * n + 1})")
     if np.ndim(sequences) != 2 or np.shape(sequences)[1] != 2 * n + 1:
         raise ValueError(f"sequences must have shape (B, 2n+1) = (B, {2 * n + 1}) for n={n}, "
                          f"got {np.shape(sequences)}")

@@ -446,3 +446,133 @@ def test_the_memory_estimate_counts_the_parameters_init_makes(cfg):
     init = plateau.init_grok_member if isinstance(cfg, plateau.GrokConfig) else plateau.init_sequence_member
     made = sum(w.size for w in init(cfg, np.random.default_rng(0)).values())
     assert plateau.parameter_count(cfg) == made
+
+
+# -- the third pass: library calls with a bad argument, by class --------------------------------
+# Each class is one table: the call, and the argument its one error must name (with the op's name
+# where the op has one). Never NumPy's own message, a silent result or a MemoryError.
+
+def _t(*shape):
+    return ag.Tensor(np.ones(shape, dtype=np.float32), requires_grad=True)
+
+
+SHAPES_THAT_DO_NOT_FIT = {  # each a ValueError naming the op and the argument (NumPy's message before)
+    "linear bias (1, 1, 5) for 2 members": (lambda: ag.linear(_t(2, 3, 4), _t(2, 4, 5), _t(1, 1, 5)), "linear: bias"),
+    "linear bias of another width": (lambda: ag.linear(_t(2, 3, 4), _t(2, 4, 5), _t(2, 1, 4)), "linear: bias"),
+    "layer_norm weight (4,) on (2, 3)": (lambda: ag.layer_norm(_t(2, 3), _t(4), _t(3)), "layer_norm: weight"),
+    "layer_norm bias with more axes": (lambda: ag.layer_norm(_t(2, 3), _t(3), _t(1, 2, 3)), "layer_norm: bias"),
+    "masked_fill mask (4,) on (2, 3)": (lambda: ag.masked_fill(_t(2, 3), np.ones(4, bool), 0.0), "masked_fill: mask"),
+    "masked_fill mask larger than the input": (lambda: ag.masked_fill(_t(2, 3), np.ones((2, 2, 3), bool), 0.0),
+                                               "masked_fill: mask"),
+    "transpose a repeated axis": (lambda: ag.transpose(_t(2, 3), 0, 0), "transpose: axes"),
+    "transpose too few axes": (lambda: ag.transpose(_t(2, 3), 0), "transpose: axes"),
+    "transpose too many axes": (lambda: ag.transpose(_t(2, 3), 0, 1, 2), "transpose: axes"),
+    "transpose an axis it lacks": (lambda: _t(2, 3).transpose(2, 0), "transpose: axes"),
+}
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["plain", "fast"])
+@pytest.mark.parametrize("call, name", SHAPES_THAT_DO_NOT_FIT.values(), ids=SHAPES_THAT_DO_NOT_FIT.keys())
+def test_a_shape_that_does_not_fit_is_one_value_error_naming_the_op_and_argument(call, name, fast):
+    import fastops
+    fastops.set_backend("numpy", "float32", fast=fast)
+    try:
+        with pytest.raises(ValueError, match=name):
+            call()
+    finally:
+        fastops.set_backend("numpy", "float32")
+
+
+WRONG_KINDS = {  # a value of the wrong kind, accepted silently or misread before: each a TypeError naming it
+    "Tensor requires_grad 'yes'": (lambda: ag.Tensor(np.ones(3), requires_grad="yes"), r"Tensor\(\): requires_grad"),
+    "Tensor requires_grad 1": (lambda: ag.Tensor(np.ones(3), requires_grad=1), r"Tensor\(\): requires_grad"),
+    "where with a float condition": (lambda: ag.where(np.ones(3), _t(3), _t(3)), "where: condition"),
+    "where with an integer condition": (lambda: ag.where(np.arange(3), _t(3), _t(3)), "where: condition"),
+    "next_token_pairs of floats": (lambda: tasks.next_token_pairs(np.ones((2, 33))), "sequences"),
+    "arithmetic_split of a lone string": (lambda: tasks.arithmetic_split("add", 7), "ops must be a list"),
+    "arithmetic_split of a lone 'div'": (lambda: tasks.arithmetic_split("div", 7), "ops must be a list"),
+}
+
+
+@pytest.mark.parametrize("call, name", WRONG_KINDS.values(), ids=WRONG_KINDS.keys())
+def test_a_value_of_the_wrong_kind_is_one_type_error_naming_it(call, name):
+    with pytest.raises(TypeError, match=name):
+        call()
+
+
+OUT_OF_RANGE = {  # values out of range, each a ValueError naming the argument (silent, or another error, before)
+    **{f"{task} of {bad}": (lambda task=task, bad=bad: tasks.SEQUENCE_TASKS[task](np.array([1, bad]), p=17),
+                            r"x must hold numbers mod p=17")
+       for task in tasks.SEQUENCE_TASK_NAMES for bad in (17, -1)},
+    "arithmetic_vocab_size 0": (lambda: tasks.arithmetic_vocab_size(0), "modulus p"),
+    "table_size div mod 8": (lambda: tasks.table_size("div", 8), "prime modulus"),
+    "arithmetic_split seed -1": (lambda: tasks.arithmetic_split(["add"], 7, seed=-1), "seed"),
+    "arithmetic_split seed [1, -1]": (lambda: tasks.arithmetic_split(["add"], 7, seed=[1, -1]), "seed"),
+    "arithmetic_split seed 1.5": (lambda: tasks.arithmetic_split(["add"], 7, seed=1.5), "seed"),
+}
+
+
+@pytest.mark.parametrize("call, name", OUT_OF_RANGE.values(), ids=OUT_OF_RANGE.keys())
+def test_a_value_out_of_range_is_one_value_error_naming_it(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+TABLES_THAT_CANNOT_FIT = {  # a MemoryError after allocating gigabytes before (7 TiB for the first)
+    "modular_table add mod 10**6": lambda: tasks.modular_table("add", 10 ** 6),
+    "arithmetic_split of four mod 10**5": lambda: tasks.arithmetic_split(list(tasks.OPERATIONS), 10 ** 5),
+    "modular_table div mod 10**18 (no prime test first)": lambda: tasks.modular_table("div", 10 ** 18),
+}
+
+
+@pytest.mark.parametrize("call", TABLES_THAT_CANNOT_FIT.values(), ids=TABLES_THAT_CANNOT_FIT.keys())
+def test_a_table_that_cannot_fit_is_refused_with_the_estimate_before_any_allocation(call):
+    with pytest.raises(ValueError, match=r"the modulus p=\d+ needs [\d,]+ table rows, about [\d,]+ GiB"):
+        call()
+
+
+def test_the_mean_of_nothing_is_nan_as_in_numpy_and_pytorch():
+    """It was a ZeroDivisionError; NumPy gives NaN (with a warning), PyTorch NaN, and so does mean now."""
+    import warnings
+    for shape, axis in [((0,), None), ((3, 0), 1), ((0, 3), 1), ((0, 3), 0)]:
+        got = ag.to_numpy(ag.mean(ag.Tensor(np.ones(shape, dtype=np.float32)), axis=axis))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            want = np.ones(shape, dtype=np.float32).mean(axis=axis)
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == np.float32
+
+
+@pytest.mark.parametrize("field, value", [("threshold", np.float32(0.9)), ("lr", np.float64(1e-3)),
+                                          ("frac_train", np.float16(0.5)), ("betas", (np.float32(0.9), 0.98)),
+                                          ("weight_decay", np.int64(1)), ("lr", (np.float32(1e-3), 1e-3))])
+def test_a_numpy_scalar_is_a_number_wherever_a_config_takes_one(field, value):
+    seeds = (0, 1) if field == "lr" and isinstance(value, tuple) else (0,)
+    cfg = plateau.GrokConfig(seeds=seeds, **{field: value})
+    plateau.check_config(cfg)
+    json.dumps(plateau.config_to_dict(cfg))  # saved as plain numbers
+
+
+@pytest.mark.parametrize("value", [np.bool_(True), np.float32("nan"), np.float64("inf"), True])
+def test_a_numpy_bool_or_a_non_finite_scalar_is_still_no_number(value):
+    with pytest.raises(plateau.ConfigError, match="threshold"):
+        plateau.check_config(plateau.GrokConfig(threshold=value))
+
+
+def test_what_the_third_pass_keeps_working():
+    """Negative axes, broadcasting masks and parameters, a NumPy bool flag, a list seed (as plateau passes
+    it), residue 0 in a sequence, and momentum beyond 1 for SGD (PyTorch accepts it): as before."""
+    x = np.arange(6.0).reshape(2, 3)
+    assert ag.check_grad(lambda a: a.transpose(-1, 0), x)
+    assert ag.transpose(ag.Tensor(x), -1, 0).shape == (3, 2)
+    scores = ag.Tensor(np.zeros((2, 1, 4, 4)))
+    filled = ag.masked_fill(scores, np.triu(np.ones((4, 4), bool), 1), -np.inf)
+    assert np.isinf(ag.to_numpy(filled)).sum() == 2 * 6
+    assert ag.where(True, _t(3), 0.0).shape == (3,)
+    assert ag.layer_norm(_t(2, 5, 3), _t(2, 1, 3), _t(3)).shape == (2, 5, 3)
+    assert ag.Tensor(np.ones(2), requires_grad=np.bool_(True)).requires_grad is True
+    assert tasks.arithmetic_split(["add"], 7, seed=[3, 1])["add"]["train"][0].shape == (24, 4)
+    assert tasks.arithmetic_split(("add",), np.int64(7), seed=np.int64(3))["add"]["val"][0].shape == (25, 4)
+    assert tasks.moving_window_product(np.array([0, 16, 3]), p=17).tolist() == [0, 0, 48 % 17]
+    ag.SGD([_t(2)], lr=0.1, momentum=1.5)
+    ag.SGD([_t(2)], lr=0.1, momentum=np.float32(0.9), nesterov=True)
