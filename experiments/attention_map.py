@@ -83,7 +83,7 @@ def claims(shares, uniform, cfg):
 
 
 def main(argv=None):
-    args = common.sequence_parser(__doc__).parse_args(argv)
+    args = common.parse(common.sequence_parser(__doc__), argv)
     out = common.out_folder(args, "attention_map")
     arms = {"mws-mwp-mwd": common.sequence_config(args, argv, TASKS)}
     results = common.run_arms(arms, out, args)

@@ -313,11 +313,43 @@ def show_defaults(p, *names):
 
 
 def parse(p, argv):
-    """p.parse_args(argv), then refuse the flags declared with refuse() that argv writes out."""
+    """p.parse_args(argv), then refuse the flags declared with refuse() that argv writes out;
+    args.given holds the flags written out (check_arms refuses those no arm uses)."""
     args = p.parse_args(argv)
     for flags, why in getattr(p, "refused", []):
         reject(argv, flags, why)
+    args.given = explicit_flags(argv)
     return args
+
+
+def _values(value):
+    """A field's values: one, or one per member."""
+    return value if isinstance(value, (tuple, list)) else (value,)
+
+
+def _any_of(value, names):
+    """Whether a field (one value, or one per member) takes any of these values."""
+    return any(v in names for v in _values(value))
+
+
+# A flag that only acts where its arm's config allows it: (flag, whether it acts on a config,
+# what it needs). Written out but acting on no arm, it is refused rather than silently ignored.
+INERT_UNLESS = [
+    ("--init-scale", lambda c: _any_of(c.init, ("small", "scaled")), "--init small or scaled"),
+    ("--sparsity", lambda c: _any_of(c.init, ("sparse",)), "--init sparse"),
+    ("--init-scope", lambda c: _any_of(c.init, ("small", "sparse", "scaled")), "--init small, sparse or scaled"),
+    ("--beta2", lambda c: c.optimizer == "adamw", "AdamW (--optimizer adamw)"),
+    ("--grokfast-alpha", lambda c: any(v > 0 for v in _values(c.grokfast_lambda)), "a --grokfast-lambda above 0"),
+    ("--batch-mix", lambda c: len(c.ops) > 1, "several --ops"),
+]
+
+
+def check_flags_act(arms, args):
+    """Every flag in INERT_UNLESS that was written out acts on at least one grokking arm."""
+    grok = [cfg for cfg in arms.values() if isinstance(cfg, plateau.GrokConfig)]
+    for flag, acts, needs in INERT_UNLESS:
+        if grok and flag in getattr(args, "given", ()) and not any(map(acts, grok)):
+            raise runs.InputError(f"{flag} has no effect on any arm here: it needs {needs}")
 
 
 def shared(args):
@@ -394,11 +426,6 @@ def grok_config(args, argv, **overrides):
     given = explicit_flags(argv)
     fields = dict(fields_from(args, plateau.GrokConfig, GROK_KNOBS),
                   betas=(plateau.GrokConfig.betas[0], args.beta2), **shared(args))
-    if "init" not in overrides:  # a flag the chosen init ignores is refused, not silently dropped
-        for flag, inits in (("--init-scale", ("small", "scaled")), ("--sparsity", ("sparse",))):
-            if flag in given and args.init not in inits:
-                raise runs.InputError(f"{flag} has no effect with --init {args.init}; it sets --init "
-                                      f"{' or '.join(inits)}")
     if args.preset == "poster":
         fields.update({k: v for k, v in POSTER_PRESET.items() if FLAG_OF[k] not in given})
     fields.update(quick_fields(args, QUICK_GROK, argv))
@@ -489,6 +516,7 @@ def check_arms(arms, args):
     """Every arm's name is a shell-safe folder name and every config is in range (before any work)."""
     if args.arm is not None and args.arm not in arms:
         raise runs.InputError(f"--arm {args.arm!r} is not an arm of this script; choose from {', '.join(arms)}")
+    check_flags_act(arms, args)
     if getattr(args, "list_arms", False):
         for name in arms:
             print(name)

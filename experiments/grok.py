@@ -31,7 +31,7 @@ def claims(cfg, result):
 
 
 def main(argv=None):
-    args = common.grok_parser(__doc__, steps=6000).parse_args(argv)
+    args = common.parse(common.grok_parser(__doc__, steps=6000), argv)
     out = common.out_folder(args, "grok")
     arms = {"grok": common.grok_config(args, argv)}
     results = common.run_arms(arms, out, args)

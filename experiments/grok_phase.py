@@ -110,14 +110,16 @@ def summary(scales, decays, cells, holds):
     return ". ".join(parts)
 
 
-def heatmaps(scales, decays, cells, path):
+def heatmaps(scales, decays, cells, cfg, path):
+    """One heat map per measure, three to a row, each cell labelled with its median over seeds."""
     plt = runs.pyplot()
     if plt is None:
         return None
     panels = [("memorized_step", "memorised step"), ("grokked_step", "grokked step"), ("delay", "delay (steps)"),
               ("final_train_acc", "final train accuracy"), ("final_val_acc", "final val accuracy")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 3.4))
-    for ax, (key, title) in zip(axes, panels):
+    fig, axes = plt.subplots(2, 3, figsize=(14, 7.6))
+    axes[1, 2].axis("off")
+    for ax, (key, title) in zip(axes.flat, panels):
         grid = np.array([[np.nan if cells[s, w][key]["median"] is None else cells[s, w][key]["median"]
                           for w in decays] for s in scales], dtype=float)
         ax.imshow(grid, cmap="viridis" if key.endswith("acc") else "viridis_r", aspect="auto")
@@ -125,13 +127,15 @@ def heatmaps(scales, decays, cells, path):
             for j in range(len(decays)):
                 v = grid[i, j]
                 label = "never" if np.isnan(v) else (f"{v:.2f}" if key.endswith("acc") else f"{v:.0f}")
-                ax.text(j, i, label, ha="center", va="center", fontsize=7, color="0.45" if np.isnan(v) else "black",
+                ax.text(j, i, label, ha="center", va="center", fontsize=9, color="0.45" if np.isnan(v) else "black",
                         bbox=dict(facecolor="white", alpha=0.6, lw=0) if not np.isnan(v) else None)
         ax.set_xticks(range(len(decays)), [f"{w:g}" for w in decays])
         ax.set_yticks(range(len(scales)), [f"{s:g}" for s in scales])
         ax.set_xlabel("weight decay")
         ax.set_ylabel("init scale")
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=11)
+    fig.suptitle(f"grok_phase: division mod {cfg.p}, init scale x weight decay; median over {len(cfg.seeds)} seeds "
+                 f"per cell; steps are optimizer updates, 'never' = not within {cfg.steps:,}", fontsize=11)
     return runs.save_figure(fig, path, dpi=70)
 
 
@@ -165,7 +169,7 @@ def main(argv=None):
             for (s, w), c in cells.items()]
     common.print_table(f"init scale x weight decay, division mod {base.p}: median [min–max] over "
                        f"{len(base.seeds)} seeds per cell", headers, rows)
-    figure = heatmaps(args.scales, args.weight_decays, cells, os.path.join(out, "phase.png"))
+    figure = heatmaps(args.scales, args.weight_decays, cells, base, os.path.join(out, "phase.png"))
     common.save_table(out, {"script": "grok_phase", "tables": {"map": {"headers": headers, "rows": rows}},
                             "scales": args.scales, "weight_decays": args.weight_decays, "cells": groups,
                             "claims": claims(args.scales, args.weight_decays, cells, arms["map"]),

@@ -184,7 +184,7 @@ def table_rows(table, first):
 
 
 def main(argv=None):
-    args = common.sequence_parser(__doc__).parse_args(argv)
+    args = common.parse(common.sequence_parser(__doc__), argv)
     out = common.out_folder(args, "task_diversity")
     arms = arms_for(args, argv)
     results = common.run_arms(arms, out, args)

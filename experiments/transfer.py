@@ -104,7 +104,7 @@ def claims(results, change_rows, cfg):
 
 
 def main(argv=None):
-    args = common.sequence_parser(__doc__).parse_args(argv)
+    args = common.parse(common.sequence_parser(__doc__), argv)
     out = common.out_folder(args, "transfer")
     task = lambda *t: common.sequence_config(args, argv, t)
     arms = {"mws-scratch": task("mws"), "prefix-pretrain": task("prefix"), "prefix-to-mws": task("mws"),

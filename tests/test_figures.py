@@ -135,3 +135,12 @@ def test_reusing_a_finished_run_draws_its_missing_figure(tmp_path):
     figure.unlink()
     assert common.run_main(__import__("grok").main, ["--quick", "--out", str(out), "--resume"]) == 0
     assert figure.read_bytes() == drawn
+
+
+@pytest.mark.integration  # trains (a quick run)
+def test_the_phase_map_names_its_problem_seeds_and_budget(drawn, tmp_path):
+    assert common.run_main(__import__("grok_phase").main, ["--quick", "--out", str(tmp_path / "p")]) == 0
+    seen = drawn["p/phase.png"]
+    assert seen["suptitle"].startswith("grok_phase: division mod 11") and "median over 2 seeds" in seen["suptitle"]
+    assert [t for t in seen["titles"] if t] == ["memorised step", "grokked step", "delay (steps)",
+                                                 "final train accuracy", "final val accuracy"]

@@ -576,3 +576,33 @@ def test_what_the_third_pass_keeps_working():
     assert tasks.moving_window_product(np.array([0, 16, 3]), p=17).tolist() == [0, 0, 48 % 17]
     ag.SGD([_t(2)], lr=0.1, momentum=1.5)
     ag.SGD([_t(2)], lr=0.1, momentum=np.float32(0.9), nesterov=True)
+
+
+@pytest.mark.parametrize("script, argv, flag", [
+    ("grok", ["--batch-mix", "balanced"], "--batch-mix"),          # one operation: nothing to balance
+    ("grok", ["--grokfast-alpha", "0.5"], "--grokfast-alpha"),      # Grokfast off (lambda 0)
+    ("grok", ["--beta2", "0.5", "--optimizer", "sgd", "--weight-decay", "0.001"], "--beta2"),  # AdamW's
+    ("grok", ["--init-scope", "all"], "--init-scope"),              # the default init has no scope
+    ("grok", ["--init-scale", "0.5"], "--init-scale"),
+    ("grok_weight_decay", ["--sparsity", "0.5"], "--sparsity"),
+])
+def test_a_flag_that_acts_on_no_arm_is_refused(script, argv, flag, tmp_path):
+    """Accepted silently before: the run was the one without the flag, though the user asked for it."""
+    code, err = _script(script, ["--quick", "--out", str(tmp_path / "o"), *argv])
+    assert code == 2 and len(err) == 1 and err[0].startswith(f"error: {flag} has no effect on any arm here"), err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("script, argv", [
+    ("grok_init", ["--init-scale", "0.5", "--init-scope", "all", "--list-arms"]),  # its small arm uses them
+    ("grok_multitask", ["--batch-mix", "balanced", "--list-arms"]),                 # its pairs mix operations
+    ("grok", ["--grokfast-lambda", "2", "--grokfast-alpha", "0.5", "--list-arms"]),
+])
+def test_a_flag_that_acts_on_some_arm_is_taken(script, argv, tmp_path):
+    code, err = _script(script, ["--quick", "--out", str(tmp_path / "o"), *argv])
+    assert code == 0, err
+
+
+def test_grokfast_lambda_0_is_refused_where_it_would_make_members_their_own_baseline(tmp_path):
+    code, err = _script("grok_interventions", ["--quick", "--grokfast-lambda", "0", "--out", str(tmp_path / "o")])
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: --grokfast-lambda 0"), err
