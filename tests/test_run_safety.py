@@ -472,6 +472,7 @@ def test_only_the_committed_ledger_writes_the_committed_figures(script, argv, re
     assert digest(str(repo)) == before
 
 
+@pytest.mark.speed_path  # bench.py times the speed path, which a student copy leaves out
 def test_a_smoke_bench_never_replaces_a_real_one_nor_reaches_the_committed_ledger(repo, tmp_path):
     real = {"machine": {"backend": "numpy", "dtype": "float32", "cpu_count": 2}, "rows": []}
     (tmp_path / "runs" / "bench").mkdir(parents=True)
