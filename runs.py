@@ -881,8 +881,11 @@ def plot_history(history, cfg, path):
 
 
 def figure_title(path, cfg):
-    """'<script>/<arm>: E members, seeds ...' from the run folder the figure goes into."""
-    where = "/".join(os.path.normpath(os.path.abspath(path)).split(os.sep)[-3:-1])
+    """'<script>/<arm>: E members, seeds ...' from the run folder the figure goes into, and the
+    script that trained it where --out gave its folder another name ('grok (v12)/grok')."""
+    folder, arm = os.path.normpath(os.path.abspath(path)).split(os.sep)[-3:-1]
+    script = MADE_BY["script"]
+    where = f"{folder}/{arm}" if not script or folder.startswith(script) else f"{script} ({folder})/{arm}"
     return f"{where}: {len(cfg.seeds)} members, seeds {', '.join(map(str, sorted(set(cfg.seeds))))}"
 
 

@@ -144,3 +144,9 @@ def test_the_phase_map_names_its_problem_seeds_and_budget(drawn, tmp_path):
     assert seen["suptitle"].startswith("grok_phase: division mod 11") and "median over 2 seeds" in seen["suptitle"]
     assert [t for t in seen["titles"] if t] == ["memorised step", "grokked step", "delay (steps)",
                                                  "final train accuracy", "final val accuracy"]
+
+
+@pytest.mark.integration  # trains (a quick run)
+def test_a_figure_names_its_script_whatever_the_out_folder(drawn, tmp_path):
+    assert common.run_main(__import__("grok").main, ["--quick", "--out", str(tmp_path / "v12")]) == 0
+    assert drawn["grok/curves.png"]["suptitle"].startswith("grok (v12)/grok: 3 members")
