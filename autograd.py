@@ -369,6 +369,7 @@ def where(condition, a, b):
     a, b = _lift(a), _lift(b)
     condition = xp.asarray(condition.data if isinstance(condition, Tensor) else condition)
     check_boolean("where", "condition", condition)
+    check_together("where", condition=condition, a=a, b=b)
 
     def backward(g):
         zero = xp.zeros((), dtype=g.dtype)
@@ -380,6 +381,7 @@ def where(condition, a, b):
 def masked_fill(a, mask, value):
     """`a` with `value` wherever `mask` is true (e.g. -inf above a causal diagonal)."""
     check_boolean("masked_fill", "mask", mask)
+    check_real("masked_fill", "value", value)
     check_broadcasts("masked_fill", a.shape, mask=mask)
     return where(mask, value, a)
 
@@ -926,6 +928,22 @@ def check_broadcasts(what, shape, **others):
         if not fits:
             raise ValueError(f"{what}: {name} of shape {tuple(other)} does not broadcast to the input's "
                              f"shape {tuple(shape)}")
+
+
+def check_together(what, **arrays):
+    """Arrays (Tensors, arrays) whose shapes broadcast together, else one error naming each shape."""
+    shapes = {name: tuple(a.shape) for name, a in arrays.items()}
+    try:
+        numpy.broadcast_shapes(*shapes.values())
+    except ValueError:
+        raise ValueError(f"{what}: " + ", ".join(f"{n} of shape {s}" for n, s in shapes.items())
+                         + " do not broadcast together") from None
+
+
+def check_real(what, name, value):
+    """A real number (a Python or NumPy int or float, never a bool or a string)."""
+    if isinstance(value, (bool, numpy.bool_)) or not isinstance(value, (int, float, numpy.integer, numpy.floating)):
+        raise TypeError(f"{what}: {name} must be a real number, got {value!r}")
 
 
 def check_permutation(what, given, ndim):

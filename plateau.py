@@ -189,6 +189,10 @@ def member_config(cfg, e):
                                        if isinstance(getattr(cfg, name, None), (tuple, list))})
 
 
+# The splits each kind of problem evaluates, as its history rows name them.
+SPLITS = {"grok": ("train", "val"), "sequence": ("heldout",)}
+
+
 def config_from_dict(values):
     """Rebuild a config from config.json (lists back to tuples)."""
     kinds = {"grok": GrokConfig, "sequence": SequenceConfig}
@@ -222,6 +226,8 @@ def check_config(cfg):
     """Raise ConfigError for the first field that is out of range: every field against its
     declaration (its type too: steps='10' or ops='div' are refused), then the rules that
     tie fields together."""
+    if not isinstance(cfg, (GrokConfig, SequenceConfig)):
+        raise TypeError(f"check_config takes a GrokConfig or a SequenceConfig, got {type(cfg).__name__}")
     for f in dataclasses.fields(cfg):
         values, value = f.metadata["values"], getattr(cfg, f.name)
         if f.metadata["per_member"] and isinstance(value, (tuple, list)):
@@ -589,7 +595,7 @@ class ArithmeticProblem:
         tuple(f"norm2_{g}" for g in NORM_GROUPS)
 
     def __init__(self, cfg):
-        self.cfg, self.tasks, self.splits = cfg, tuple(cfg.ops), ("train", "val")
+        self.cfg, self.tasks, self.splits = cfg, tuple(cfg.ops), SPLITS["grok"]
         members = [tasks.arithmetic_split(cfg.ops, cfg.p, cfg.frac_train, seed=[s, 1]) for s in cfg.seeds]
         # Per op and split: inputs (E, N, 4) and targets (E, N), one row per member.
         self.data = {(op, split): tuple(ag.from_numpy(np.stack([m[op][split][i] for m in members]))

@@ -46,6 +46,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 import uuid
@@ -192,7 +193,17 @@ def _json_default(x):
     raise TypeError(f"cannot write {type(x)} as JSON")
 
 
-MAX_JSON_BYTES = 256 * 2 ** 20  # a JSON file of ours is far smaller (the largest table.json: under 1 MB)
+MAX_JSON_BYTES = 256 * 2 ** 20  # a JSON or CSV file of ours is far smaller (the largest: a few MB)
+
+
+def check_plain_file(path, remedy=""):
+    """A run file is a regular file of a size ours have: a device, a pipe or a link to one
+    (/dev/zero) would be read for ever. (Absent or a folder: the reader names it.)"""
+    if os.path.exists(path) and not os.path.isdir(path) and not os.path.isfile(path):
+        raise InputError(f"{path} is not a regular file (a device or a pipe?){remedy}")
+    if os.path.isfile(path) and os.path.getsize(path) > MAX_JSON_BYTES:
+        raise InputError(f"{path} is {os.path.getsize(path):,} bytes, more than any file of ours "
+                         f"({MAX_JSON_BYTES:,}){remedy}")
 
 
 def read_json(path, rows=None, row_keys=(), remedy=""):
@@ -200,11 +211,7 @@ def read_json(path, rows=None, row_keys=(), remedy=""):
     `remedy`, what to do about it). With `rows`: the file must be an object whose `rows` entry
     is a list of objects, each with every key of `row_keys` (what a reader indexes)."""
     remedy = f"; {remedy}" if remedy else ""
-    if os.path.exists(path) and not os.path.isdir(path) and not os.path.isfile(path):
-        raise InputError(f"{path} is not a regular file (a device or a pipe?){remedy}")
-    if os.path.isfile(path) and os.path.getsize(path) > MAX_JSON_BYTES:
-        raise InputError(f"{path} is {os.path.getsize(path):,} bytes, more than any file of ours "
-                         f"({MAX_JSON_BYTES:,}){remedy}")
+    check_plain_file(path, remedy)
     try:
         with open(path, encoding="utf-8") as f:
             value = json.load(f)
@@ -225,6 +232,7 @@ def read_json(path, rows=None, row_keys=(), remedy=""):
 def read_history(path, remedy="delete the run folder to train it again"):
     """history.csv back as a list of dicts with numbers where numbers were; a missing or
     damaged file (a short row, bytes that are not text) is an InputError that names it."""
+    check_plain_file(path, f"; {remedy}")
     try:
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
@@ -272,12 +280,41 @@ def file_digest(path):
     return [os.path.getsize(path), h.hexdigest()]
 
 
-def check_writable_folder(path, flag="--out", create=False):
-    """Check that `path` is a folder we can write into, or one we can create there; raise an
-    InputError naming the flag if not. Creates nothing unless `create`: a command that stops
-    before any work (--list-arms, a bad flag, no CuPy) leaves no empty folder behind."""
+def committed_files():
+    """The real paths of the files this repository commits (git ls-files), read once; none where
+    git or the repository's history is absent (an unpacked copy: nothing there is committed)."""
+    global _COMMITTED
+    if _COMMITTED is None:
+        root = os.path.dirname(os.path.abspath(__file__))
+        try:
+            listed = subprocess.run(["git", "-C", root, "ls-files", "-z"], capture_output=True, timeout=20).stdout
+        except (OSError, subprocess.SubprocessError):
+            listed = b""
+        _COMMITTED = {os.path.realpath(os.path.join(root, os.fsdecode(name))) for name in listed.split(b"\0") if name}
+    return _COMMITTED
+
+
+_COMMITTED = None
+
+
+def check_not_committed(path, flag, allowed=False):
+    """An output path is never a committed file, nor a folder holding committed files (the
+    repository itself, tests/, results/ ...): nothing committed is overwritten or mixed with
+    a run's files. `allowed`: the caller's one exception (the committed ledger, say)."""
+    real = os.path.realpath(path)
+    if not allowed and any(f == real or f.startswith(real + os.sep) for f in committed_files()):
+        what = "a committed file" if os.path.isfile(real) else "a folder of the repository's committed files"
+        raise InputError(f"{flag} {path} is {what}; write under runs/ or outside the repository")
+
+
+def check_writable_folder(path, flag="--out", create=False, committed_ok=False):
+    """Check that `path` is a folder we can write into, or one we can create there, and no folder
+    of committed files; raise an InputError naming the flag if not. Creates nothing unless
+    `create`: a command that stops before any work (--list-arms, a bad flag, no CuPy) leaves no
+    empty folder behind."""
     if not path:
         raise InputError(f"{flag} is empty; give a folder")
+    check_not_committed(path, flag, committed_ok)
     if os.path.exists(path) and not os.path.isdir(path):
         raise InputError(f"{flag} {path} is a file, not a folder")
     existing = os.path.abspath(path)
@@ -294,16 +331,17 @@ def check_writable_folder(path, flag="--out", create=False):
             raise InputError(f"{flag} {path} is not a writable folder ({error.strerror})") from None
 
 
-def check_writable_file(path, flag):
-    """Check, before any work, that `path` can be written as a file: not a folder, in a folder
-    that exists (or can be made) and is writable. Creates nothing."""
+def check_writable_file(path, flag, committed_ok=False):
+    """Check, before any work, that `path` can be written as a file: not a folder, not a committed
+    file (unless committed_ok), in a folder that exists (or can be made) and is writable. Creates nothing."""
     if not path:
         raise InputError(f"{flag} is empty; give a file name")
+    check_not_committed(path, flag, committed_ok)
     if os.path.isdir(path):
         raise InputError(f"{flag} {path} is a folder, not a file")
     if os.path.exists(path) and not os.access(path, os.W_OK):
         raise InputError(f"{flag} {path} is not writable (permission denied)")
-    check_writable_folder(os.path.dirname(os.path.abspath(path)), flag)
+    check_writable_folder(os.path.dirname(os.path.abspath(path)), flag, committed_ok=True)  # a new file beside them
 
 
 # ---------------------------------------------------------------------------
@@ -318,11 +356,12 @@ MADE_BY = {"commit": "unknown", "quick": False, "script": None}
 
 def check_one_script(out, script):
     """A script's folder holds that script's runs alone: refused if its table.json, or an arm's
-    config.json, names another script (a second script there would mix their runs and replace
+    config.json or summary.json, names another script (a second script there would mix their runs and replace
     the first one's table)."""
     field = lambda value, key: value.get(key) if isinstance(value, dict) else None
-    files = [os.path.join(out, "table.json")] + [os.path.join(arm.path, "config.json") for arm in
-                                                 (os.scandir(out) if os.path.isdir(out) else ()) if arm.is_dir()]
+    arms = [arm.path for arm in (os.scandir(out) if os.path.isdir(out) else ()) if arm.is_dir()]
+    files = [os.path.join(out, "table.json")] + [os.path.join(arm, name) for arm in arms
+                                                 for name in ("config.json", "summary.json")]
     found = []
     for path in filter(os.path.isfile, files):
         with contextlib.suppress(InputError):  # a damaged file is for its reader to name, later
@@ -467,16 +506,27 @@ class RunFolder:
         """History rows as a run writes them: this problem's fields (where the folder was opened with
         them), a whole step >= 0, a member of
         this run's E, one of its tasks, a split's name, and numbers (NaN allowed) for the rest."""
-        E, tasks = len(self.config.get("seeds", ())), set(self.config.get("ops") or self.config.get("tasks") or ())
+        seeds, tasks = list(self.config.get("seeds", ())), set(self.config.get("ops") or self.config.get("tasks") or ())
+        splits = set(plateau.SPLITS.get(self.config.get("kind"), ()))
         real = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
         for row in rows:
             bad = not isinstance(row, dict) or not (set(row) == set(self.fields) if self.fields else
                                                     {"step", "member", "task", "split"} <= set(row)) or not (
-                _whole(row["step"]) and _whole(row["member"]) and row["member"] < E
-                and (row["task"] in tasks or not tasks) and isinstance(row["split"], str)
+                _whole(row["step"]) and _whole(row["member"]) and row["member"] < len(seeds)
+                and row.get("seed", seeds[row["member"]]) == seeds[row["member"]]
+                and (row["task"] in tasks or not tasks) and (row["split"] in splits or not splits)
                 and all(real(v) for k, v in row.items() if k not in ("task", "split")))
             if bad:
                 raise self.damaged(name, f"has a history row that is not this run's ({str(row):.120}): it was edited")
+        # Each evaluation, in order of its step, is one row per member, task and split, each once.
+        every = sorted((e, t, s) for e in range(len(seeds)) for t in tasks for s in splits)
+        steps = [row["step"] for row in rows]
+        for step in sorted(set(steps)):
+            at = sorted((r["member"], r["task"], r["split"]) for r in rows if r["step"] == step)
+            if every and at != every or steps.index(step) + len(at) != len(steps) - steps[::-1].index(step) \
+                    or steps != sorted(steps):
+                raise self.damaged(name, f"has an evaluation at step {step} that is not this run's (rows missing, "
+                                         "repeated or out of order): it was edited")
         return rows
 
     def finished_result(self):

@@ -32,6 +32,8 @@ def check_operations(ops, p, tables_for=None):
     for op in ops:
         if op not in OPERATIONS:
             raise ValueError(f"unknown operation {op!r}; choose from {', '.join(OPERATIONS)}")
+    if len(set(ops)) != len(ops):
+        raise ValueError(f"ops names an operation twice: {list(ops)}; give each once")
     check_modulus(p)
     if tables_for:
         check_tables_fit(tables_for, ops, p)

@@ -291,6 +291,11 @@ def compare(rows, earlier, path):
                    f"{r['engine_ms']:.1f} ms ({100 * (r['engine_ms'] / old['engine_ms'] - 1):+.0f}%)")
 
 
+def _is_smoke(bench_json):
+    """Whether a bench.json says it was a smoke run (true, exactly: anything else counts as real)."""
+    return isinstance(bench_json, dict) and bench_json.get("quick") is True
+
+
 def main(argv=None):
     p = common.help_parser(__doc__)
     p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"],
@@ -317,8 +322,8 @@ def main(argv=None):
     earlier = read_compare_file(args.compare) if args.compare else None  # read before any work
     out = args.out or os.path.join("runs", "quick" if args.quick else "", "bench")
     runs.check_writable_folder(out, create=True)
-    if args.quick and os.path.isfile(os.path.join(out, "bench.json")) and \
-            not runs.read_json(os.path.join(out, "bench.json")).get("quick", False):
+    earlier_bench = os.path.join(out, "bench.json")
+    if args.quick and os.path.isfile(earlier_bench) and not _is_smoke(runs.read_json(earlier_bench)):
         raise runs.InputError(f"{out} holds a real run's bench.json, which a smoke run (--quick) never replaces; "
                               "give another --out")
     for name, E in args.cases:  # every case checked before any work
@@ -350,4 +355,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    common.STOP_ADVICE = "run the same command again"
     common.main_guard(main)

@@ -26,9 +26,12 @@ def _stop_quietly(signum, frame):
     """Ctrl-C or SIGTERM outside a training step (a training run saves its checkpoint and says so itself):
     one line, and the exit status a shell reports, with no KeyboardInterrupt traceback. Every
     file is written aside and renamed into place, so nothing is left half-written."""
-    runs.complain(f"stopped by {signal.Signals(signum).name}; run the same command with --resume to continue "
-                  "(finished arms are kept)")
+    runs.complain(f"stopped by {signal.Signals(signum).name}; {STOP_ADVICE}")
     raise SystemExit(128 + signum)
+
+
+# What a stopped script says to do next; a script without --resume sets its own (bench.py, say).
+STOP_ADVICE = "run the same command with --resume to continue (finished arms are kept)"
 
 
 def _stop_now(signum, frame):
@@ -341,6 +344,7 @@ INERT_UNLESS = [
     ("--beta2", lambda c: c.optimizer == "adamw", "AdamW (--optimizer adamw)"),
     ("--grokfast-alpha", lambda c: any(v > 0 for v in _values(c.grokfast_lambda)), "a --grokfast-lambda above 0"),
     ("--batch-mix", lambda c: len(c.ops) > 1, "several --ops"),
+    ("--momentum", lambda c: c.optimizer == "sgd", "SGD (--optimizer sgd)"),
 ]
 
 

@@ -50,6 +50,7 @@ TOOLS = os.path.join(common.ROOT, "tools")
 STAGES = [  # (name, its own time limit in seconds, the least time worth starting it with)
     ("versions", 60, 10), ("equivalence", 150, 30), ("steptime", 180, 40), ("counts", 60, 15),
     ("tests", 150, 30), ("grok", 300, 60)]
+STAGE_OF = "PLATEAU_GPU_CHECK_STAGE_OF"  # set for the stages gpu_check.py starts: the folder it checked
 FILES = ("versions.json", "equivalence.json", "steptime.json", "counts.json", "tests.txt", "grok.txt",
          "grok_table.json", "summary.md")  # every file a check may write
 
@@ -198,13 +199,20 @@ def main(argv=None):
     p.add_argument("--overwrite", action="store_true", help="replace an earlier check's files in --out")
     p.add_argument("--stage", default=None, choices=[s for s, *_ in STAGES], help=common.argparse.SUPPRESS)  # internal: run one stage here
     args = p.parse_args(argv)
-    runs.check_writable_folder(args.out, create=True)
-    if args.stage:
+    if args.stage:  # a stage this script started, into the folder it checked (never a user's own call)
+        if os.environ.get(STAGE_OF) != args.out:
+            raise runs.InputError("--stage is gpu_check.py's own, for the stages it starts; run it without --stage")
         return run_stage(args.stage, args.out, args.standin)
+    runs.check_writable_folder(args.out, create=True, committed_ok=args.overwrite)
     earlier = [name for name in FILES if os.path.lexists(os.path.join(args.out, name))]
     if earlier and not args.overwrite:
         raise runs.InputError(f"{args.out} holds an earlier check ({', '.join(earlier)}); give another --out, "
                               "or --overwrite to replace it")
+    folders = [name for name in earlier if os.path.isdir(os.path.join(args.out, name))
+               and not os.path.islink(os.path.join(args.out, name))]
+    if folders:  # checked before anything is removed: never half an earlier check
+        raise runs.InputError(f"{args.out} holds a folder named {folders[0]}, where the check writes a file; "
+                              "move it or give another --out")
     for name in earlier:  # an earlier check's files would read as this one's
         os.remove(os.path.join(args.out, name))
     start, lines, not_done = time.perf_counter(), [], []
@@ -222,7 +230,8 @@ def main(argv=None):
             + ["--standin"] * args.standin
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=min(limit, left),
-                                  env={**os.environ, "PYTHONPATH": common.ROOT, "PYTHONUNBUFFERED": "1"})
+                                  env={**os.environ, "PYTHONPATH": common.ROOT, "PYTHONUNBUFFERED": "1",
+                                       STAGE_OF: args.out})
             found = re.findall(r'^\{"stage".*\}$', done.stdout, re.M)
             if done.returncode == 0 and found:
                 status, detail = "done", json.loads(found[-1])["result"]
@@ -252,4 +261,5 @@ def write_summary(args, lines, seconds):
 
 
 if __name__ == "__main__":
+    common.STOP_ADVICE = "the stages done are in summary.md; run it again with --overwrite"
     common.main_guard(main)

@@ -56,6 +56,9 @@ def main(argv=None):
     out = common.out_folder(args, "grok_init")
     base = common.grok_config(args, argv, init="default")
     alt = args.alt_weight_decay
+    if alt == base.weight_decay and "--alt-weight-decay" in args.given:  # its arms would be the main ones
+        raise common.runs.InputError(f"--alt-weight-decay {alt:g} is the main arms' --weight-decay; give another "
+                                     "decay, or leave it out")
     arms = {"default": base,
             "small": dataclasses.replace(base, init="small"),
             "sparse": dataclasses.replace(base, init="sparse")}

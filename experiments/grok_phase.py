@@ -141,7 +141,8 @@ def heatmaps(scales, decays, cells, cfg, path):
 
 def main(argv=None):
     p = common.grok_parser(__doc__, steps=4000, seeds=(0, 1))
-    p.add_argument("--scales", type=common.float_list(lambda v: v > 0, "a scale > 0"),
+    p.add_argument("--scales", type=common.float_list(lambda v: 0 < v <= 100, "a scale in (0, 100] (--init scaled's "
+                                                      "range: beyond, float32 weights overflow)"),
                    default=(1.0, 0.3, 0.1, 0.03, 0.01), help="init scales (default: 1,0.3,0.1,0.03,0.01)")
     p.add_argument("--weight-decays", type=common.float_list(lambda v: v >= 0, "a weight decay >= 0"),
                    default=(0.0, 0.01, 0.1, 0.3, 1.0), help="weight decays (default: 0,0.01,0.1,0.3,1)")

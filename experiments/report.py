@@ -96,14 +96,16 @@ def check_ledger_place(path, root, flag):
     """A ledger is never written where the scripts write their runs: the root itself, or a folder
     of a script, bench or logs under it (it would replace a run's table.json, say). And only the
     committed RESULTS.md puts its figures into the committed results/ (a ledger's figures go into
-    results/ beside it): another ledger there would replace the committed figures."""
+    results/ beside it): another ledger there, or inside results/, would mix with the committed figures."""
     inside = os.path.relpath(os.path.realpath(path), os.path.realpath(root)).split(os.sep)[0]
     if inside in (".", *FOLDERS, "bench", "logs"):
         where = "is the --root folder" if inside == "." else f"is inside {os.path.join(root, inside)}"
         raise runs.InputError(f"{flag} {path} {where}, where the scripts write their runs; give a file outside it")
     beside, committed = os.path.join(os.path.dirname(os.path.realpath(path)), "results"), \
         os.path.join(common.ROOT, "results")
-    if not is_committed_ledger(path) and os.path.realpath(beside) == os.path.realpath(committed):
+    figures, committed = os.path.realpath(beside), os.path.realpath(committed)
+    within = figures == committed or figures.startswith(committed + os.sep)  # beside it, or inside it
+    if not is_committed_ledger(path) and within:
         raise runs.InputError(f"{flag} {path} would put its figures into {committed}, the committed "
                               "ledger's; give a file in another folder")
 
@@ -155,13 +157,19 @@ def markdown(headers, rows):
 
 def old_ledger(path):
     """The ledger comment of an existing RESULTS.md: {"claims": {id: script}, "figures": [...]}
-    ({} if it has none, None if there is no file)."""
+    (None if there is no file; a file without one is refused)."""
     if not os.path.exists(path):
         return None
-    with open(path, encoding="utf-8") as f:
-        match = LEDGER.search(f.read())
     try:
-        return json.loads(match.group(1)) if match else {}
+        with open(path, encoding="utf-8") as f:
+            match = LEDGER.search(f.read())
+    except UnicodeDecodeError:
+        match = None
+    if not match:  # a file of the user's (a figure, a test, notes) is never replaced by a ledger
+        raise runs.InputError(f"{path} exists and is no ledger that report.py wrote (it has no ledger comment); "
+                              "give another --out, or delete that file first")
+    try:
+        return json.loads(match.group(1))
     except json.JSONDecodeError as error:
         raise runs.InputError(f"{path}: its ledger comment is not valid JSON ({error}); fix or delete "
                               "that line") from None
@@ -390,7 +398,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if not os.path.isdir(args.root):
         raise runs.InputError(f"--root {args.root} is not a folder of runs; run experiments/reproduce.py first")
-    runs.check_writable_file(args.out, "--out")
+    runs.check_writable_file(args.out, "--out", committed_ok=is_committed_ledger(args.out))
     check_ledger_place(args.out, args.root, "--out")
     out = os.path.realpath(args.out)  # a link to a ledger: write its target, keep the link
     tables = {folder: load(args.root, folder) for folder in FOLDERS}
@@ -669,4 +677,5 @@ def timing_section(root, previous):
 
 
 if __name__ == "__main__":
+    common.STOP_ADVICE = "run the same command again"
     common.main_guard(main)

@@ -457,6 +457,8 @@ def _t(*shape):
 
 
 SHAPES_THAT_DO_NOT_FIT = {  # each a ValueError naming the op and the argument (NumPy's message before)
+    "where with a condition of another shape": (lambda: ag.where(np.ones(5, bool), _t(2, 3), _t(2, 3)),
+                                                "where: condition of shape"),
     "linear bias (1, 1, 5) for 2 members": (lambda: ag.linear(_t(2, 3, 4), _t(2, 4, 5), _t(1, 1, 5)), "linear: bias"),
     "linear bias of another width": (lambda: ag.linear(_t(2, 3, 4), _t(2, 4, 5), _t(2, 1, 4)), "linear: bias"),
     "layer_norm weight (4,) on (2, 3)": (lambda: ag.layer_norm(_t(2, 3), _t(4), _t(3)), "layer_norm: weight"),
@@ -484,6 +486,8 @@ def test_a_shape_that_does_not_fit_is_one_value_error_naming_the_op_and_argument
 
 
 WRONG_KINDS = {  # a value of the wrong kind, accepted silently or misread before: each a TypeError naming it
+    "masked_fill value 'x'": (lambda: ag.masked_fill(_t(2), np.ones(2, bool), "x"), "masked_fill: value"),
+    "check_config of a dict": (lambda: plateau.check_config({"lr": 1}), "check_config takes a GrokConfig"),
     "Tensor requires_grad 'yes'": (lambda: ag.Tensor(np.ones(3), requires_grad="yes"), r"Tensor\(\): requires_grad"),
     "Tensor requires_grad 1": (lambda: ag.Tensor(np.ones(3), requires_grad=1), r"Tensor\(\): requires_grad"),
     "where with a float condition": (lambda: ag.where(np.ones(3), _t(3), _t(3)), "where: condition"),
@@ -501,6 +505,7 @@ def test_a_value_of_the_wrong_kind_is_one_type_error_naming_it(call, name):
 
 
 OUT_OF_RANGE = {  # values out of range, each a ValueError naming the argument (silent, or another error, before)
+    "an operation twice": (lambda: tasks.arithmetic_split(("add", "add"), 7), "names an operation twice"),
     **{f"{task} of {bad}": (lambda task=task, bad=bad: tasks.SEQUENCE_TASKS[task](np.array([1, bad]), p=17),
                             r"x must hold numbers mod p=17")
        for task in tasks.SEQUENCE_TASK_NAMES for bad in (17, -1)},

@@ -144,6 +144,19 @@ DAMAGED = [
      "checkpoint.npz", "history row that is not this run's"),
     ("checkpoint history member 99", "stopped", _edit_checkpoint_history(lambda h: h[0].update(member=99)),
      "checkpoint.npz", "history row that is not this run's"),
+    ("checkpoint history split of another problem", "stopped", _edit_checkpoint_history(
+        lambda h: h[0].update(split="heldout")), "checkpoint.npz", "history row that is not this run's"),
+    ("checkpoint history seed 77", "stopped", _edit_checkpoint_history(lambda h: h[0].update(seed=77)),
+     "checkpoint.npz", "history row that is not this run's"),
+    ("checkpoint history reversed", "stopped", _edit_checkpoint_history(lambda h: h.reverse()),
+     "checkpoint.npz", "evaluation at step"),
+    ("checkpoint history a row twice", "stopped", _edit_checkpoint_history(lambda h: h.append(dict(h[-1]))),
+     "checkpoint.npz", "evaluation at step"),
+    ("checkpoint history a row less", "stopped", _edit_checkpoint_history(lambda h: h.pop(0)),
+     "checkpoint.npz", "evaluation at step"),
+    ("history a link to /dev/zero", "finished", lambda f: (os.remove(f / "history.csv"),
+                                                           os.symlink("/dev/zero", f / "history.csv")),
+     "history.csv", "not a regular file"),
     ("timing binary", "finished", lambda f: (f / "timing.json").write_bytes(b"\x00\xff" * 9), "timing.json",
      "not valid JSON"),
     ("timing a device", "stopped", lambda f: (os.remove(f / "timing.json"), os.symlink("/dev/zero", f / "timing.json")),
@@ -819,3 +832,95 @@ def test_grok_delay_finished_only_refuses_flags_that_train_and_its_command_runs(
 def test_a_resume_command_drops_overwrite():
     assert common.rerun_command("grok", ["--overwrite", "--quick"], add=["--resume"]) == \
         "python experiments/grok.py --quick --resume"
+
+
+# -- nothing committed is overwritten: one check on every output path ---------------------------
+
+COMMITTED_TARGETS = [  # each writes into committed files (or mixes with them) unless refused
+    ("report", ["--out", "tests/test_tasks.py", "--force"]),            # a test file replaced by a ledger
+    ("report", ["--out", "results/gpu_check/summary.md", "--force"]),   # the committed GPU summary
+    ("report", ["--out", "results/grok_main_curves.png", "--force"]),   # a figure (was a UnicodeDecodeError)
+    ("report", ["--out", "results/x.md", "--force"]),                   # figures into results/results/
+    ("reproduce", ["--quick", "--root", "results", "--only", "grok", "--no-bench"]),
+    ("reproduce", ["--quick", "--results", "results/x.md", "--only", "grok", "--no-bench"]),
+    ("grok", ["--quick", "--out", "results/gpu_check"]),
+    ("bench", ["--quick", "--out", "results/gpu_check", "--cases", "mlp:1"]),
+    ("gpu_check", ["--standin", "--stage", "versions", "--out", "results/gpu_check"]),  # its internal flag
+    ("gpu_check", ["--standin", "--only", "versions", "--out", "tests"]),
+]
+
+
+@pytest.mark.skipif(not runs.committed_files(), reason="not a git checkout: nothing here is committed")
+@pytest.mark.parametrize("script, argv", COMMITTED_TARGETS, ids=[" ".join(a[:2]) for _, a in COMMITTED_TARGETS])
+def test_no_output_path_reaches_committed_files(script, argv, tmp_path, monkeypatch):
+    _table(tmp_path / "runs", quick=True)
+    monkeypatch.chdir(ROOT)
+    before = digest(os.path.join(ROOT, "results")), digest(os.path.join(ROOT, "tests"))
+    argv = argv + (["--root", str(tmp_path / "runs")] if script == "report" else [])
+    code, _, err = run_main(script, argv, limit=20)
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: "), err
+    assert (digest(os.path.join(ROOT, "results")), digest(os.path.join(ROOT, "tests"))) == before
+    assert not os.path.exists(os.path.join(ROOT, "results", "x.md"))
+
+
+def test_a_file_that_is_no_ledger_is_never_replaced_by_one(tmp_path):
+    (tmp_path / "notes.md").write_text("my own notes")
+    _table(tmp_path / "runs")
+    code, _, err = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(tmp_path / "notes.md")])
+    assert code == 2 and "is no ledger that report.py wrote" in err, err
+    assert (tmp_path / "notes.md").read_text() == "my own notes"
+
+
+
+@pytest.mark.speed_path  # bench.py times the speed path, which a student copy leaves out
+@pytest.mark.parametrize("earlier, refused", [("[1, 2]", True), ('{"quick": "yes", "rows": []}', True),
+                                              ('{"quick": true, "rows": []}', False)])
+def test_a_smoke_bench_replaces_only_a_bench_json_that_says_it_was_one(earlier, refused, tmp_path):
+    (tmp_path / "bench.json").write_text(earlier)
+    code, _, err = run_main("bench", ["--quick", "--out", str(tmp_path), "--cases", "mlp:1", "--repeats", "1"])
+    assert (code, "real run's bench.json" in err) == ((2, True) if refused else (0, False)), err
+
+
+@pytest.mark.integration  # trains (a quick run)
+def test_a_folder_whose_arms_summaries_name_another_script_is_refused(tmp_path):
+    """Even with table.json gone and config.json's script removed, summary.json still names it."""
+    T = ["--steps", "10", "--eval-every", "5", "--d-model", "16", "--heads", "2", "--p", "11", "--batch-size", "8",
+         "--seeds", "0"]
+    assert run_main("grok", T + ["--out", str(tmp_path)])[0] == 0
+    os.remove(tmp_path / "table.json")
+    config = json.loads((tmp_path / "grok" / "config.json").read_text())
+    del config["made_by"]["script"]
+    (tmp_path / "grok" / "config.json").write_text(json.dumps(config))
+    code, _, err = run_main("grok_weight_decay", T + ["--out", str(tmp_path)])
+    assert code == 2 and "holds the runs of grok;" in err, err
+
+
+@pytest.mark.parametrize("script, argv, words", [
+    ("grok", ["--momentum", "0"], "--momentum has no effect on any arm here"),
+    ("grok_init", ["--alt-weight-decay", "1"], "--alt-weight-decay 1 is the main arms' --weight-decay"),
+    ("grok_phase", ["--scales", "1e3"], "error: argument --scales: 1000 is not a scale in (0, 100]"),
+])
+def test_a_flag_whose_value_changes_nothing_or_is_out_of_its_range_names_itself(script, argv, words, tmp_path):
+    code, _, err = run_main(script, ["--quick", "--out", str(tmp_path / "o"), *argv])
+    assert code == 2 and words in err, err
+
+
+def test_a_stopped_script_without_resume_does_not_advise_it():
+    code = ("import os, signal, sys; sys.path.insert(0, 'experiments'); import common\n"
+            "common.STOP_ADVICE = 'run the same command again'\n"
+            "common.main_guard(lambda argv: os.kill(os.getpid(), signal.SIGTERM))")
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 143 and "--resume" not in done.stderr and "run the same command again" in done.stderr
+    for script in ("bench", "gpu_check", "report"):
+        assert "common.STOP_ADVICE = " in open(os.path.join(ROOT, "experiments", f"{script}.py")).read()
+
+
+def test_gpu_check_overwrite_removes_nothing_when_a_name_is_a_folder(tmp_path):
+    for name in ("versions.json", "grok.txt"):
+        (tmp_path / name).write_text("earlier")
+    (tmp_path / "summary.md").mkdir()
+    code, _, err = run_main("gpu_check", ["--standin", "--only", "versions", "--overwrite", "--out", str(tmp_path)])
+    assert code == 2 and "holds a folder named summary.md" in err, err
+    assert sorted(os.listdir(tmp_path)) == ["grok.txt", "summary.md", "versions.json"]
