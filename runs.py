@@ -351,7 +351,7 @@ def check_writable_file(path, flag, committed_ok=False):
 # (--quick). The scripts fill it in (experiments/common.py); every run folder records it in
 # config.json, its checkpoint and summary.json, and report.py reads it there, to name the commit
 # behind each claim and to keep smoke numbers out of the committed ledger.
-MADE_BY = {"commit": "unknown", "quick": False, "script": None}
+MADE_BY = {"commit": "unknown", "quick": False, "script": None, "flags": None}
 
 
 def check_one_script(out, script):
@@ -778,13 +778,15 @@ def _is_made_by(record):
 
 
 def _made_by(earlier):
-    """What made a run: every commit that trained part of it, in order, and whether it is a smoke run."""
+    """What made a run: every commit that trained part of it, in order, whether it is a smoke run,
+    the script, and the flags of the last command that trained it (common.run_flags)."""
     earlier = earlier if isinstance(earlier, dict) else {}
     commits = [c for c in earlier.get("commits", []) if isinstance(c, str)]
     if not commits or commits[-1] != MADE_BY["commit"]:
         commits.append(MADE_BY["commit"])
     return {"commits": commits, "quick": bool(earlier.get("quick")) or bool(MADE_BY["quick"]),
-            "script": earlier.get("script") or MADE_BY["script"]}
+            "script": earlier.get("script") or MADE_BY["script"],
+            "flags": MADE_BY["flags"] if MADE_BY["flags"] is not None else earlier.get("flags")}
 
 
 def arrays_digest(arrays):

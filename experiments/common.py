@@ -321,8 +321,23 @@ def parse(p, argv):
     args = p.parse_args(argv)
     for flags, why in getattr(p, "refused", []):
         reject(argv, flags, why)
-    args.given = explicit_flags(argv)
+    args.given, args.argv = explicit_flags(argv), list(sys.argv[1:] if argv is None else argv)
     return args
+
+
+def run_flags(argv):
+    """The flags that define a script's runs: its command line less where it writes (--out), which
+    arm (--arm), and what to do with runs already there (--resume, --overwrite, --list-arms)."""
+    words, skip = [], False
+    for word in argv:
+        name = word.split("=", 1)[0]
+        if skip or name in ("--resume", "--overwrite", "--list-arms"):
+            skip = False
+        elif name in ("--out", "--arm"):
+            skip = "=" not in word  # its value is the next word
+        else:
+            words.append(word)
+    return words
 
 
 def _values(value):
@@ -374,7 +389,8 @@ def out_folder(args, script):
     out = args.out or os.path.join("runs", "quick", script) if args.quick else args.out or os.path.join("runs", script)
     runs.check_writable_folder(out)  # creates nothing: the run folders are made when an arm starts
     runs.check_one_script(out, name)
-    runs.MADE_BY.update(commit=git_commit(), quick=bool(args.quick), script=name)  # recorded in every run folder
+    runs.MADE_BY.update(commit=git_commit(), quick=bool(args.quick), script=name,  # recorded in every run folder
+                        flags=run_flags(getattr(args, "argv", [])))
     return out
 
 

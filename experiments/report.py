@@ -75,8 +75,10 @@ def check_table(table, path, script):
     ids = [c["id"] for c in claims]
     text_ids = all(isinstance(i, str) and i for i in ids)
     twice = sorted({i for i in ids if ids.count(i) > 1}) if text_ids else []
-    checks = [(table.get("script") != script, f"it is the table of {table.get('script')!r}, not of {script}"),
-              (not claims, "it has no claims"),
+    if table.get("script") != script:  # no command mends that: the folder is another script's
+        raise runs.InputError(f"{path} is the table of {table.get('script')!r}, not of {script}: move its folder "
+                              f"to one named after its script, or run {script} into another --root")
+    checks = [(not claims, "it has no claims"),
               (not text_ids, "a claim id is not text"),
               (twice, f"claim id {twice[0] if twice else ''!r} appears twice"),
               (any(c["verdict"] not in common.VERDICTS for c in claims),
@@ -111,16 +113,21 @@ def check_ledger_place(path, root, flag):
 
 
 def rerun(root, folder):
-    """The command that remakes a script's folder under --root, as that folder was made: the
-    script with --out, --preset for a reduction's folder, --quick where its runs were smoke runs
-    (as their config.json says), and --resume (finished arms are reused)."""
+    """The command that remakes a script's folder under --root, as its runs record it: their
+    script and the flags of the command that trained them (made_by), with --out that folder and
+    --resume (finished arms are reused). For runs from before flags were recorded: the folder's
+    script, --preset for a reduction's folder, --quick where they were smoke runs."""
     script, _, preset = folder.partition("-")
-    smoke = False
-    for config in glob.glob(os.path.join(root, folder, "*", "config.json")):
-        with contextlib.suppress(runs.InputError, AttributeError):
-            smoke = smoke or runs.read_json(config).get("made_by", {}).get("quick") is True
-    return common.shell_line(["python", f"experiments/{script}.py", "--out", os.path.join(root, folder)]
-                             + ["--preset", preset] * bool(preset) + ["--quick"] * smoke + ["--resume"])
+    words = ["--preset", preset] * bool(preset)
+    for config in sorted(glob.glob(os.path.join(root, folder, "*", "config.json"))):
+        with contextlib.suppress(runs.InputError, AttributeError, TypeError):
+            made = runs.read_json(config).get("made_by", {})
+            if isinstance(made.get("flags"), list) and all(isinstance(w, str) for w in made["flags"]):
+                script, words = made.get("script") or script, made["flags"]
+                break
+            words += ["--quick"] * (made.get("quick") is True and "--quick" not in words)
+    return common.shell_line(["python", f"experiments/{script}.py", *words, "--out", os.path.join(root, folder),
+                              "--resume"])
 
 
 def is_committed_ledger(path):

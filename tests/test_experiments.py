@@ -85,7 +85,7 @@ def test_quick_mode_runs_and_judges_its_claims(script, tmp_path):
     assert all(common.verdict_line(c) in verdicts for c in table["claims"])
     for arm in table["arms"]:  # each run folder names the code that trained it
         made_by = runs.read_json(str(tmp_path / arm / "summary.json"))["made_by"]
-        assert made_by == {"commits": [common.git_commit()], "quick": True, "script": script}
+        assert made_by == {"commits": [common.git_commit()], "quick": True, "script": script, "flags": ["--quick"]}
 
 
 @pytest.mark.integration

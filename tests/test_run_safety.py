@@ -568,7 +568,7 @@ DAMAGED_TABLES = [
      "does not exist"),
     ("an arm's config a folder", lambda r: os.mkdir(r / "grok" / "grok" / "config.json"), "cannot be read"),
     ("another script's table", _edit_table(lambda t, r: t.update(script="grok_weight_decay")),
-     "it is the table of 'grok_weight_decay', not of grok"),
+     "is the table of 'grok_weight_decay', not of grok"),
     ("tables a list", _edit_table(lambda t, r: t.update(tables=[1, 2])), "'tables' is not an object of tables"),
     ("a row wider than its headers", _edit_table(lambda t, r: t.update(tables={"x": {"headers": ["a"], "rows": [[1, 2]]}})),
      "rows as wide"),
@@ -798,15 +798,18 @@ def _follow(err):
     ("an arm's config without run_id", lambda g: (g / "grok" / "config.json").write_text(json.dumps(
         {k: v for k, v in json.loads((g / "grok" / "config.json").read_text()).items() if k != "run_id"}))),
 ])
-def test_every_remedy_report_prints_works_as_printed(case, damage, tmp_path):
-    """The report's way out names the exact command (its --out, --quick and --resume), and
-    following it, after deleting the run folder where it says so, makes the report work."""
+@pytest.mark.parametrize("flags", [["--quick"], ["--steps", "10", "--eval-every", "5", "--d-model", "16", "--heads",
+                                                "2", "--p", "11", "--batch-size", "8", "--seeds", "0"]])
+def test_every_remedy_report_prints_works_as_printed(case, damage, flags, tmp_path):
+    """The report's way out names the exact command (the flags the runs were trained with, its
+    --out and --resume), and following it, after deleting the run folder where it says so, makes
+    the report work."""
     root = tmp_path / "a root"
-    assert run_main("grok", ["--quick", "--out", str(root / "grok")])[0] == 0
+    assert run_main("grok", flags + ["--out", str(root / "grok")])[0] == 0
     damage(root / "grok")
     report = ["--root", str(root), "--out", str(tmp_path / "R.md"), "--force"]
     code, _, err = run_main("report", report)
-    assert code == 2 and err.count("\n") == 1 and "--quick" in err and "--resume" in err, err
+    assert code == 2 and err.count("\n") == 1 and " ".join(flags) in err and "--resume" in err, err
     delete = re.search(r"delete the run folder (.+?), then", err)
     if delete:
         shutil.rmtree(delete.group(1))
@@ -924,3 +927,8 @@ def test_gpu_check_overwrite_removes_nothing_when_a_name_is_a_folder(tmp_path):
     code, _, err = run_main("gpu_check", ["--standin", "--only", "versions", "--overwrite", "--out", str(tmp_path)])
     assert code == 2 and "holds a folder named summary.md" in err, err
     assert sorted(os.listdir(tmp_path)) == ["grok.txt", "summary.md", "versions.json"]
+
+
+def test_run_flags_keep_what_defines_the_runs():
+    assert common.run_flags(["--arm", "a", "--out=x", "--quick", "--resume", "--steps", "5", "--overwrite",
+                             "--out", "y", "--arm=b", "--lr", "0.1"]) == ["--quick", "--steps", "5", "--lr", "0.1"]
