@@ -58,7 +58,8 @@ def load(root, script, name="table.json"):
     path = os.path.normpath(os.path.join(root, script, name))
     if not os.path.exists(path):
         return None
-    value = runs.read_json(path, *SHAPES[name])
+    remedy = f"run `{rerun(root, script)}`" if name == "table.json" else ""
+    value = runs.read_json(path, *SHAPES[name], remedy=remedy)
     if name == "table.json":
         check_table(value, path, script if script in SCRIPTS else script.rsplit("-", 1)[0])
     return value

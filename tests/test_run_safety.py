@@ -795,6 +795,7 @@ def _follow(err):
     ("table.json damaged", lambda g: (g / "table.json").write_text(
         json.dumps(dict(json.loads((g / "table.json").read_text()), tables=[1, 2])))),
     ("figure gone", lambda g: os.remove(g / "grok" / "curves.png")),
+    ("table.json cut short", lambda g: (g / "table.json").write_text((g / "table.json").read_text()[:100])),
     ("an arm's config without run_id", lambda g: (g / "grok" / "config.json").write_text(json.dumps(
         {k: v for k, v in json.loads((g / "grok" / "config.json").read_text()).items() if k != "run_id"}))),
 ])
