@@ -298,13 +298,27 @@ _COMMITTED = None
 
 
 def check_not_committed(path, flag, allowed=False):
-    """An output path is never a committed file, nor a folder holding committed files (the
-    repository itself, tests/, results/ ...): nothing committed is overwritten or mixed with
-    a run's files. `allowed`: the caller's one exception (the committed ledger, say)."""
-    real = os.path.realpath(path)
-    if not allowed and any(f == real or f.startswith(real + os.sep) for f in committed_files()):
-        what = "a committed file" if os.path.isfile(real) else "a folder of the repository's committed files"
+    """An output path is never a committed file, a folder holding committed files (the repository
+    itself, tests/, results/ ...), anything inside such a folder below the repository's root
+    (results/new/), or git's own .git: nothing committed is overwritten or mixed with a run's
+    files. `allowed`: the caller's one exception (the committed ledger, say). Where git lists
+    nothing (an unpacked copy) nothing counts as committed."""
+    files, root = committed_files(), os.path.dirname(os.path.abspath(__file__))
+    if allowed or not files:
+        return
+    real, root = os.path.realpath(path), os.path.realpath(root)
+    inside = lambda a, b: a == b or a.startswith(b + os.sep)
+    below = [real] if not inside(real, root) else \
+        [real] + [a for a in _ancestors(real) if inside(a, root) and a != root]  # results/new: results/
+    if inside(real, os.path.join(root, ".git")) or any(inside(f, a) for a in below for f in files):
+        what = "a committed file" if os.path.isfile(real) else "in the repository's committed files"
         raise InputError(f"{flag} {path} is {what}; write under runs/ or outside the repository")
+
+
+def _ancestors(path):
+    while os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+        yield path
 
 
 def check_writable_folder(path, flag="--out", create=False, committed_ok=False):
@@ -354,6 +368,11 @@ def check_writable_file(path, flag, committed_ok=False):
 MADE_BY = {"commit": "unknown", "quick": False, "script": None, "flags": None}
 
 
+# The files that mark a folder as bench.py's or gpu_check.py's (a claim script's: table.json, run folders).
+OWN_FILES = {"bench": ("bench.json",), "gpu_check": ("versions.json", "equivalence.json", "steptime.json",
+                                                     "counts.json", "tests.txt", "grok.txt", "grok_table.json")}
+
+
 def check_one_script(out, script):
     """A script's folder holds that script's runs alone: refused if its table.json, or an arm's
     config.json or summary.json, names another script (a second script there would mix their runs and replace
@@ -367,6 +386,7 @@ def check_one_script(out, script):
         with contextlib.suppress(InputError):  # a damaged file is for its reader to name, later
             value = read_json(path)
             found.append(field(value, "script") if path == files[0] else field(field(value, "made_by"), "script"))
+    found += [owner for owner, names in OWN_FILES.items() if any(os.path.lexists(os.path.join(out, n)) for n in names)]
     others = sorted({str(s) for s in found if s not in (None, script)})
     if others:
         raise InputError(f"{out} holds the runs of {', '.join(others)}; give {script} another --out")
@@ -520,11 +540,15 @@ class RunFolder:
                 raise self.damaged(name, f"has a history row that is not this run's ({str(row):.120}): it was edited")
         # Each evaluation, in order of its step, is one row per member, task and split, each once.
         every = sorted((e, t, s) for e in range(len(seeds)) for t in tasks for s in splits)
-        steps = [row["step"] for row in rows]
-        for step in sorted(set(steps)):
-            at = sorted((r["member"], r["task"], r["split"]) for r in rows if r["step"] == step)
-            if every and at != every or steps.index(step) + len(at) != len(steps) - steps[::-1].index(step) \
-                    or steps != sorted(steps):
+        evaluations, last = {}, None  # step -> its rows' (member, task, split), in one pass (runs have thousands)
+        for row in rows:
+            step = row["step"]
+            if step != last and (step in evaluations or last is not None and step < last):
+                evaluations[step] = [None]  # a step that comes back, or out of order
+            evaluations.setdefault(step, []).append((row["member"], row["task"], row["split"]))
+            last = step
+        for step, at in evaluations.items():
+            if None in at or every and sorted(at) != every:
                 raise self.damaged(name, f"has an evaluation at step {step} that is not this run's (rows missing, "
                                          "repeated or out of order): it was edited")
         return rows

@@ -322,6 +322,7 @@ def main(argv=None):
     earlier = read_compare_file(args.compare) if args.compare else None  # read before any work
     out = args.out or os.path.join("runs", "quick" if args.quick else "", "bench")
     runs.check_writable_folder(out, create=True)
+    runs.check_one_script(out, "bench")
     earlier_bench = os.path.join(out, "bench.json")
     if args.quick and os.path.isfile(earlier_bench) and not _is_smoke(runs.read_json(earlier_bench)):
         raise runs.InputError(f"{out} holds a real run's bench.json, which a smoke run (--quick) never replaces; "

@@ -203,7 +203,16 @@ def main(argv=None):
         if os.environ.get(STAGE_OF) != args.out:
             raise runs.InputError("--stage is gpu_check.py's own, for the stages it starts; run it without --stage")
         return run_stage(args.stage, args.out, args.standin)
-    runs.check_writable_folder(args.out, create=True, committed_ok=args.overwrite)
+    held = os.listdir(args.out) if os.path.isdir(args.out) else []
+    only_checks = bool(held) and set(held) <= set(FILES)  # a folder of an earlier check and nothing else
+    runs.check_writable_folder(args.out, create=True, committed_ok=args.overwrite and only_checks)
+    runs.check_one_script(args.out, "gpu_check")
+    earlier_versions = {}
+    with contextlib.suppress(runs.InputError):  # a damaged earlier check is no real one to keep
+        earlier_versions = runs.read_json(os.path.join(args.out, "versions.json")) if "versions.json" in held else {}
+    if args.standin and isinstance(earlier_versions, dict) and earlier_versions.get("standin") is False:
+        raise runs.InputError(f"{args.out} holds a check made on a real GPU; a --standin dry run never replaces "
+                              "it (--overwrite or not): give another --out")
     earlier = [name for name in FILES if os.path.lexists(os.path.join(args.out, name))]
     if earlier and not args.overwrite:
         raise runs.InputError(f"{args.out} holds an earlier check ({', '.join(earlier)}); give another --out, "

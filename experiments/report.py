@@ -585,7 +585,7 @@ def figures(root, tables, figure_dir, before):
             src, name = figure_source(root, script, path), figure_name(script, path)
             if src:
                 copies.append((src, os.path.join(figure_dir, name)))
-            elif not os.path.exists(os.path.join(figure_dir, name)):  # none now, and none from an earlier report
+            else:  # drawn once, gone now: an earlier report's copy would be another run's figure
                 raise runs.InputError(f"{os.path.join(root, script, 'table.json')} names the figure {path}, which "
                                       f"is not in {os.path.join(root, script)}: run `{rerun(root, script)}` "
                                       "to draw it")

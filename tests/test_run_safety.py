@@ -853,6 +853,11 @@ COMMITTED_TARGETS = [  # each writes into committed files (or mixes with them) u
     ("bench", ["--quick", "--out", "results/gpu_check", "--cases", "mlp:1"]),
     ("gpu_check", ["--standin", "--stage", "versions", "--out", "results/gpu_check"]),  # its internal flag
     ("gpu_check", ["--standin", "--only", "versions", "--out", "tests"]),
+    ("gpu_check", ["--standin", "--only", "versions", "--overwrite", "--out", "results/gpu_check"]),  # a real check
+    ("gpu_check", ["--standin", "--only", "versions", "--overwrite", "--out", "."]),  # --overwrite: of a check only
+    ("grok", ["--quick", "--out", "results/newsub"]),  # a new folder among the committed figures
+    ("grok", ["--quick", "--out", "tests/newsub"]),
+    ("grok", ["--quick", "--out", ".git/x"]),
 ]
 
 
@@ -935,3 +940,44 @@ def test_gpu_check_overwrite_removes_nothing_when_a_name_is_a_folder(tmp_path):
 def test_run_flags_keep_what_defines_the_runs():
     assert common.run_flags(["--arm", "a", "--out=x", "--quick", "--resume", "--steps", "5", "--overwrite",
                              "--out", "y", "--arm=b", "--lr", "0.1"]) == ["--quick", "--steps", "5", "--lr", "0.1"]
+
+
+
+@pytest.mark.parametrize("first, second", [
+    (("grok", ["--quick", "--list-arms"]), ("bench", ["--quick", "--cases", "mlp:1", "--repeats", "1"])),
+    (("bench", ["--quick", "--cases", "mlp:1", "--repeats", "1"]), ("grok", ["--quick"])),
+    (("gpu_check", ["--standin", "--only", "versions"]), ("grok", ["--quick"])),
+    (("bench", ["--quick", "--cases", "mlp:1", "--repeats", "1"]),
+     ("gpu_check", ["--standin", "--only", "versions", "--overwrite"])),
+])
+@pytest.mark.speed_path  # bench.py needs the speed path
+def test_bench_gpu_check_and_claim_scripts_never_share_a_folder(first, second, tmp_path):
+    if first[0] == "grok":  # a claim script's folder: its table.json names it
+        (tmp_path / "table.json").write_text(json.dumps({"script": "grok", "claims": []}))
+    else:
+        assert run_main(first[0], first[1] + ["--out", str(tmp_path)], limit=60)[0] == 0
+    before = digest(str(tmp_path))
+    code, _, err = run_main(second[0], second[1] + ["--out", str(tmp_path)], limit=20)
+    assert code == 2 and "holds the runs of" in err, err
+    assert digest(str(tmp_path)) == before
+
+
+def test_a_figure_gone_is_never_replaced_by_an_earlier_reports_copy(tmp_path):
+    """The copy in results/ was another run's figure: report.py said '1 figures' and showed it."""
+    figure = tmp_path / "runs" / "grok" / "grok" / "curves.png"
+    _table(tmp_path / "runs", figures=[str(figure)])
+    figure.write_bytes(PNG + b"the first run's")
+    assert run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(tmp_path / "R.md")])[0] == 0
+    figure.unlink()
+    code, _, err = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(tmp_path / "R.md")])
+    assert code == 2 and "to draw it" in err, err
+
+
+def test_history_steps_that_come_back_or_go_back_are_refused(tmp_path):
+    folder = runs.RunFolder(str(tmp_path), (), {"kind": "grok", "seeds": [0], "ops": ["div"]})
+    row = lambda step, split: dict(step=step, member=0, seed=0, task="div", split=split, loss=1.0, acc=0.5)
+    good = [row(0, "train"), row(0, "val"), row(100, "train"), row(100, "val")]
+    assert folder.check_history(good, "x") == good
+    for bad in (good + [row(0, "train")], good[2:] + good[:2], good[:1] + good[2:] + good[1:2]):
+        with pytest.raises(runs.InputError, match="evaluation at step"):
+            folder.check_history(bad, "x")
