@@ -370,7 +370,8 @@ MADE_BY = {"commit": "unknown", "quick": False, "script": None, "flags": None}
 
 # The files that mark a folder as bench.py's or gpu_check.py's (a claim script's: table.json, run folders).
 OWN_FILES = {"bench": ("bench.json",), "gpu_check": ("versions.json", "equivalence.json", "steptime.json",
-                                                     "counts.json", "tests.txt", "grok.txt", "grok_table.json")}
+                                                     "counts.json", "tests.txt", "grok.txt", "grok_table.json",
+                                                     "summary.md")}
 
 
 def check_one_script(out, script):

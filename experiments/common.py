@@ -222,7 +222,13 @@ def rerun_command(script, argv, drop=(), add=()):
     argv = sys.argv[1:] if argv is None else argv
     drop = set(drop) | ({"--overwrite"} if "--resume" in add else set())
     words = [a for a in argv if a.split("=", 1)[0] not in drop] + [a for a in add if a not in argv]
-    return shell_line(["python", f"experiments/{script}.py", *words])
+    return shell_line(["python", script_path(script), *words])
+
+
+def script_path(script):
+    """experiments/<script>.py as a command run from here reaches it (from the repository root:
+    experiments/<script>.py)."""
+    return os.path.relpath(os.path.join(ROOT, "experiments", f"{script}.py"))
 
 
 def explicit_flags(argv):

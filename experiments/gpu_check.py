@@ -204,8 +204,8 @@ def main(argv=None):
             raise runs.InputError("--stage is gpu_check.py's own, for the stages it starts; run it without --stage")
         return run_stage(args.stage, args.out, args.standin)
     held = os.listdir(args.out) if os.path.isdir(args.out) else []
-    only_checks = bool(held) and set(held) <= set(FILES)  # a folder of an earlier check and nothing else
-    runs.check_writable_folder(args.out, create=True, committed_ok=args.overwrite and only_checks)
+    committed_check = os.path.realpath(args.out) == os.path.realpath(os.path.join(common.ROOT, "results", "gpu_check"))
+    runs.check_writable_folder(args.out, create=True, committed_ok=args.overwrite and committed_check)
     runs.check_one_script(args.out, "gpu_check")
     earlier_versions = {}
     with contextlib.suppress(runs.InputError):  # a damaged earlier check is no real one to keep
@@ -222,6 +222,8 @@ def main(argv=None):
     if folders:  # checked before anything is removed: never half an earlier check
         raise runs.InputError(f"{args.out} holds a folder named {folders[0]}, where the check writes a file; "
                               "move it or give another --out")
+    if earlier and not args.standin:
+        use_backend(False)  # no CuPy here: one line now, before the earlier check is removed
     for name in earlier:  # an earlier check's files would read as this one's
         os.remove(os.path.join(args.out, name))
     start, lines, not_done = time.perf_counter(), [], []

@@ -127,7 +127,7 @@ def rerun(root, folder):
                 script, words = made.get("script") or script, made["flags"]
                 break
             words += ["--quick"] * (made.get("quick") is True and "--quick" not in words)
-    return common.shell_line(["python", f"experiments/{script}.py", *words, "--out", os.path.join(root, folder),
+    return common.shell_line(["python", common.script_path(script), *words, "--out", os.path.join(root, folder),
                               "--resume"])
 
 
@@ -253,7 +253,9 @@ def figure_source(root, script, path):
         raise runs.InputError(f"{os.path.join(root, script, 'table.json')} is damaged: its figure {path!r} is not "
                               f"a .png file; run `{rerun(root, script)}`")
     base, parent, name = os.path.join(root, script), os.path.basename(os.path.dirname(path)), os.path.basename(path)
-    found = [p for p in (os.path.join(base, parent, name), os.path.join(base, name)) if os.path.isfile(p)]
+    arm = os.path.join(base, parent)
+    place = os.path.join(arm, name) if os.path.isdir(arm) else os.path.join(base, name)  # an arm's, or the table's own
+    found = [place] if os.path.isfile(place) else []
     if found and (os.path.islink(found[0]) or not is_png(found[0])):
         raise runs.InputError(f"{found[0]} is not a figure a run drew (a link, or not a PNG image); delete it "
                               f"and run `{rerun(root, script)}` to draw it")

@@ -66,7 +66,7 @@ def arm_commands(args, flags_for):
         parents = getattr(importlib.import_module(script), "PARENT", {})
         for folder, extra in variants(script):
             for arm in arm_names(script, flags_for(folder) + extra):
-                words = (["python", f"experiments/{script}.py", "--arm", arm] + flags_for(folder) + extra
+                words = (["python", common.script_path(script), "--arm", arm] + flags_for(folder) + extra
                          + ["--resume"] * args.resume + ["--overwrite"] * (args.overwrite and not args.resume))
                 waves[2 if arm in parents else 1].append((folder, arm, words))
     return waves
@@ -83,7 +83,7 @@ def print_commands(args, flags_for):
         text += ["# wave 2: after wave 1 (these start from a wave-1 arm's finished run)"]
         text += [line(words) for _, _, words in waves[2]]
     text += ["# last: tables, bench and RESULTS.md, reusing every finished arm",
-             line(["python", "experiments/reproduce.py", "--resume", "--root", args.root, "--only", ",".join(args.only),
+             line(["python", common.script_path("reproduce"), "--resume", "--root", args.root, "--only", ",".join(args.only),
                    "--backend", args.backend] + ["--quick"] * args.quick + ["--no-bench"] * args.no_bench
                   + (["--results", args.results] if args.results else []))]
     encoding = getattr(sys.stdout, "encoding", None) or "utf-8"

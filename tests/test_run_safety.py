@@ -981,3 +981,44 @@ def test_history_steps_that_come_back_or_go_back_are_refused(tmp_path):
     for bad in (good + [row(0, "train")], good[2:] + good[:2], good[:1] + good[2:] + good[1:2]):
         with pytest.raises(runs.InputError, match="evaluation at step"):
             folder.check_history(bad, "x")
+
+
+def test_the_committed_gpu_check_is_the_only_committed_folder_overwrite_may_replace(tmp_path, monkeypatch):
+    """A folder of check-named files elsewhere among committed files is no licence; nor is a missing CuPy."""
+    if not runs.committed_files():
+        pytest.skip("not a git checkout")
+    import fastops
+    try:
+        fastops.set_backend("cupy")
+        pytest.skip("CuPy is here: the check would run (and replace the committed one, as --overwrite asks)")
+    except fastops.ag.BackendError:
+        pass
+    finally:
+        fastops.set_backend("numpy")
+    monkeypatch.chdir(ROOT)
+    before = digest(os.path.join(ROOT, "results"))
+    code, _, err = run_main("gpu_check", ["--only", "versions", "--overwrite", "--out", "results/gpu_check"])
+    assert code == 2 and "CuPy" in err, err  # refused before anything is removed
+    assert digest(os.path.join(ROOT, "results")) == before
+    code, _, err = run_main("gpu_check", ["--standin", "--only", "versions", "--overwrite", "--out",
+                                          "results/gpu_check"])
+    assert code == 2 and "never replaces it" in err, err
+    os.makedirs(tmp_path / "x")
+    (tmp_path / "x" / "versions.json").write_text("{}")
+    code, _, err = run_main("gpu_check", ["--standin", "--only", "versions", "--overwrite", "--out", "tests"])
+    assert code == 2 and "committed files" in err, err
+    assert digest(os.path.join(ROOT, "results")) == before
+
+
+def test_a_folder_of_gpu_checks_summary_alone_is_gpu_checks(tmp_path):
+    (tmp_path / "summary.md").write_text("# gpu_check")
+    code, _, err = run_main("grok", ["--quick", "--list-arms", "--out", str(tmp_path)])
+    assert code == 2 and "holds the runs of gpu_check" in err, err
+
+
+def test_a_figure_beside_the_arms_is_no_arms_figure(tmp_path):
+    figure = tmp_path / "runs" / "grok" / "grok" / "curves.png"
+    _table(tmp_path / "runs", figures=[str(figure)])
+    (tmp_path / "runs" / "grok" / "curves.png").write_bytes(PNG + b"planted")
+    code, _, err = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(tmp_path / "R.md")])
+    assert code == 2 and "to draw it" in err, err
