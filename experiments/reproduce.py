@@ -130,7 +130,7 @@ class Arm:
         """Run the arm's command in this folder (relative paths mean what they mean to us), with
         the script's absolute path, on one OpenBLAS thread, in a session of its own so that a
         signal reaches it only through us; its output is appended to its log."""
-        words = [sys.executable, os.path.join(common.ROOT, self.words[1])] + self.words[2:]
+        words = [sys.executable, os.path.abspath(self.words[1])] + self.words[2:]
         with open(self.log, "a") as f:  # the process keeps its own copy of the descriptor
             f.write(f"==== {time.strftime('%Y-%m-%d %H:%M:%S')}: {common.shell_line(self.words)}\n")
             f.flush()
