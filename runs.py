@@ -307,12 +307,16 @@ def check_not_committed(path, flag, allowed=False):
     if allowed or not files:
         return
     real, root = os.path.realpath(path), os.path.realpath(root)
-    inside = lambda a, b: a == b or a.startswith(b + os.sep)
-    below = [real] if not inside(real, root) else \
-        [real] + [a for a in _ancestors(real) if inside(a, root) and a != root]  # results/new: results/
-    if inside(real, os.path.join(root, ".git")) or any(inside(f, a) for a in below for f in files):
+    below = [real] if not within(real, root) else \
+        [real] + [a for a in _ancestors(real) if within(a, root) and a != root]  # results/new: results/
+    if within(real, os.path.join(root, ".git")) or any(within(f, a) for a in below for f in files):
         what = "a committed file" if os.path.isfile(real) else "in the repository's committed files"
         raise InputError(f"{flag} {path} is {what}; write under runs/ or outside the repository")
+
+
+def within(path, folder):
+    """Whether a real path is `folder` or lies inside it."""
+    return path == folder or path.startswith(folder + os.sep)
 
 
 def _ancestors(path):
@@ -525,8 +529,8 @@ class RunFolder:
 
     def check_history(self, rows, name):
         """History rows as a run writes them: this problem's fields (where the folder was opened with
-        them), a whole step >= 0, a member of
-        this run's E, one of its tasks, a split's name, and numbers (NaN allowed) for the rest."""
+        them), a whole step >= 0, a member of this run's E with its seed, one of its tasks and splits,
+        and numbers (NaN allowed) for the rest; each evaluation's rows once, in step order."""
         seeds, tasks = list(self.config.get("seeds", ())), set(self.config.get("ops") or self.config.get("tasks") or ())
         splits = set(plateau.SPLITS.get(self.config.get("kind"), ()))
         real = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)

@@ -25,8 +25,8 @@ stage, and every stage writes its one file as soon as it ends:
 
 At most 8 files, all in --out. A folder that holds an earlier check's files is
 refused unless --overwrite, which removes them first (results/gpu_check/ holds
-the committed GPU check). The exit status is 0 only if every stage that was asked for is done;
-otherwise 1, after one line naming the stages that failed, timed out or were
+the committed GPU check). The exit status is 0 only if every stage that was
+asked for is done; otherwise 1, after one line naming the stages that failed, timed out or were
 skipped. `--standin` is the dry run the test suite does on CPU: every stage on
 the stand-in, tiny sizes.
 """
@@ -203,17 +203,16 @@ def main(argv=None):
         if os.environ.get(STAGE_OF) != args.out:
             raise runs.InputError("--stage is gpu_check.py's own, for the stages it starts; run it without --stage")
         return run_stage(args.stage, args.out, args.standin)
-    held = os.listdir(args.out) if os.path.isdir(args.out) else []
     committed_check = os.path.realpath(args.out) == os.path.realpath(os.path.join(common.ROOT, "results", "gpu_check"))
     runs.check_writable_folder(args.out, create=True, committed_ok=args.overwrite and committed_check)
     runs.check_one_script(args.out, "gpu_check")
+    earlier = [name for name in FILES if os.path.lexists(os.path.join(args.out, name))]
     earlier_versions = {}
     with contextlib.suppress(runs.InputError):  # a damaged earlier check is no real one to keep
-        earlier_versions = runs.read_json(os.path.join(args.out, "versions.json")) if "versions.json" in held else {}
+        earlier_versions = runs.read_json(os.path.join(args.out, "versions.json")) if "versions.json" in earlier else {}
     if args.standin and isinstance(earlier_versions, dict) and earlier_versions.get("standin") is False:
         raise runs.InputError(f"{args.out} holds a check made on a real GPU; a --standin dry run never replaces "
                               "it (--overwrite or not): give another --out")
-    earlier = [name for name in FILES if os.path.lexists(os.path.join(args.out, name))]
     if earlier and not args.overwrite:
         raise runs.InputError(f"{args.out} holds an earlier check ({', '.join(earlier)}); give another --out, "
                               "or --overwrite to replace it")

@@ -61,7 +61,7 @@ def load(root, script, name="table.json"):
     remedy = f"run `{rerun(root, script)}`" if name == "table.json" else ""
     value = runs.read_json(path, *SHAPES[name], remedy=remedy)
     if name == "table.json":
-        check_table(value, path, script if script in SCRIPTS else script.rsplit("-", 1)[0])
+        check_table(value, path, script_and_preset(script)[0])
     return value
 
 
@@ -104,13 +104,17 @@ def check_ledger_place(path, root, flag):
     if inside in (".", *FOLDERS, "bench", "logs"):
         where = "is the --root folder" if inside == "." else f"is inside {os.path.join(root, inside)}"
         raise runs.InputError(f"{flag} {path} {where}, where the scripts write their runs; give a file outside it")
-    beside, committed = os.path.join(os.path.dirname(os.path.realpath(path)), "results"), \
-        os.path.join(common.ROOT, "results")
-    figures, committed = os.path.realpath(beside), os.path.realpath(committed)
-    within = figures == committed or figures.startswith(committed + os.sep)  # beside it, or inside it
-    if not is_committed_ledger(path) and within:
+    figures = os.path.join(os.path.dirname(os.path.realpath(path)), "results")
+    committed = os.path.realpath(os.path.join(common.ROOT, "results"))
+    if not is_committed_ledger(path) and runs.within(os.path.realpath(figures), committed):  # beside it, or in it
         raise runs.InputError(f"{flag} {path} would put its figures into {committed}, the committed "
                               "ledger's; give a file in another folder")
+
+
+def script_and_preset(folder):
+    """A folder under --root as (its script, the preset of a reduction's folder or '')."""
+    script, _, preset = folder.partition("-")
+    return script, preset
 
 
 def rerun(root, folder):
@@ -118,7 +122,7 @@ def rerun(root, folder):
     script and the flags of the command that trained them (made_by), with --out that folder and
     --resume (finished arms are reused). For runs from before flags were recorded: the folder's
     script, --preset for a reduction's folder, --quick where they were smoke runs."""
-    script, _, preset = folder.partition("-")
+    script, preset = script_and_preset(folder)
     words = ["--preset", preset] * bool(preset)
     for config in sorted(glob.glob(os.path.join(root, folder, "*", "config.json"))):
         with contextlib.suppress(runs.InputError, AttributeError, TypeError):
@@ -325,7 +329,7 @@ def preset_reasons(verdict_of):
 
 def variant_claims(folder, table):
     """A reduction's claims, renamed so the ledger tells them from the default's."""
-    preset = folder.rsplit("-", 1)[1]
+    preset = script_and_preset(folder)[1]
     return [{**row, "id": f"{row['id']}:{preset}", "claim": f"{row['claim']} ({preset} preset)"}
             for row in table.get("claims", [])]
 
@@ -521,7 +525,7 @@ def main(argv=None):
             continue  # a script not run has no presets to show either
         variants = [tables[f] or {} for f in VARIANTS.get(script, [])]
         for folder, v in zip(VARIANTS.get(script, []), variants):
-            preset = common.SEQUENCE_PRESETS[folder.rsplit("-", 1)[1]]
+            preset = common.SEQUENCE_PRESETS[script_and_preset(folder)[1]]
             lines.append(f"#### {folder}: the faster reduction (D={preset['d_model']}, Adam lr {preset['lr']:g})\n")
             lines += folder_body(script, folder, v, figure_lines)
         if variants:
