@@ -320,6 +320,9 @@ def main(argv=None):
         raise runs.InputError("bench.py times the speed path (fastops.py), which a student copy leaves out; "
                               "time it in the full repository")
     earlier = read_compare_file(args.compare) if args.compare else None  # read before any work
+    for name, E in args.cases:  # every case checked before any work, the folder too
+        runs.check_fits(case_memory(name, E, args.quick, args.dtype), what=f"bench case {name}:{E}",
+                        remedy="choose a smaller E")
     out = args.out or os.path.join("runs", "quick" if args.quick else "", "bench")
     runs.check_writable_folder(out, create=True)
     runs.check_one_script(out, "bench")
@@ -327,9 +330,6 @@ def main(argv=None):
     if args.quick and os.path.isfile(earlier_bench) and not _is_smoke(runs.read_json(earlier_bench)):
         raise runs.InputError(f"{out} holds a real run's bench.json, which a smoke run (--quick) never replaces; "
                               "give another --out")
-    for name, E in args.cases:  # every case checked before any work
-        runs.check_fits(case_memory(name, E, args.quick, args.dtype), what=f"bench case {name}:{E}",
-                        remedy="choose a smaller E")
     fastops.set_backend(args.backend, args.dtype)
     repeats = 2 if args.quick and "--repeats" not in common.explicit_flags(argv) else args.repeats
     rows = []
