@@ -183,6 +183,24 @@ PER_MEMBER = tuple(f.name for f in dataclasses.fields(GrokConfig) if f.metadata[
 RESUMABLE = ("steps", "backend", "checkpoint_every")  # may change when a run is resumed
 
 
+def describe(cfg, init=False):
+    """A config in one line, as the ledger's 'setting' column and the figures' titles say it; a
+    field that differs between members reads 'per member'. init=True: the init too, where it is
+    not the default (the ledger's init rows say it in their own words)."""
+    show = lambda v: "per member" if isinstance(v, (tuple, list)) else f"{v:g}"
+    opt = f"AdamW lr {show(cfg.lr)}" if cfg.optimizer == "adamw" else \
+        f"SGD lr {show(cfg.lr)} momentum {show(cfg.momentum)}"
+    extra = f", Grokfast λ {show(cfg.grokfast_lambda)}" if cfg.grokfast_lambda != 0 else ""
+    budget = f"batch {cfg.batch_size}, {len(cfg.seeds)} members, at most {cfg.steps:,} steps"
+    if isinstance(cfg, SequenceConfig):
+        return f"{opt}, wd {show(cfg.weight_decay)}, {cfg.attention} attention, D={cfg.d_model}, p={cfg.p}, {budget}"
+    if init and cfg.init != "default":
+        scale = f" {show(cfg.sparsity)} zeros" if cfg.init == "sparse" else f" x{show(cfg.init_scale)}"
+        extra += f", {'per-member' if isinstance(cfg.init, (tuple, list)) else cfg.init} init" + \
+            ("" if isinstance(cfg.init, (tuple, list)) else scale)
+    return f"{opt}, wd {show(cfg.weight_decay)}{extra}, {cfg.norm}-LN, D={cfg.d_model}, p={cfg.p}, {budget}"
+
+
 def member_config(cfg, e):
     """Member e's own config: every per-member tuple replaced by member e's value."""
     return dataclasses.replace(cfg, **{name: getattr(cfg, name)[e] for name in PER_MEMBER

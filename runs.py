@@ -281,17 +281,18 @@ def file_digest(path):
 
 
 def committed_files():
-    """The real paths of the files this repository commits (git ls-files), read once; none where
-    git or the repository's history is absent (an unpacked copy: nothing there is committed)."""
+    """The real paths of the files this repository commits (git ls-files), read once; None where
+    git or the repository's history is absent (an unpacked copy, a student copy)."""
     global _COMMITTED
     if _COMMITTED is None:
         root = os.path.dirname(os.path.abspath(__file__))
         try:
-            listed = subprocess.run(["git", "-C", root, "ls-files", "-z"], capture_output=True, timeout=20).stdout
+            done = subprocess.run(["git", "-C", root, "ls-files", "-z"], capture_output=True, timeout=20)
+            listed = done.stdout if done.returncode == 0 else b""
         except (OSError, subprocess.SubprocessError):
             listed = b""
         _COMMITTED = {os.path.realpath(os.path.join(root, os.fsdecode(name))) for name in listed.split(b"\0") if name}
-    return _COMMITTED
+    return _COMMITTED or None
 
 
 _COMMITTED = None
@@ -301,12 +302,18 @@ def check_not_committed(path, flag, allowed=False):
     """An output path is never a committed file, a folder holding committed files (the repository
     itself, tests/, results/ ...), anything inside such a folder below the repository's root
     (results/new/), or git's own .git: nothing committed is overwritten or mixed with a run's
-    files. `allowed`: the caller's one exception (the committed ledger, say). Where git lists
-    nothing (an unpacked copy) nothing counts as committed."""
-    files, root = committed_files(), os.path.dirname(os.path.abspath(__file__))
-    if allowed or not files:
+    files. `allowed`: the caller's one exception (the committed ledger, say). Where git cannot
+    tell committed files from others (a copy without its history), an output path inside the
+    repository lies under runs/: everything else there counts as committed."""
+    files, root = committed_files(), os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
+    real = os.path.realpath(path)
+    if allowed:
         return
-    real, root = os.path.realpath(path), os.path.realpath(root)
+    if files is None:
+        if within(real, root) and not within(real, os.path.join(root, "runs")):
+            raise InputError(f"{flag} {path} is inside this copy of the repository, which has no git history to "
+                             "tell its committed files from others; write under runs/ or outside the repository")
+        return
     below = [real] if not within(real, root) else \
         [real] + [a for a in _ancestors(real) if within(a, root) and a != root]  # results/new: results/
     if within(real, os.path.join(root, ".git")) or any(within(f, a) for a in below for f in files):
@@ -962,12 +969,14 @@ def plot_history(history, cfg, path):
 
 
 def figure_title(path, cfg):
-    """'<script>/<arm>: E members, seeds ...' from the run folder the figure goes into, and the
-    script that trained it where --out gave its folder another name ('grok (v12)/grok')."""
+    """'<script>/<arm>: E members, seeds ...' from the run folder the figure goes into (and the
+    script that trained it where --out gave its folder another name: 'grok (v12)/grok'), and
+    below it the setting, budget included (plateau.describe)."""
     folder, arm = os.path.normpath(os.path.abspath(path)).split(os.sep)[-3:-1]
     script = MADE_BY["script"]
     where = f"{folder}/{arm}" if not script or folder.startswith(script) else f"{script} ({folder})/{arm}"
-    return f"{where}: {len(cfg.seeds)} members, seeds {', '.join(map(str, sorted(set(cfg.seeds))))}"
+    return (f"{where}: seeds {', '.join(map(str, sorted(set(cfg.seeds))))}\n"
+            f"{plateau.describe(cfg, init=True)}")
 
 
 def member_labels(cfg):

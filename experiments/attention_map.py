@@ -51,7 +51,7 @@ def separator_share(maps, n):
     return out
 
 
-def plot(maps, n, seed, path, clip=98):
+def plot(maps, n, seed, path, title, clip=98):
     """The first member's mean |A| per task; its colour scale stops at the `clip` percentile of
     the map's unmasked cells, so one bright cell does not wash out the separator's column."""
     plt = runs.pyplot()
@@ -66,6 +66,7 @@ def plot(maps, n, seed, path, clip=98):
         ax.set_title(f"{task.upper()}: mean |A|, seed {seed}")
         ax.set_xlabel(f"key position (separator at {n})")
         ax.set_ylabel("query position")
+    fig.suptitle(title, fontsize=10)
     return runs.save_figure(fig, path, dpi=70)
 
 
@@ -97,7 +98,9 @@ def main(argv=None):
              f"{np.median(s[:, 0]):.3f}", f"{np.median(s[:, -1]):.3f}"] for t, s in shares.items()]
     headers = ["task", "mean share", "uniform would be", "at SEP itself", "at the last output"]
     common.print_table("separator's share of |attention| over output queries (median over seeds)", headers, rows)
-    figure = plot(maps, cfg.n, cfg.seeds[0], os.path.join(out, "attention_maps.png"))
+    figure = plot(maps, cfg.n, cfg.seeds[0], os.path.join(out, "attention_maps.png"),
+                  f"attention_map (--preset {args.preset}): seed {cfg.seeds[0]} of {len(cfg.seeds)}; the table's shares "
+                  "are medians over all seeds")
     common.save_table(out, {
         "script": "attention_map", "tables": {"shares": {"headers": headers, "rows": rows}},
         "shares": {t: s.tolist() for t, s in shares.items()}, "uniform": uniform.tolist(),

@@ -565,9 +565,23 @@ def run_arms(arms, out, args, log=say, **train_kwargs):
         if args.arm is not None and name != args.arm:
             continue
         log(f"== {name}: {len(cfg.seeds)} member(s), up to {cfg.steps} steps on {cfg.backend}")
-        results[name] = runs.train(cfg, out=os.path.join(out, name), resume=args.resume,
-                                      overwrite=args.overwrite, log=log, **train_kwargs)
+        try:
+            results[name] = runs.train(cfg, out=os.path.join(out, name), resume=args.resume,
+                                          overwrite=args.overwrite, log=log, **train_kwargs)
+        except runs.InputError as error:
+            raise runs.InputError(f"{error}{one_arm_remedy(name, args, error)}") from None
     return results
+
+
+def one_arm_remedy(name, args, error):
+    """What to add to a refusal of one arm's folder where several arms ran: the command that retrains
+    that arm alone. Arms trained apart with --arm under different --steps would otherwise send each
+    other's user back and forth (each one's "give --steps N" refuses the other)."""
+    if args.arm is not None or "--overwrite" not in str(error):
+        return ""
+    words = [w for w in args.argv if w.split("=", 1)[0] not in ("--resume", "--overwrite")]
+    return (f"; or retrain this arm alone with this command's flags: "
+            f"`{shell_line(['python', script_path(runs.MADE_BY['script']), *words, '--arm', name, '--overwrite'])}`")
 
 
 def only_one_arm(args, out):
@@ -726,12 +740,7 @@ def grok_tables(arms, results, baseline=None, ops=None):
 
 def setting(cfg):
     """A short description of a grokking config for the ledger."""
-    show = lambda v: "per member" if isinstance(v, (tuple, list)) else f"{v:g}"
-    opt = f"AdamW lr {show(cfg.lr)}" if cfg.optimizer == "adamw" else \
-        f"SGD lr {show(cfg.lr)} momentum {show(cfg.momentum)}"
-    extra = f", Grokfast λ {show(cfg.grokfast_lambda)}" if cfg.grokfast_lambda != 0 else ""
-    return (f"{opt}, wd {show(cfg.weight_decay)}{extra}, {cfg.norm}-LN, D={cfg.d_model}, p={cfg.p}, "
-            f"batch {cfg.batch_size}, {len(cfg.seeds)} members, at most {cfg.steps:,} steps")
+    return plateau.describe(cfg)
 
 
 # ---------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Run from the repository root on a machine with an NVIDIA GPU and CuPy (it
 installs nothing and needs no network):
 
-    PYTHONPATH=. python experiments/gpu_check.py --out gpu_check --budget 540
+    PYTHONPATH=. python experiments/gpu_check.py --out runs/gpu_check --budget 540
 
 Stages, highest value first; each runs in its own process under its own time
 limit (never past what is left of --budget), so a hang or a crash costs one
@@ -191,7 +191,8 @@ def run_stage(name, out, standin):
 
 def main(argv=None):
     p = common.help_parser(__doc__)
-    p.add_argument("--out", default="gpu_check", help="the folder for the (at most 8) files (default: gpu_check)")
+    p.add_argument("--out", default=os.path.join("runs", "gpu_check"),
+                   help="the folder for the (at most 8) files (default: runs/gpu_check)")
     p.add_argument("--budget", type=common.positive_int, default=540, help="seconds in all (default: 540)")
     p.add_argument("--only", type=common.name_list([s for s, *_ in STAGES], "stage"), default=None,
                    help="comma-separated stages to run (default: all, in order)")

@@ -231,35 +231,50 @@ def cell_name(lr, wd):
     return f"lr {lr:g}, wd {wd:g}"
 
 
-def plot_law(ladder, product, product_poster, path, wide_poster=None):
-    """Delay against 1/(lr wd), log-log: each member (fitted cells filled, held-out cells open), the
-    product law fitted on lr 1e-3 and extrapolated, and the poster's point beside the predictions
-    (the product law's, and the norm law's at the poster's width when it has one)."""
+def plot_law(ladder, product, product_poster, path, wide_poster=None, local=None):
+    """Delay against 1/(lr wd), log-log: each member (fitted cells filled, held-out cells as larger
+    open rings, so a fitted point at the same place still shows), members that memorised and never
+    grokked as a triangle at the least delay they can have (the budget less their memorised step),
+    the product law fitted on lr 1e-3 and extrapolated, and the poster's point beside the
+    predictions: the slowest rungs' exponent (the verdict's), the product law's, and the norm law's at
+    the poster's width when it has one."""
     plt = runs.pyplot()
     if plt is None or not any(m["delay"] for m in ladder):
         return None
-    fig, ax = plt.subplots(figsize=(7, 4.8))
-    for m in ladder:
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for m in sorted(ladder, key=lambda m: m["lr"] == FIT_LR):  # held-out first: the fitted are drawn on top
+        fitted = m["lr"] == FIT_LR
         if m["delay"]:
-            fitted = m["lr"] == FIT_LR
-            ax.plot(1 / m["rate"], m["delay"], "o", ms=6, mfc="C0" if fitted else "white", mec="C0")
+            ax.plot(1 / m["rate"], m["delay"], "o", ms=5 if fitted else 9, mfc="C0" if fitted else "none", mec="C0",
+                    zorder=3 if fitted else 2)
+        elif m["memorized_step"] is not None:  # never grokked: its delay is longer than what the budget left
+            ax.plot(1 / m["rate"], m["steps"] - m["memorized_step"], "^", ms=8, mfc="none", mec="black", zorder=4)
     if product:
         xs = np.logspace(math.log10(1 / max(m["rate"] for m in ladder)) - 0.2, 6.2, 50)
         ax.plot(xs, [product_delay(product, 1 / x) for x in xs], "-", color="C0",
-                label=f"delay = A (lr wd)^-{product['beta']:.2f}, fitted on lr 1e-3")
+                label=f"product law: delay = A (lr wd)^-{product['beta']:.2f}, fitted on lr 1e-3")
+    if local:
+        ax.plot([1 / local["rates"][0], 1 / POSTER_RATE], [local["delays"][0], local_delay(local, POSTER_RATE)],
+                "--", color="C2", label=f"slowest rungs' exponent {local['beta']:.2f}, extrapolated (a lower bound)")
+        ax.plot(1 / POSTER_RATE, local_delay(local, POSTER_RATE), "^", ms=9, color="C2",
+                label=f"its prediction (the verdict's): >= {local_delay(local, POSTER_RATE):,.0f}")
     ax.plot(1 / POSTER_RATE, POSTER_DELAY, "*", ms=14, color="C3", label=f"poster (wd 1e-3): ~{POSTER_DELAY:,}")
     if product_poster:
-        ax.plot(1 / POSTER_RATE, product_poster, "s", color="C1", label=f"extrapolated: {product_poster:,.0f}")
+        ax.plot(1 / POSTER_RATE, product_poster, "s", color="C1",
+                label=f"product law's prediction{'' if local else ' (the verdict’s)'}: {product_poster:,.0f}")
     if wide_poster and wide_poster[1]:
-        ax.plot(1 / POSTER_RATE, wide_poster[1], "D", color="C2",
+        ax.plot(1 / POSTER_RATE, wide_poster[1], "D", color="C4",
                 label=f"norm law at width 128, from V at memorisation: {wide_poster[1]:,.0f}")
-    ax.plot([], [], "o", mfc="C0", mec="C0", label="fitted cells (lr 1e-3), one point per seed")
-    ax.plot([], [], "o", mfc="white", mec="C0", label="held-out cells (other lr)")
+    ax.plot([], [], "o", ms=5, mfc="C0", mec="C0", label="fitted cells (lr 1e-3), one point per seed")
+    ax.plot([], [], "o", ms=9, mfc="none", mec="C0", label="held-out cells (other lr)")
+    ax.plot([], [], "^", ms=8, mfc="none", mec="black",
+            label="never grokked (any cell): budget - memorised step (its delay is longer)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("1 / (lr x weight decay)")
-    ax.set_ylabel("grokked step - memorised step")
-    ax.set_title("Grokking delay against the weight-decay rate (division mod 97, width 64)")
+    ax.set_ylabel("delay: grokked step - memorised step (steps)")
+    ax.set_title("Grokking delay against 1 / (lr x weight decay)\n(division mod 97, width 64, AdamW; "
+                 "extrapolated to the poster's lr x wd = 1e-6)", fontsize=10)
     ax.legend(fontsize=7, loc="upper left")
     return runs.save_figure(fig, path, dpi=90)
 
@@ -698,7 +713,7 @@ def report(arms, results, out, args):
                             (poster, product_poster, local_delay(local, POSTER_RATE)), setting, missing) + rows
     regime = regime_summary(law, errors, poster, recs, missing, product, product_errs, product_poster,
                             (wide_law, wide_poster), groups, args.rung_weight_decay, args.resume_command)
-    figure = plot_law(ladder, product, product_poster, os.path.join(out, "delay_law.png"), wide_poster)
+    figure = plot_law(ladder, product, product_poster, os.path.join(out, "delay_law.png"), wide_poster, local)
     common.save_table(out, {
         "script": "grok_delay", "law": law, "width128_law": wide_law, "held_out_errors": errors,
         "product_law": product, "product_held_out_errors": product_errs, "product_poster_prediction": product_poster,

@@ -111,7 +111,9 @@ def summary(scales, decays, cells, holds):
 
 
 def heatmaps(scales, decays, cells, cfg, path):
-    """One heat map per measure, three to a row, each cell labelled with its median over seeds."""
+    """One heat map per measure, three to a row, each cell labelled with its median over seeds (and,
+    for the grokked step and the delay, how many seeds grokked where any did: a median of 'never'
+    would hide one)."""
     plt = runs.pyplot()
     if plt is None:
         return None
@@ -125,9 +127,11 @@ def heatmaps(scales, decays, cells, cfg, path):
         ax.imshow(grid, cmap="viridis" if key.endswith("acc") else "viridis_r", aspect="auto")
         for i in range(len(scales)):
             for j in range(len(decays)):
-                v = grid[i, j]
+                v, cell = grid[i, j], cells[scales[i], decays[j]]
                 label = "never" if np.isnan(v) else (f"{v:.2f}" if key.endswith("acc") else f"{v:.0f}")
-                ax.text(j, i, label, ha="center", va="center", fontsize=9, color="0.45" if np.isnan(v) else "black",
+                if key in ("grokked_step", "delay") and cell["n_grokked"]:  # a cell's median hides a minority
+                    label += f"\n{cell['n_grokked']}/{len(cell['members'])} grokked"
+                ax.text(j, i, label, ha="center", va="center", fontsize=9, color="0.3" if np.isnan(v) else "black",
                         bbox=dict(facecolor="white", alpha=0.6, lw=0) if not np.isnan(v) else None)
         ax.set_xticks(range(len(decays)), [f"{w:g}" for w in decays])
         ax.set_yticks(range(len(scales)), [f"{s:g}" for s in scales])

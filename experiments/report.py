@@ -58,7 +58,7 @@ def load(root, script, name="table.json"):
     path = os.path.normpath(os.path.join(root, script, name))
     if not os.path.exists(path):
         return None
-    remedy = f"run `{rerun(root, script)}`" if name == "table.json" else ""
+    remedy = f"run {rerun(root, script)}" if name == "table.json" else ""
     value = runs.read_json(path, *SHAPES[name], remedy=remedy)
     if name == "table.json":
         check_table(value, path, script_and_preset(script)[0])
@@ -92,7 +92,7 @@ def check_table(table, path, script):
                "'tables' is not an object of tables, each with text headers and rows as wide")]
     problem = next((what for bad, what in checks if bad), None)
     if problem:
-        raise runs.InputError(f"{path} is damaged: {problem}; run `{rerun(*os.path.split(os.path.dirname(path)))}`")
+        raise runs.InputError(f"{path} is damaged: {problem}; run {rerun(*os.path.split(os.path.dirname(path)))}")
 
 
 def check_ledger_place(path, root, flag):
@@ -117,22 +117,30 @@ def script_and_preset(folder):
     return script, preset
 
 
+# Said after a command rebuilt for runs that did not record their flags (made before made_by did).
+UNRECORDED = (" (add any flags those runs were trained with beyond these: they predate recorded flags, "
+              "and their config.json holds every setting)")
+
+
 def rerun(root, folder):
     """The command that remakes a script's folder under --root, as its runs record it: their
     script and the flags of the command that trained them (made_by), with --out that folder and
     --resume (finished arms are reused). For runs from before flags were recorded: the folder's
-    script, --preset for a reduction's folder, --quick where they were smoke runs."""
+    script, --preset for a reduction's folder, --quick where they were smoke runs, and a word that
+    any other flags that trained them must be added (nothing recorded them)."""
     script, preset = script_and_preset(folder)
-    words = ["--preset", preset] * bool(preset)
+    words, unrecorded = ["--preset", preset] * bool(preset), False
     for config in sorted(glob.glob(os.path.join(root, folder, "*", "config.json"))):
         with contextlib.suppress(runs.InputError, AttributeError, TypeError):
             made = runs.read_json(config).get("made_by", {})
             if isinstance(made.get("flags"), list) and all(isinstance(w, str) for w in made["flags"]):
-                script, words = made.get("script") or script, made["flags"]
+                script, words, unrecorded = made.get("script") or script, made["flags"], False
                 break
             words += ["--quick"] * (made.get("quick") is True and "--quick" not in words)
-    return common.shell_line(["python", common.script_path(script), *words, "--out", os.path.join(root, folder),
+            unrecorded = True
+    line = common.shell_line(["python", common.script_path(script), *words, "--out", os.path.join(root, folder),
                               "--resume"])
+    return f"`{line}`" + (UNRECORDED if unrecorded else "")
 
 
 def is_committed_ledger(path):
@@ -148,7 +156,7 @@ def made_by(root, script, table):
         path = os.path.join(root, script, arm, "summary.json")
         if not os.path.isfile(path):  # then nothing tells whether it was a smoke run: never guess
             raise runs.InputError(f"{os.path.join(root, script, 'table.json')} names arm {arm!r}, whose run "
-                                  f"{path} is missing or not a file: run `{rerun(root, script)}`")
+                                  f"{path} is missing or not a file: run {rerun(root, script)}")
         summary = runs.read_json(path)
         record = summary.get("made_by") if isinstance(summary, dict) else None
         if isinstance(record, dict):
@@ -244,6 +252,28 @@ def carried_figures(section):
     return [m for line in section for m in re.findall(r"\]\(results/([^)]+)\)", line)]
 
 
+# What each kind of figure draws, for its alt text in the ledger (a reader who cannot see it, or
+# whose page failed to load it, still learns what it shows). Keyed by the file name a script gives it.
+FIGURE_SHOWS = {
+    "curves.png": "training (dotted) and validation (solid) accuracy against the step, a colour per seed or "
+                  "setting; circles mark memorised steps, stars grokked steps",
+    "delay_law.png": "the grokking delay against 1/(lr x weight decay), log-log, a point per seed, with the laws "
+                     "fitted to them and their predictions at the poster's weight decay",
+    "phase.png": "heat maps over init scale x weight decay of the memorised step, grokked step, delay and final "
+                 "accuracies, medians over seeds",
+    "loss_vs_samples.png": "held-out loss against each task's sequences seen, alone and mixed: the median over "
+                           "seeds, the band their range",
+    "finetune_vs_scratch.png": "held-out loss of fine-tuned and from-scratch runs against the step, a line per seed",
+    "attention_maps.png": "mean |attention| of one seed, query position against key position, a panel per task",
+}
+
+
+def alt_text(script, name):
+    """'<script>: <file>: what it shows' (see FIGURE_SHOWS; the file name alone for another kind)."""
+    shows = next((what for kind, what in FIGURE_SHOWS.items() if name.endswith("_" + kind)), None)
+    return f"{script}: {name}" + (f": {shows}" if shows else "")
+
+
 def figure_name(script, path):
     parent = os.path.basename(os.path.dirname(path))
     return f"{script}_{'main' if parent == script else parent}_{os.path.basename(path)}"
@@ -255,14 +285,14 @@ def figure_source(root, script, path):
     Nothing outside that folder is ever copied into results/."""
     if not isinstance(path, str) or not path.endswith(".png"):
         raise runs.InputError(f"{os.path.join(root, script, 'table.json')} is damaged: its figure {path!r} is not "
-                              f"a .png file; run `{rerun(root, script)}`")
+                              f"a .png file; run {rerun(root, script)}")
     base, parent, name = os.path.join(root, script), os.path.basename(os.path.dirname(path)), os.path.basename(path)
     arm = os.path.join(base, parent)
     place = os.path.join(arm, name) if os.path.isdir(arm) else os.path.join(base, name)  # an arm's, or the table's own
     found = [place] if os.path.isfile(place) else []
     if found and (os.path.islink(found[0]) or not is_png(found[0])):
         raise runs.InputError(f"{found[0]} is not a figure a run drew (a link, or not a PNG image); delete it "
-                              f"and run `{rerun(root, script)}` to draw it")
+                              f"and run {rerun(root, script)} to draw it")
     return found[0] if found else None
 
 
@@ -435,7 +465,7 @@ def main(argv=None):
         owners = [folder for folder, row in claims if row["id"] == twice[0]]
         raise runs.InputError(f"claim {twice[0]!r} is in the table.json of {' and of '.join(owners)} under "
                               f"{args.root}/: a claim belongs to one script; run "
-                              + " and ".join(f"`{rerun(args.root, folder)}`" for folder in owners))
+                              + " and ".join(f"{rerun(args.root, folder)}" for folder in owners))
     new_ids = {row["id"]: script for script, row in claims}
     before_ledger = old_ledger(out)
     before = None if before_ledger is None else before_ledger.get("claims", {})
@@ -593,11 +623,11 @@ def figures(root, tables, figure_dir, before):
                 copies.append((src, os.path.join(figure_dir, name)))
             else:  # drawn once, gone now: an earlier report's copy would be another run's figure
                 raise runs.InputError(f"{os.path.join(root, script, 'table.json')} names the figure {path}, which "
-                                      f"is not in {os.path.join(root, script)}: run `{rerun(root, script)}` "
+                                      f"is not in {os.path.join(root, script)}: run {rerun(root, script)} "
                                       "to draw it")
             names.append(name)
         for name in names:
-            lines[script] += [f"![{script}: {name}](results/{name})", ""]
+            lines[script] += [f"![{alt_text(script, name)}](results/{name})", ""]
         shown += names
     return lines, copies, shown
 
@@ -612,7 +642,7 @@ def arm_timings(root, folder):
     timed = {}
     for arm in arms:
         path = os.path.join(base, arm, "config.json")
-        remedy = f"delete the run folder {os.path.join(base, arm)}, then run `{rerun(root, folder)}` to train it again"
+        remedy = f"delete the run folder {os.path.join(base, arm)}, then run {rerun(root, folder)} to train it again"
         config = runs.read_json(path, remedy=remedy)
         run_id = config.get("run_id") if isinstance(config, dict) else None
         if not isinstance(run_id, str):  # then no timing.json can be told to be this run's

@@ -150,24 +150,41 @@ def single_task_claim(cfg, single, loose, setting):
              + "/".join(common.number(loose[t]["median"]) for t in TASKS) + f", {loose_verdict} by the same rule.")
 
 
-def plot_losses(results, arms, path):
-    """Held-out loss of each task against that task's samples seen: alone vs mixed."""
+def plot_losses(results, arms, path, preset):
+    """Held-out loss of each task against that task's sequences seen, alone vs mixed: per arm the
+    median over its seeds (the line) and their range (the band), one colour per arm in every panel.
+    Each panel ends at 1.5x the latest median convergence among its arms (the whole run where an arm
+    never converged), so a straggler's long tail does not squeeze the comparison."""
     plt = runs.pyplot()
     if plt is None:
         return None
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    color = {name: colors[i % len(colors)] for i, name in enumerate(results)}
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for ax, task in zip(axes, TASKS):
+        ends = []
         for name, r in results.items():
             if task not in name.split("-"):
                 continue
-            per_step = r.summary[task]["sequences_per_step"]
-            rows = analysis.rows_of(r.history, 0, task, "heldout")
-            ax.plot([x["step"] * per_step for x in rows], [x["loss"] for x in rows],
-                    lw=2 if name == task else 1, label=name)
+            s = r.summary[task]
+            per_step, members = s["sequences_per_step"], range(len(s["members"]))
+            curves = [analysis.rows_of(r.history, e, task, "heldout") for e in members]
+            length = min(map(len, curves))  # members evaluate together; equal unless a file was cut
+            x = [row["step"] * per_step for row in curves[0][:length]]
+            loss = np.array([[row["loss"] for row in c[:length]] for c in curves])
+            ax.fill_between(x, loss.min(axis=0), loss.max(axis=0), color=color[name], alpha=0.2, lw=0)
+            ax.plot(x, np.median(loss, axis=0), color=color[name], lw=2 if name == task else 1.2, label=name)
+            ends.append(s["samples_to_converge"]["median"] if s["samples_to_converge"]["median"] is not None
+                        else x[-1])
+        if ends:
+            ax.set_xlim(0, 1.5 * max(ends))
         ax.set_title(task.upper())
-        ax.set_xlabel(f"{task.upper()} sequences seen (seed {arms[task].seeds[0]})")
+        ax.set_xlabel(f"{task.upper()} sequences seen")
         ax.set_ylabel("held-out loss")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=8)
+    seeds = ", ".join(map(str, arms[TASKS[0]].seeds))
+    fig.suptitle(f"task_diversity (--preset {preset}): held-out loss, median over seeds {seeds} (band: min–max); "
+                 "each panel to 1.5x its slowest arm's median convergence", fontsize=10)
     return runs.save_figure(fig, path, dpi=80)
 
 
@@ -202,7 +219,7 @@ def main(argv=None):
             for name, r in results.items()]
     common.print_table("plateau length: steps until the held-out loss fell halfway from start to best",
                        ["arm", "MWS", "MWP", "MWD"], plat)
-    figure = plot_losses(results, arms, os.path.join(out, "loss_vs_samples.png"))
+    figure = plot_losses(results, arms, os.path.join(out, "loss_vs_samples.png"), args.preset)
     common.save_table(out, {
         "script": "task_diversity", "table1": table, "poster": POSTER, "poster_speedup": POSTER_SPEEDUP,
         "preset": args.preset, "table1_loose": loose, "loose_threshold": LOOSE,

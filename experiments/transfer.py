@@ -50,7 +50,7 @@ def grouped(change):
     return {group: float(np.mean([change[n] for n in names])) for group, names in GROUPS}
 
 
-def plot_curves(results, path):
+def plot_curves(results, path, preset):
     plt = runs.pyplot()
     if plt is None:
         return None
@@ -58,14 +58,17 @@ def plot_curves(results, path):
     for ax, (task, pairs) in zip(axes, [("mws", ("mws-scratch", "prefix-to-mws")),
                                         ("mwp", ("mwp-scratch", "mws-to-mwp"))]):
         for name in pairs:
-            for e in range(len(results[name].summary[task]["members"])):
+            members = range(len(results[name].summary[task]["members"]))
+            for e in members:
                 rows = analysis.rows_of(results[name].history, e, task, "heldout")
-                ax.plot([r["step"] for r in rows], [r["loss"] for r in rows],
-                        color="C0" if "scratch" in name else "C1", lw=1, label=name if e == 0 else None)
+                ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], color="C0" if "scratch" in name else "C1",
+                        lw=1, label=f"{name} ({len(members)} seeds, a line each)" if e == 0 else None)
         ax.set_title(f"{task.upper()}: from scratch vs fine-tuned")
         ax.set_xlabel("step")
         ax.set_ylabel("held-out loss")
         ax.legend(fontsize=8)
+    fig.suptitle(f"transfer (--preset {preset}): held-out loss against the step; fine-tuned runs start from "
+                 "the pretrained model", fontsize=10)
     return runs.save_figure(fig, path, dpi=80)
 
 
@@ -88,7 +91,7 @@ def claims(results, change_rows, cfg):
         common.verdict(_le(tuned["plateau_step"], scratch["plateau_step"], 0.2)
                        and _le(tuned["converged_step"], scratch["converged_step"], 1.0),
                        partly=_le(tuned["plateau_step"], scratch["plateau_step"], 0.2)),
-        "the fine-tuned plateau is <= 1/5 of scratch's and it converges sooner; partly if only the plateau goes",
+        "the fine-tuned plateau is <= 1/5 of scratch's and it converges no later; partly if only the plateau goes",
         note=f"MWS -> MWP converged at {common.fmt_steps(mwp_tuned['converged_step'])}, MWP from scratch at "
              f"{common.fmt(mwp['converged_step'])}."),
         common.claim(
@@ -147,7 +150,7 @@ def main(argv=None):
     change_headers = ["parameter group"] + list(changes)
     common.print_table("relative change |ΔW|/|W| during fine-tuning (median over seeds, mean over a group)",
                        change_headers, change_rows)
-    figure = plot_curves(results, os.path.join(out, "finetune_vs_scratch.png"))
+    figure = plot_curves(results, os.path.join(out, "finetune_vs_scratch.png"), args.preset)
     common.save_table(out, {
         "script": "transfer", "tables": {"arms": {"headers": headers, "rows": rows},
                                          "changes": {"headers": change_headers, "rows": change_rows}},

@@ -59,6 +59,7 @@ def test_grok_curves_tell_every_setting_apart(script, figure, settings, drawn, t
     assert seen["legend"][:len(settings)] == settings  # one legend entry per setting, named
     assert len(seen["colors"]) == len(settings)  # and one colour each
     assert seen["suptitle"].startswith(f"{script}/{figure.split('/')[0]}")
+    assert "at most " in seen["suptitle"].split("\n")[1]  # the setting and budget, under the folder
     assert seen["xscale"] == ["linear"] and seen["size"][0] >= 700
 
 
@@ -90,7 +91,7 @@ def test_attention_map_colour_scale_ignores_one_bright_cell(drawn, tmp_path):
     m = np.tril(np.full((1, 8, 8), 0.01))
     m[0, 7, 7] = 100.0  # one bright cell
     (tmp_path / "a").mkdir()
-    attention_map.plot({"mws": m}, 4, 3, str(tmp_path / "a" / "map.png"))
+    attention_map.plot({"mws": m}, 4, 3, str(tmp_path / "a" / "map.png"), "a title")
     (low, high), _ = drawn["a/map.png"]["images"][0]
     assert high == pytest.approx(0.01) and drawn["a/map.png"]["titles"] == ["MWS: mean |A|, seed 3"]
 
@@ -149,4 +150,50 @@ def test_the_phase_map_names_its_problem_seeds_and_budget(drawn, tmp_path):
 @pytest.mark.integration  # trains (a quick run)
 def test_a_figure_names_its_script_whatever_the_out_folder(drawn, tmp_path):
     assert common.run_main(__import__("grok").main, ["--quick", "--out", str(tmp_path / "v12")]) == 0
-    assert drawn["grok/curves.png"]["suptitle"].startswith("grok (v12)/grok: 3 members")
+    assert drawn["grok/curves.png"]["suptitle"].startswith("grok (v12)/grok: seeds 0, 1, 2\n")
+
+
+def test_the_delay_law_shows_fitted_points_over_held_out_ones_and_never_grokked_seeds(drawn, tmp_path):
+    """Fitted and held-out cells at one 1/(lr wd) had hidden the fitted points under white-faced rings,
+    and seeds that never grokked were left out of the picture."""
+    import grok_delay
+    member = lambda lr, wd, mem, delay, steps=1000: dict(lr=lr, rate=lr * wd, memorized_step=mem, delay=delay,
+                                                         steps=steps)
+    ladder = [member(1e-3, 0.3, 100, 500), member(3e-3, 0.1, 100, 520), member(1e-3, 0.1, 100, None),
+              member(1e-3, 1.0, 100, 50)]
+    product = grok_delay.fit_product([m for m in ladder if m["lr"] == grok_delay.FIT_LR and m["delay"]])
+    local = grok_delay.local_exponent(ladder)
+    (tmp_path / "d").mkdir()
+    grok_delay.plot_law(ladder, product, 1e9, str(tmp_path / "d" / "law.png"), None, local)
+    seen = drawn["d/law.png"]
+    assert ("^", 1 / 1e-4) in seen["markers"]  # the never-grokked seed, at the least delay it can have
+    assert any("the verdict's" in t for t in seen["legend"]) and any("never grokked" in t for t in seen["legend"])
+
+
+def test_the_phase_map_says_how_many_seeds_grokked_where_any_did(monkeypatch, tmp_path):
+    import grok_phase
+    texts = []
+    save = runs.save_figure
+    monkeypatch.setattr(runs, "save_figure", lambda fig, path, *a, **k: (
+        texts.extend(t.get_text() for ax in fig.axes for t in ax.texts), save(fig, path, *a, **k))[1])
+    cells = {(s, w): dict(members=[{}, {}], n_grokked=int(s == 1 and w == 1),
+                          **{k: dict(median=None) for k in grok_phase.KEYS}) for s in (0.1, 1) for w in (0, 1)}
+    grok_phase.heatmaps([0.1, 1], [0, 1], cells, plateau.GrokConfig(seeds=(0, 1)), str(tmp_path / "phase.png"))
+    assert texts.count("never\n1/2 grokked") == 2  # the grokked step's and the delay's cell: a median hides it
+    assert not any("0/2" in t for t in texts)  # where none grokked, 'never' says it all
+
+
+@pytest.mark.integration  # trains (a quick run)
+def test_task_diversity_gives_each_arm_one_colour_in_every_panel(monkeypatch, tmp_path):
+    colours = {}
+    save = runs.save_figure
+
+    def record(fig, path, *a, **k):
+        for line in [line for ax in fig.axes for line in ax.lines] if path.endswith("loss_vs_samples.png") else []:
+            colours.setdefault(line.get_label(), set()).add(line.get_color())
+        return save(fig, path, *a, **k)
+    monkeypatch.setattr(runs, "save_figure", record)
+    assert common.run_main(__import__("task_diversity").main, ["--quick", "--out", str(tmp_path / "t")]) == 0
+    arms = {k: v for k, v in colours.items() if not k.startswith("_")}
+    assert "mws-mwp-mwd" in arms and all(len(c) == 1 for c in arms.values()), arms
+    assert len({next(iter(c)) for c in arms.values()}) == len(arms)  # and no two arms share one

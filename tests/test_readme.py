@@ -52,3 +52,11 @@ def test_every_script_and_marker_the_readme_names_exists():
         assert os.path.exists(os.path.join(ROOT, script)), script
     for marker in re.findall(r"`pytest -m (\w+)`", README):
         assert marker in MARKERS, marker
+
+
+def test_every_committed_figure_says_in_words_what_it_draws():
+    """RESULTS.md's alt text had been 'script: file name' only."""
+    sys.path.insert(0, os.path.join(ROOT, "experiments"))
+    import report
+    names = [n for n in os.listdir(os.path.join(ROOT, "results")) if n.endswith(".png")]
+    assert names and all(report.alt_text("s", n).count(":") == 2 for n in names), names

@@ -18,6 +18,7 @@ import pytest
 from test_experiments import ROOT, TINY_FLAGS, digest, run_main
 
 import common  # noqa: E402  (test_experiments put experiments/ on sys.path)
+import report  # noqa: E402
 import runs  # noqa: E402
 
 STEPS = ["--steps", "10"]
@@ -835,6 +836,29 @@ def test_grok_delay_finished_only_refuses_flags_that_train_and_its_command_runs(
     assert code == 2 and err.startswith("error: --sgd-lr") and "give a larger --sgd-lr" in err, err
 
 
+@pytest.mark.integration  # trains (quick runs)
+def test_arms_trained_apart_under_other_steps_get_a_way_out_that_ends_the_back_and_forth(tmp_path):
+    """Arm wd=0 finished at 6 steps without a checkpoint, wd=1 at 9: each "give --steps N" refused
+    the other; the refusal now also prints the command that retrains the one arm, which works."""
+    flags = ["--quick", "--out", str(tmp_path)]
+    assert run_main("grok_weight_decay", flags + ["--arm", "wd=0", "--steps", "6"])[0] == 0
+    assert run_main("grok_weight_decay", flags + ["--arm", "wd=1", "--steps", "9"])[0] == 0
+    code, _, err = run_main("grok_weight_decay", flags + ["--steps", "6", "--resume"])
+    assert code == 2 and err.count("\n") == 1 and "retrain this arm alone" in err, err
+    assert _follow(err)[0] == 0
+    assert run_main("grok_weight_decay", flags + ["--steps", "6", "--resume"])[0] == 0
+    assert os.path.exists(tmp_path / "table.json")
+
+
+def test_a_command_rebuilt_for_runs_without_recorded_flags_says_so(tmp_path):
+    (tmp_path / "grok" / "grok").mkdir(parents=True)
+    (tmp_path / "grok" / "grok" / "config.json").write_text(json.dumps({"made_by": {"commit": "abc"}}))
+    line = report.rerun(str(tmp_path), "grok")
+    assert line.startswith("`python ") and line.endswith(report.UNRECORDED), line
+    (tmp_path / "grok" / "grok" / "config.json").write_text(json.dumps({"made_by": {"flags": ["--quick"]}}))
+    assert report.rerun(str(tmp_path), "grok").endswith("--quick --out " + str(tmp_path / "grok") + " --resume`")
+
+
 def test_a_resume_command_drops_overwrite():
     assert common.rerun_command("grok", ["--overwrite", "--quick"], add=["--resume"]) == \
         "python experiments/grok.py --quick --resume"
@@ -861,9 +885,15 @@ COMMITTED_TARGETS = [  # each writes into committed files (or mixes with them) u
 ]
 
 
-@pytest.mark.skipif(not runs.committed_files(), reason="not a git checkout: nothing here is committed")
+@pytest.mark.parametrize("git", [True, False], ids=["git", "no git"])
 @pytest.mark.parametrize("script, argv", COMMITTED_TARGETS, ids=[" ".join(a[:2]) for _, a in COMMITTED_TARGETS])
-def test_no_output_path_reaches_committed_files(script, argv, tmp_path, monkeypatch):
+def test_no_output_path_reaches_committed_files(script, argv, git, tmp_path, monkeypatch):
+    """In a git checkout by git's list; in a copy without git history (no list) by a rule: an output
+    path inside the repository lies under runs/."""
+    if git and runs.committed_files() is None:
+        pytest.skip("not a git checkout: nothing here is committed")
+    if not git:
+        monkeypatch.setattr(runs, "_COMMITTED", set())  # what committed_files reads where git lists nothing
     _table(tmp_path / "runs", quick=True)
     monkeypatch.chdir(ROOT)
     before = digest(os.path.join(ROOT, "results")), digest(os.path.join(ROOT, "tests"))
@@ -872,6 +902,17 @@ def test_no_output_path_reaches_committed_files(script, argv, tmp_path, monkeypa
     assert code == 2 and err.count("\n") == 1 and err.startswith("error: "), err
     assert (digest(os.path.join(ROOT, "results")), digest(os.path.join(ROOT, "tests"))) == before
     assert not os.path.exists(os.path.join(ROOT, "results", "x.md"))
+
+
+def test_without_git_an_output_inside_the_repository_lies_under_runs(monkeypatch):
+    monkeypatch.setattr(runs, "_COMMITTED", set())
+    assert runs.committed_files() is None
+    for ok in ("runs/x", os.path.join(ROOT, "runs", "grok"), "/tmp/elsewhere"):
+        runs.check_not_committed(ok, "--out")
+    runs.check_not_committed(os.path.join(ROOT, "RESULTS.md"), "--out", allowed=True)  # the caller's exception
+    for refused in (ROOT, os.path.join(ROOT, "results"), os.path.join(ROOT, "tests", "new"), os.path.join(ROOT, "x")):
+        with pytest.raises(runs.InputError, match="no git history"):
+            runs.check_not_committed(refused, "--out")
 
 
 def test_a_file_that_is_no_ledger_is_never_replaced_by_one(tmp_path):
@@ -985,7 +1026,7 @@ def test_history_steps_that_come_back_or_go_back_are_refused(tmp_path):
 
 def test_the_committed_gpu_check_is_the_only_committed_folder_overwrite_may_replace(tmp_path, monkeypatch):
     """A folder of check-named files elsewhere among committed files is no licence; nor is a missing CuPy."""
-    if not runs.committed_files():
+    if runs.committed_files() is None:
         pytest.skip("not a git checkout")
     import fastops
     try:
