@@ -453,7 +453,12 @@ def grok_config(args, argv, **overrides):
     fields = dict(fields_from(args, plateau.GrokConfig, GROK_KNOBS),
                   betas=(plateau.GrokConfig.betas[0], args.beta2), **shared(args))
     if args.preset == "poster":
-        fields.update({k: v for k, v in POSTER_PRESET.items() if FLAG_OF[k] not in given})
+        acts = {k: v for k, v in POSTER_PRESET.items() if FLAG_OF[k] not in given and k not in overrides}
+        if all(fields[k] == v for k, v in acts.items()):  # like a flag that acts on no arm: refused, not ignored
+            raise runs.InputError("--preset poster has no effect here: what it sets ("
+                                  + ", ".join(FLAG_OF[k] for k in POSTER_PRESET if fields[k] != POSTER_PRESET[k])
+                                  + ") is given by flags or set by the script")
+        fields.update(acts)
     fields.update(quick_fields(args, QUICK_GROK, argv))
     fields.update(overrides)
     return plateau.GrokConfig(**fields)

@@ -951,6 +951,8 @@ def test_a_folder_whose_arms_summaries_name_another_script_is_refused(tmp_path):
     ("grok", ["--momentum", "0"], "--momentum has no effect on any arm here"),
     ("grok_init", ["--alt-weight-decay", "1"], "--alt-weight-decay 1 is the main arms' --weight-decay"),
     ("grok_phase", ["--scales", "1e3"], "error: argument --scales: 1000 is not a scale in (0, 100]"),
+    ("grok", ["--preset", "poster", "--weight-decay", "1", "--steps", "9", "--eval-every", "3",
+              "--checkpoint-every", "3"], "--preset poster has no effect here"),  # every field it sets is given
 ])
 def test_a_flag_whose_value_changes_nothing_or_is_out_of_its_range_names_itself(script, argv, words, tmp_path):
     code, _, err = run_main(script, ["--quick", "--out", str(tmp_path / "o"), *argv])
