@@ -309,17 +309,20 @@ def _expand(g, shape, axis, keepdims):
 
 
 def sum(a, axis=None, keepdims=False):  # noqa: A001 (shadows builtin on purpose: a.sum())
+    axis = check_axes("sum", axis, a.ndim)
+
     def backward(g):
         return (xp.broadcast_to(_expand(g, a.shape, axis, keepdims), a.shape),)
     return _result(a.data.sum(axis=axis, keepdims=keepdims), (a,), backward)
 
 
 def mean(a, axis=None, keepdims=False):
-    total = sum(a, axis, keepdims)
+    total = sum(a, check_axes("mean", axis, a.ndim), keepdims)
     return mul(total, total.data.size / a.data.size if a.data.size else math.nan)  # of nothing: NaN, as NumPy
 
 
 def max(a, axis=None, keepdims=False):  # noqa: A001
+    axis = check_axes("max", axis, a.ndim)
     out = a.data.max(axis=axis, keepdims=keepdims)
 
     def backward(g):
@@ -439,6 +442,7 @@ def linear(x, weight, bias=None):
 # (cheaper and more stable than composing the primitives above).
 
 def softmax(a, axis=-1):
+    check_axes("softmax", axis, a.ndim, one=True)
     e = xp.exp(a.data - a.data.max(axis=axis, keepdims=True))    # max-subtracted: no overflow
     out = e / e.sum(axis=axis, keepdims=True)
 
@@ -456,6 +460,7 @@ def _log_softmax(x, axis=-1):
 
 
 def log_softmax(a, axis=-1):
+    check_axes("log_softmax", axis, a.ndim, one=True)
     out = _log_softmax(a.data, axis)
 
     def backward(g):
@@ -956,6 +961,21 @@ def check_permutation(what, given, ndim):
         raise ValueError(f"{what}: axes must be a permutation of 0..{ndim - 1} (each axis once), "
                          f"got {tuple(given)}")
     return axes
+
+
+def check_axes(what, axis, ndim, one=False):
+    """None (every axis; not where `one`), one axis or a tuple of distinct ones, each a whole number
+    in -ndim..ndim-1 (negative ones counted from the end, as NumPy); returned as given (a list as a tuple)."""
+    if axis is None and not one:
+        return None
+    try:
+        given = [operator.index(k) for k in (axis if isinstance(axis, (tuple, list)) and not one else (axis,))]
+    except TypeError:  # an axis that is no whole number (None included, where `one`)
+        given = None
+    if given is None or not all(-ndim <= k < ndim for k in given) or len({k % ndim for k in given}) < len(given):
+        raise ValueError(f"{what}: axis must be {'a whole number' if one else 'None, a whole number or a tuple of them'}"
+                         f" in -{ndim}..{ndim - 1}{'' if one else ' (each once)'}, got {axis!r}")
+    return tuple(axis) if isinstance(axis, list) else axis
 
 
 def check_linear(x, weight, bias):

@@ -268,8 +268,7 @@ def linear(x, weight, bias=None):
 
 
 def softmax(a, axis=-1):
-    if not -a.ndim <= axis < a.ndim:  # as autograd.softmax's NumPy says it (not an IndexError deep inside)
-        raise ValueError(f"softmax: axis {axis} is out of bounds for a tensor of shape {a.shape}")
+    ag.check_axes("softmax", axis, a.ndim, one=True)  # as autograd.softmax (not an IndexError deep inside)
     e = xp.exp(a.data - max_along(a.data, axis))
     out = e / sum_along(e, axis)
 
@@ -284,6 +283,7 @@ def _log_softmax(x, axis=-1):
 
 
 def log_softmax(a, axis=-1):
+    ag.check_axes("log_softmax", axis, a.ndim, one=True)
     out = _log_softmax(a.data, axis)
 
     def backward(g):

@@ -205,6 +205,9 @@ def main(argv=None):
             raise runs.InputError("--stage is gpu_check.py's own, for the stages it starts; run it without --stage")
         return run_stage(args.stage, args.out, args.standin)
     committed_check = os.path.realpath(args.out) == os.path.realpath(os.path.join(common.ROOT, "results", "gpu_check"))
+    if committed_check and args.standin:  # the committed check's folder is for a real GPU's check only
+        raise runs.InputError(f"--out {args.out} is the committed GPU check's folder; a --standin dry run never "
+                              "writes there: give another --out")
     runs.check_writable_folder(args.out, create=True, committed_ok=args.overwrite and committed_check)
     runs.check_one_script(args.out, "gpu_check")
     earlier = [name for name in FILES if os.path.lexists(os.path.join(args.out, name))]

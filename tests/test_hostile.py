@@ -470,6 +470,12 @@ SHAPES_THAT_DO_NOT_FIT = {  # each a ValueError naming the op and the argument (
     "transpose too few axes": (lambda: ag.transpose(_t(2, 3), 0), "transpose: axes"),
     "transpose too many axes": (lambda: ag.transpose(_t(2, 3), 0, 1, 2), "transpose: axes"),
     "transpose an axis it lacks": (lambda: _t(2, 3).transpose(2, 0), "transpose: axes"),
+    "softmax along axis 1.5": (lambda: ag.softmax(_t(2, 3), axis=1.5), "softmax: axis"),
+    "softmax along an axis it lacks": (lambda: ag.softmax(_t(2, 3), axis=2), "softmax: axis"),
+    "log_softmax along every axis": (lambda: ag.log_softmax(_t(2, 3), axis=None), "log_softmax: axis"),
+    "sum along one axis twice": (lambda: ag.sum(_t(2, 3), axis=(0, 0)), "sum: axis"),
+    "mean along a named axis": (lambda: ag.mean(_t(2, 3), axis="rows"), "mean: axis"),
+    "max along an axis it lacks": (lambda: _t(2, 3).max(axis=-3), "max: axis"),
 }
 
 

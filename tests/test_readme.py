@@ -58,5 +58,7 @@ def test_every_committed_figure_says_in_words_what_it_draws():
     """RESULTS.md's alt text had been 'script: file name' only."""
     sys.path.insert(0, os.path.join(ROOT, "experiments"))
     import report
+    if not os.path.isdir(os.path.join(ROOT, "results")):
+        pytest.skip("no results/ here (a student copy)")
     names = [n for n in os.listdir(os.path.join(ROOT, "results")) if n.endswith(".png")]
     assert names and all(report.alt_text("s", n) != f"s: {n}" for n in names), names

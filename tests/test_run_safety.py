@@ -1045,7 +1045,7 @@ def test_the_committed_gpu_check_is_the_only_committed_folder_overwrite_may_repl
     assert digest(os.path.join(ROOT, "results")) == before
     code, _, err = run_main("gpu_check", ["--standin", "--only", "versions", "--overwrite", "--out",
                                           "results/gpu_check"])
-    assert code == 2 and "never replaces it" in err, err
+    assert code == 2 and "a --standin dry run never writes there" in err, err
     os.makedirs(tmp_path / "x")
     (tmp_path / "x" / "versions.json").write_text("{}")
     code, _, err = run_main("gpu_check", ["--standin", "--only", "versions", "--overwrite", "--out", "tests"])
@@ -1065,3 +1065,10 @@ def test_a_figure_beside_the_arms_is_no_arms_figure(tmp_path):
     (tmp_path / "runs" / "grok" / "curves.png").write_bytes(PNG + b"planted")
     code, _, err = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(tmp_path / "R.md")])
     assert code == 2 and "to draw it" in err, err
+
+
+def test_a_standin_dry_run_never_replaces_a_real_gpu_check_anywhere(tmp_path):
+    (tmp_path / "versions.json").write_text(json.dumps({"standin": False, "gpu": "H200"}))
+    code, _, err = run_main("gpu_check", ["--standin", "--only", "versions", "--overwrite", "--out", str(tmp_path)])
+    assert code == 2 and "holds a check made on a real GPU" in err, err
+    assert json.loads((tmp_path / "versions.json").read_text())["gpu"] == "H200"
