@@ -11,7 +11,7 @@ separator's share of attention mass |A[i, sep]| / sum_j |A[i, j]|, against
 the share 1/(i+1) that uniform attention would give it.
 
 Width and learning rate: `--preset poster` (the default: D=256, Adam lr 1e-4,
-the poster's code) or `--preset fast` (D=64, lr 1e-3; writes under
+the poster's stated setting) or `--preset fast` (D=64, lr 1e-3; writes under
 runs/attention_map-fast).
 
 Run times: RESULTS.md ("Run times").

@@ -20,7 +20,8 @@ of 3 such runs), the products in the step between events around each. The
 GPU's name and the CuPy version are recorded in bench.json.
 
 Cases: a matmul-heavy MLP; the grokking model at its default size (E=1 and
-E=4 seeds in lockstep); the loss-plateau model at its default width (E=1, E=4).
+E=4 seeds in lockstep); the loss-plateau model at D=64, plateau.SequenceConfig's
+default and --preset fast's width (E=1, E=4).
 `--compare runs/bench/bench.json` (an earlier run) prints each case's change.
 
 `--tricks` asks of each speed trick whether it earns its lines: for every case,

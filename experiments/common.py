@@ -266,6 +266,7 @@ def add_knob(group, cls, name, **options):
         kwargs["type"] = seed_list
     elif isinstance(kind, tuple) and kind[0] == "names":
         kwargs["type"] = name_list(kind[2], kind[1].rstrip("s"))
+        kwargs["help"] = f"{meta['help']}, comma-separated, of {', '.join(kind[2])} {kwargs['help'][len(meta['help']) + 1:]}"
     elif isinstance(kind, tuple):
         kwargs["choices"] = list(kind)
     else:
@@ -311,6 +312,28 @@ def refuse(p, flags, why):
     p.refused = getattr(p, "refused", []) + [(tuple(flags), why)]
 
 
+def division_only(p):
+    """A claim about division alone: --ops is refused, and with it --batch-mix, which acts only where
+    several operations are trained (neither shows in --help)."""
+    refuse(p, ["--ops", "--batch-mix"], "this claim is about division (use grok.py for other operations)")
+
+
+def grokfast_members(p, lam=2.0):
+    """A script whose arms hold Grokfast members beside their baselines: --grokfast-lambda sets
+    theirs (default `lam`, Lee et al.'s), and 0 is refused by parse(), since it would make those
+    members copies of their baselines."""
+    p.set_defaults(grokfast_lambda=lam)
+    for action in p._actions:
+        if action.dest == "grokfast_lambda":
+            action.help = "the Grokfast members' amplification lambda (Lee et al. 2024: 2), > 0 (default: %(default)s)"
+    p.checks = getattr(p, "checks", []) + [_grokfast_above_zero]
+
+
+def _grokfast_above_zero(args):
+    if args.grokfast_lambda == 0:
+        raise runs.InputError("--grokfast-lambda 0 would make the Grokfast members their baselines; give a lambda > 0")
+
+
 def show_defaults(p, *names):
     """Write into --help the value a script sets for these flags (set_defaults), which the shared
     flags' help cannot know."""
@@ -322,11 +345,14 @@ def show_defaults(p, *names):
 
 
 def parse(p, argv):
-    """p.parse_args(argv), then refuse the flags declared with refuse() that argv writes out;
+    """p.parse_args(argv), then refuse the flags declared with refuse() that argv writes out, and
+    run the script's own checks of the values together (p.checks: grokfast_members, say);
     args.given holds the flags written out (check_arms refuses those no arm uses)."""
     args = p.parse_args(argv)
     for flags, why in getattr(p, "refused", []):
         reject(argv, flags, why)
+    for check in getattr(p, "checks", []):
+        check(args)
     args.given, args.argv = explicit_flags(argv), list(sys.argv[1:] if argv is None else argv)
     return args
 
@@ -469,7 +495,7 @@ def grok_config(args, argv, **overrides):
 
 SEQUENCE_KNOBS = ("d_model", "lr", "batch_size", "attention", "threshold", "eval_size", "n", "k", "p", "patience")
 
-# The two configurations of the loss-plateau arm, declared once: the poster's code (the default)
+# The two configurations of the loss-plateau arm, declared once: the poster's stated setting (the default)
 # and the faster reduction the ledger used before (it also keeps the plateau, measured). A script
 # run with --preset fast writes under runs/<script>-fast, and RESULTS.md shows both side by side.
 SEQUENCE_PRESETS = {"poster": dict(d_model=256, lr=1e-4, steps=2000), "fast": dict(d_model=64, lr=1e-3, steps=4000)}
@@ -487,7 +513,8 @@ def add_sequence_flags(p):
                    help="width and learning rate: " + "; ".join(
                        f"{k}: D={v['d_model']}, Adam lr {v['lr']:g}, at most {v['steps']} steps"
                        for k, v in SEQUENCE_PRESETS.items())
-                   + " (default: poster, the poster's code; fast writes under runs/<script>-fast); "
+                   + " (default: poster, the poster's setting as its authors state it; fast writes under "
+                     "runs/<script>-fast); "
                      "--d-model, --lr and --steps written out still win")
     for name in SEQUENCE_KNOBS:
         if name in ("d_model", "lr"):  # the preset's, unless written out

@@ -33,6 +33,8 @@ poster's delay (eta lambda = 1e-6) from V_mem measured at wd 1e-3.
 Contraction rate per step: AdamW lr x wd; SGD with coupled L2 and momentum mu
 lr x wd / (1 - mu) (the heavy-ball steady state).
 Memorised / grokked = first evaluation with train / val accuracy >= 95%.
+
+Run times: RESULTS.md ("Run times").
 """
 import dataclasses
 import math
@@ -539,7 +541,8 @@ def arms_for(args, argv):
 
 def build_parser():
     p = common.grok_parser(__doc__, steps=30_000)  # ladder-slow: the budget RESULTS.md was made with
-    p.set_defaults(d_model=64, batch_size=256, grokfast_lambda=2.0)
+    p.set_defaults(d_model=64, batch_size=256)
+    common.grokfast_members(p)
     next(a for a in p._actions if a.dest == "steps").help = "budget of ladder-slow (default: %(default)s)"
     p.add_argument("--fast-steps", type=common.positive_int, default=15_000,
                    help="budget of ladder-fast (default: %(default)s)")

@@ -50,7 +50,7 @@ def main(argv=None):
     p = common.grok_parser(__doc__, steps=4000)  # grok_interventions' budget: their small-init counts agree
     p.add_argument("--alt-weight-decay", type=common.nonneg_float, default=0.0,
                    help="weight decay of the second small/sparse arms (default: 0)")
-    common.refuse(p, ["--ops"], "this claim is about division (use grok.py for other operations)")
+    common.division_only(p)
     common.refuse(p, ["--init"], "the arms are default, small and sparse init")
     args = common.parse(p, argv)
     out = common.out_folder(args, "grok_init")

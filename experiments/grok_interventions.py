@@ -96,20 +96,15 @@ def main(argv=None):
     p.add_argument("--lee-weight-decay", type=common.nonneg_float, default=0.005,
                    help="AdamW decay of the grokfast-lee arm, whose members are pre-LN with Grokfast "
                         "lambda 0 and --grokfast-lambda (default: 0.005, Lee et al.'s L2)")
-    p.set_defaults(grokfast_lambda=2.0)
+    common.grokfast_members(p)
     helps = {"lr": "the AdamW arms' learning rate; the SGD arm's is --sgd-lr (default: %(default)s)",
              "weight_decay": "the AdamW arms' decoupled weight decay (not grokfast-lee's: --lee-weight-decay); "
-                             "the SGD arm's is --sgd-weight-decay (default: %(default)s)",
-             "grokfast_lambda": "the Grokfast members' amplification lambda (Lee et al. 2024: 2), > 0 "
-                                "(default: %(default)s)"}
-    for action in p._actions:  # the shared --lr, --weight-decay and --grokfast-lambda mean this here
+                             "the SGD arm's is --sgd-weight-decay (default: %(default)s)"}
+    for action in p._actions:  # the shared --lr and --weight-decay mean this here
         action.help = helps.get(action.dest, action.help)
     common.refuse(p, ["--optimizer", "--momentum", "--init", "--ops"], "every intervention is an arm; "
                   "set --sgd-lr, --sgd-momentum, --sgd-weight-decay, --init-scale, --sparsity, --grokfast-*")
     args = common.parse(p, argv)
-    if args.grokfast_lambda == 0:
-        raise common.runs.InputError("--grokfast-lambda 0 would make the Grokfast members their baselines; give a "
-                              "lambda > 0")
     out = common.out_folder(args, "grok_interventions")
     base = common.grok_config(args, argv, init="default", grokfast_lambda=0.0, optimizer="adamw", momentum=0.0)
     settings = [dict(init="default", grokfast_lambda=0.0), dict(init="small", grokfast_lambda=0.0),

@@ -30,7 +30,7 @@ def claims(arms, results):
 
 def main(argv=None):
     p = common.grok_parser(__doc__, steps=4000)
-    common.refuse(p, ["--ops"], "this claim is about division (use grok.py for other operations)")
+    common.division_only(p)
     args = common.parse(p, argv)
     out = common.out_folder(args, "grok_weight_decay")
     base = common.grok_config(args, argv)

@@ -438,7 +438,8 @@ def main(argv=None):
     p = common.help_parser(__doc__)
     p.add_argument("--root", default="runs", help="the folder the scripts wrote into (default: runs)")
     p.add_argument("--out", default="RESULTS.md", help="the ledger to write (default: RESULTS.md)")
-    p.add_argument("--force", action="store_true", help="replace the ledger even if claims would go missing")
+    p.add_argument("--force", action="store_true", help="replace the ledger even if claims would go missing, and write smoke runs' numbers into "
+                        "a ledger other than the committed RESULTS.md (never into it)")
     args = p.parse_args(argv)
     if not os.path.isdir(args.root):
         raise runs.InputError(f"--root {args.root} is not a folder of runs; run experiments/reproduce.py first")

@@ -1,10 +1,10 @@
-"""Run every claim script at its default reduced scale, then bench.py and report.py (RESULTS.md).
+"""Run every claim script with its default flags, then bench.py and report.py (RESULTS.md).
 
-Order: common.CLAIM_SCRIPTS (grok_delay, grok, grok_weight_decay, grok_multitask,
-grok_init, grok_phase, grok_optimizer, grok_interventions, task_diversity,
-transfer, attention_map; each of the last three twice: at the poster's
-configuration, then with --preset fast under <root>/<script>-fast), then bench
-and report. Each script writes its run folders and table.json
+Order (with `--only`, the order given): grok_delay, grok, grok_weight_decay,
+grok_multitask, grok_init, grok_phase, grok_optimizer, grok_interventions,
+task_diversity, transfer, attention_map, each of the last three twice (at the
+poster's stated setting, then with --preset fast under <root>/<script>-fast);
+then bench and report. Each script writes its run folders and table.json
 under --root/<script>; experiments/report.py turns those into RESULTS.md and
 its figures (results/). Ctrl-C or SIGTERM stops the whole chain after saving
 the running arm's checkpoint; `--resume` continues where it stopped and reuses

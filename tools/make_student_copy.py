@@ -20,7 +20,7 @@ so the copy trains on autograd.py's own ops (the student's) and holds no solutio
 `pytest -m <name with _ for ->` (e.g. `pytest -m gelu_backward`); the tests
 marked `integration` are skipped until no exercise is left unsolved.
 
-Usage: python tools/make_student_copy.py DEST   (DEST must not exist yet)
+Usage: python tools/make_student_copy.py DEST   (DEST must not exist yet and must lie outside the repository)
 """
 import os
 import re
@@ -123,7 +123,7 @@ if __name__ == "__main__":
         sys.exit(2)
     if len(sys.argv) != 2:  # a bad input is one line, as everywhere else
         print(f"error: give one DEST (got {len(sys.argv) - 1}): python tools/make_student_copy.py DEST "
-              "(DEST must not exist yet; --help says more)", file=sys.stderr)
+              "(DEST must not exist yet and must lie outside the repository; --help says more)", file=sys.stderr)
         sys.exit(2)
     try:
         names = make_student_copy(sys.argv[1])
