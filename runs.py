@@ -534,12 +534,14 @@ class RunFolder:
     def read_history(self):
         return self.check_history(read_history(self.file("history.csv"), self.remedy), "history.csv")
 
-    def check_history(self, rows, name):
+    def check_history(self, rows, name, config=None):
         """History rows as a run writes them: this problem's fields (where the folder was opened with
-        them), a whole step >= 0, a member of this run's E with its seed, one of its tasks and splits,
-        and numbers (NaN allowed) for the rest; each evaluation's rows once, in step order."""
-        seeds, tasks = list(self.config.get("seeds", ())), set(self.config.get("ops") or self.config.get("tasks") or ())
-        splits = set(plateau.SPLITS.get(self.config.get("kind"), ()))
+        them), a whole step >= 0, a member of the run's E with its seed, one of its tasks and splits,
+        and numbers (NaN allowed) for the rest; each evaluation's rows once, in step order. The run:
+        `config` (a checkpoint's own, checked before it is compared with this one's), else this folder's."""
+        config = self.config if config is None else config
+        seeds, tasks = list(config.get("seeds", ())), set(config.get("ops") or config.get("tasks") or ())
+        splits = set(plateau.SPLITS.get(config.get("kind"), ()))
         real = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
         for row in rows:
             bad = not isinstance(row, dict) or not (set(row) == set(self.fields) if self.fields else
@@ -610,7 +612,8 @@ class RunFolder:
             raise self.damaged(self.CHECKPOINT, f"says it is at step {meta['step']}, past its own budget or before "
                                                 "its history's last step: it was edited")
         self.check_params(self.CHECKPOINT, {k: v for k, v in arrays.items() if k.startswith("param.")})
-        self.check_history(meta["history"], self.CHECKPOINT)
+        self.check_config(self.CHECKPOINT, meta["config"])
+        self.check_history(meta["history"], self.CHECKPOINT, meta["config"])  # its own run's: seeds may differ here
         return {**meta, "arrays": arrays}
 
     # -- starting, saving and finishing --------------------------------------------------------
@@ -637,7 +640,7 @@ class RunFolder:
             if checkpoint["step"] > self.config["steps"]:
                 raise InputError(f"cannot resume {self.path} with --steps {self.config['steps']}: its checkpoint "
                                  f"is at step {checkpoint['step']} already; resume it with --steps "
-                                 f"{checkpoint['step']} or more, or choose another --out (--overwrite replaces it)")
+                                 f"{checkpoint['step']} or more, or choose another --out (--overwrite without --resume replaces it)")
             timing = read_timing(self.file("timing.json"), checkpoint["run_id"],
                                  "delete that file (only its run times are lost) and resume")
             if load:
@@ -725,7 +728,7 @@ class RunFolder:
         if self.differences(checkpoint["config"]):
             raise InputError(f"cannot resume {self.path}: its checkpoint was made by another config "
                              f"({self.describe_differences(checkpoint['config'])}); resume it with that config's "
-                             "flags, or choose another --out (--overwrite replaces it)")
+                             "flags, or choose another --out (--overwrite without --resume replaces it)")
         return checkpoint
 
     def finish(self, summary, params):

@@ -601,7 +601,7 @@ def run_arms(arms, out, args, log=say, **train_kwargs):
             results[name] = runs.train(cfg, out=os.path.join(out, name), resume=args.resume,
                                           overwrite=args.overwrite, log=log, **train_kwargs)
         except runs.InputError as error:
-            raise runs.InputError(f"{error}{one_arm_remedy(name, args, error)}") from None
+            raise runs.InputError(f"{error}{one_arm_remedy(name, args, error) if len(arms) > 1 else ''}") from None
     return results
 
 

@@ -124,13 +124,17 @@ UNRECORDED = (" (add any flags those runs were trained with beyond these: they p
 
 def rerun(root, folder):
     """The command that remakes a script's folder under --root, as its runs record it: their
-    script and the flags of the command that trained them (made_by), with --out that folder and
+    script and the flags of the command that trained them (made_by in an arm's config.json, or in
+    its summary.json where config.json is the damaged file), with --out that folder and
     --resume (finished arms are reused). For runs from before flags were recorded: the folder's
     script, --preset for a reduction's folder, --quick where they were smoke runs, and a word that
     any other flags that trained them must be added (nothing recorded them)."""
     script, preset = script_and_preset(folder)
     words, unrecorded = ["--preset", preset] * bool(preset), False
-    for config in sorted(glob.glob(os.path.join(root, folder, "*", "config.json"))):
+    arms = sorted(glob.glob(os.path.join(root, folder, "*", "")))
+    for config in [os.path.join(a, n) for n in ("config.json", "summary.json") for a in arms]:  # a damaged one: the other
+        if not os.path.exists(config):
+            continue
         with contextlib.suppress(runs.InputError, AttributeError, TypeError):
             made = runs.read_json(config).get("made_by", {})
             if isinstance(made.get("flags"), list) and all(isinstance(w, str) for w in made["flags"]):
@@ -191,8 +195,9 @@ def old_ledger(path):
     try:
         return json.loads(match.group(1))
     except json.JSONDecodeError as error:
-        raise runs.InputError(f"{path}: its ledger comment is not valid JSON ({error}); fix or delete "
-                              "that line") from None
+        raise runs.InputError(f"{path}: its ledger comment is not valid JSON ({error}); fix that line, or delete "
+                              "the file (a ledger without its comment is refused as no ledger), or give another "
+                              "--out") from None
 
 
 def previous_ledger(path, ledger):
@@ -383,7 +388,7 @@ def tricks_table(bench, path):
                       and all(positive(r.get(k)) for k in ("E", "lines", "gain")))
     if not isinstance(rows, list) or not all(map(good, rows)):
         raise runs.InputError(f"{path} is damaged: each 'tricks' entry needs op, case, E, lines and a positive gain; "
-                              "run experiments/bench.py --tricks again")
+                              f"run `{bench_command(path, bench, '--tricks')}` again")
     if not rows:
         return []
     cases = list(dict.fromkeys(f"{r['case']} E={r['E']}" for r in rows))
@@ -415,7 +420,13 @@ def check_bench(bench, path):
             problems.append(f"row {r!r:.80} needs a case name and numbers >= 0")
             break
     if problems:
-        raise runs.InputError(f"{path} is damaged: {'; '.join(problems)}; run experiments/bench.py again")
+        raise runs.InputError(f"{path} is damaged: {'; '.join(problems)}; run `{bench_command(path, bench)}` again")
+
+
+def bench_command(path, bench, *flags):
+    """The command that writes bench.json at `path` afresh (a smoke bench again where it was one)."""
+    quick = ["--quick"] * (isinstance(bench, dict) and bench.get("quick") is True)
+    return common.shell_line(["python", common.script_path("bench"), *quick, "--out", os.path.dirname(path), *flags])
 
 
 def speed_section(bench, path="bench.json"):
@@ -442,7 +453,8 @@ def main(argv=None):
                         "a ledger other than the committed RESULTS.md (never into it)")
     args = p.parse_args(argv)
     if not os.path.isdir(args.root):
-        raise runs.InputError(f"--root {args.root} is not a folder of runs; run experiments/reproduce.py first")
+        raise runs.InputError(f"--root {args.root} is not a folder of runs; run "
+                              f"`{common.shell_line(['python', common.script_path('reproduce'), '--root', args.root])}` first")
     runs.check_writable_file(args.out, "--out", committed_ok=is_committed_ledger(args.out))
     check_ledger_place(args.out, args.root, "--out")
     out = os.path.realpath(args.out)  # a link to a ledger: write its target, keep the link
@@ -485,7 +497,8 @@ def main(argv=None):
     if not new_ids and not args.force:  # a ledger of no claims is never written unasked
         raise runs.InputError(f"no claims under {args.root}/ (no <script>/table.json there)"
                               f"{f', and {args.out} exists' if before is not None else ''}; "
-                              "run experiments/reproduce.py first")
+                              f"run `{common.shell_line(['python', common.script_path('reproduce'), '--root', args.root])}` "
+                              "first")
     commits = sorted({c for script in origin for c in origin[script][0]}
                      | set((before_ledger or {}).get("commits", []) if carried else []))
     figure_dir = os.path.join(os.path.dirname(out), "results")

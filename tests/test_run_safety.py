@@ -799,6 +799,7 @@ def _follow(err):
     pytest.param("figure gone", lambda g: os.remove(g / "grok" / "curves.png"), marks=pytest.mark.skipif(
         importlib.util.find_spec("matplotlib") is None, reason="no figure without matplotlib")),
     ("table.json cut short", lambda g: (g / "table.json").write_text((g / "table.json").read_text()[:100])),
+    ("an arm's config cut short", lambda g: (g / "grok" / "config.json").write_text("{")),  # flags: in summary.json
     ("an arm's config without run_id", lambda g: (g / "grok" / "config.json").write_text(json.dumps(
         {k: v for k, v in json.loads((g / "grok" / "config.json").read_text()).items() if k != "run_id"}))),
 ])
@@ -1072,3 +1073,38 @@ def test_a_standin_dry_run_never_replaces_a_real_gpu_check_anywhere(tmp_path):
     code, _, err = run_main("gpu_check", ["--standin", "--only", "versions", "--overwrite", "--out", str(tmp_path)])
     assert code == 2 and "holds a check made on a real GPU" in err, err
     assert json.loads((tmp_path / "versions.json").read_text())["gpu"] == "H200"
+
+
+@pytest.mark.parametrize("change", [["--seeds", "0,1,2"], ["--ops", "mul"]])
+def test_a_resume_under_other_flags_names_them_and_never_calls_the_checkpoint_edited(change, pristine, tmp_path):
+    """Its history was checked against the new flags' seeds and ops before the configs were compared:
+    'it was edited; delete the run folder' would have thrown a good checkpoint away."""
+    shutil.copytree(pristine / "stopped", tmp_path / "s")
+    code, _, err = run_main("grok", TINY_FLAGS + ["--steps", "20", "--checkpoint-every", "10", "--out",
+                                                  str(tmp_path / "s"), "--resume", *change])
+    assert code == 2 and "made by another config" in err and "edited" not in err, err
+    assert os.path.exists(tmp_path / "s" / "grok" / "checkpoint.npz")
+
+
+@pytest.mark.speed_path  # bench.py needs the speed path
+def test_report_remedies_for_bench_root_and_ledger_run_as_printed(tmp_path):
+    """'run experiments/bench.py again' named neither python nor --out; 'run experiments/reproduce.py
+    first' nor --root; 'fix or delete that line' led, deleted, to a refusal of the file."""
+    root = tmp_path / "r"
+    _table(root, quick=True)
+    assert run_main("bench", ["--quick", "--out", str(root / "bench"), "--cases", "mlp:1", "--repeats", "1"])[0] == 0
+    bench = json.loads((root / "bench" / "bench.json").read_text())
+    (root / "bench" / "bench.json").write_text(json.dumps(dict(bench, machine=5)))
+    report = ["--root", str(root), "--out", str(tmp_path / "R.md"), "--force"]
+    code, _, err = run_main("report", report)
+    assert code == 2 and f"--out {root / 'bench'}" in err and "--quick" in err, err
+    assert _follow(err)[0] == 0
+    assert run_main("report", report)[0] == 0
+    text = (tmp_path / "R.md").read_text()
+    (tmp_path / "R.md").write_text(text.replace("<!-- ledger: {", "<!-- ledger: {,"))
+    code, _, err = run_main("report", report)
+    assert code == 2 and "delete the file" in err, err
+    os.remove(tmp_path / "R.md")  # as it says
+    assert run_main("report", report)[0] == 0
+    code, _, err = run_main("report", ["--root", str(tmp_path / "none"), "--out", str(tmp_path / "R2.md")])
+    assert code == 2 and f"python experiments/reproduce.py --root {tmp_path / 'none'}" in err, err
