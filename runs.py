@@ -39,6 +39,7 @@ file, never part of a new one. A resume never deletes a finished run.
 """
 import contextlib
 import csv
+import functools
 import hashlib
 import json
 import math
@@ -70,8 +71,8 @@ class InputError(ValueError):
 
 def say(*text):
     """print, flushed at once, so progress shows up live in a log file too. A character the
-    output cannot encode (an ASCII-only terminal: PYTHONIOENCODING=ascii) becomes '?' rather
-    than killing a finished run before its table is written."""
+    output cannot encode (an ASCII-only terminal: PYTHONIOENCODING=ascii) is escaped, and the line
+    says so, rather than killing a finished run before its table is written."""
     print(_encodable(" ".join(map(str, text)), sys.stdout), flush=True)
 
 
@@ -85,8 +86,17 @@ def complain(text):
 
 
 def _encodable(line, stream):
+    """The line as the stream can write it: a character it cannot encode is escaped (\\xfc) and the
+    line says so, so a path or a printed command is never silently another one ('?')."""
     encoding = getattr(stream, "encoding", None) or "utf-8"
-    return line.encode(encoding, "replace").decode(encoding)
+    try:
+        line.encode(encoding)
+        return line
+    except UnicodeEncodeError:
+        return (line.encode(encoding, "backslashreplace").decode(encoding)
+                + " [\\x.. and \\u..: characters this output cannot show; PYTHONIOENCODING=utf-8 shows them]")
+    except LookupError:  # an encoding Python does not know
+        return line.encode("ascii", "backslashreplace").decode("ascii")
 
 
 # ---------------------------------------------------------------------------
@@ -131,6 +141,37 @@ class StopOnSignal:
     def __exit__(self, *exc):
         for s, handler in self.previous.items():
             signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Within this block SIGINT and SIGTERM wait, and act as they would have once it ends: for
+    work no exception may cut short (finishing a run: its summary, timing and figure), and for
+    matplotlib, whose C imports and weakref callbacks turn an exception raised inside them into a
+    traceback, or swallow it."""
+    caught, previous = [], {}
+    for s in StopOnSignal.SIGNALS:
+        try:
+            previous[s] = signal.signal(s, lambda signum, frame: caught.append(signum))
+        except ValueError:  # not the main thread: leave the signals alone
+            pass
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if caught and callable(previous.get(caught[0])):
+            previous[caught[0]](caught[0], None)
+        elif caught and previous.get(caught[0]) == signal.SIG_DFL:
+            signal.raise_signal(caught[0])
+
+
+def drawing(draw):
+    """Mark a function that draws a figure: it runs with signals deferred (signals_deferred)."""
+    def deferred(*args, **kwargs):
+        with signals_deferred():
+            return draw(*args, **kwargs)
+    return functools.wraps(draw)(deferred)
 
 
 # ---------------------------------------------------------------------------
@@ -926,8 +967,9 @@ def train(cfg, out=None, resume=False, overwrite=False, init_params=None, log=sa
             result = plateau.train(cfg, state, problem, before_step=before_step, after_eval=after_eval)
         result.out = out
         if run:
-            run.finish({"steps": result.steps, "tasks": result.summary}, result.params)
-            plot_history(result.history, cfg, run.file("curves.png"))
+            with signals_deferred():  # a finished run is whole: summary, timing and figure, or not finished
+                run.finish({"steps": result.steps, "tasks": result.summary}, result.params)
+                plot_history(result.history, cfg, run.file("curves.png"))
         if stop.signum:  # a signal during the last evaluation: this run is finished, the script stops
             raise Interrupted(stop.signum, result.steps, out, finished=True)
         return result
@@ -961,6 +1003,7 @@ def load_checkpoint(checkpoint, state, remedy="delete the checkpoint to start th
     state.step, state.history = checkpoint["step"], checkpoint["history"]
 
 
+@drawing
 def plot_history(history, cfg, path):
     """Grokking: see plot_grok. Sequence: loss, accuracy, repetition and collapse vs step, per task."""
     if isinstance(cfg, plateau.GrokConfig):

@@ -51,6 +51,7 @@ def separator_share(maps, n):
     return out
 
 
+@runs.drawing
 def plot(maps, n, seed, path, title, clip=98):
     """The first member's mean |A| per task; its colour scale stops at the `clip` percentile of
     the map's unmasked cells, so one bright cell does not wash out the separator's column."""

@@ -233,6 +233,7 @@ def cell_name(lr, wd):
     return f"lr {lr:g}, wd {wd:g}"
 
 
+@runs.drawing
 def plot_law(ladder, product, product_poster, path, wide_poster=None, local=None):
     """Delay against 1/(lr wd), log-log: each member (fitted cells filled, held-out cells as larger
     open rings, so a fitted point at the same place still shows), members that memorised and never

@@ -111,6 +111,7 @@ def summary(scales, decays, cells, holds):
     return ". ".join(parts)
 
 
+@runs.drawing
 def heatmaps(scales, decays, cells, cfg, path):
     """One heat map per measure, three to a row, each cell labelled with its median over seeds (and,
     for the grokked step and the delay, how many seeds grokked where any did: a median of 'never'

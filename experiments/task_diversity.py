@@ -150,6 +150,7 @@ def single_task_claim(cfg, single, loose, setting):
              + "/".join(common.number(loose[t]["median"]) for t in TASKS) + f", {loose_verdict} by the same rule.")
 
 
+@runs.drawing
 def plot_losses(results, arms, path, preset):
     """Held-out loss of each task against that task's sequences seen, alone vs mixed: per arm the
     median over its seeds (the line) and their range (the band), one colour per arm in every panel.

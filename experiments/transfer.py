@@ -50,6 +50,7 @@ def grouped(change):
     return {group: float(np.mean([change[n] for n in names])) for group, names in GROUPS}
 
 
+@runs.drawing
 def plot_curves(results, path, preset):
     plt = runs.pyplot()
     if plt is None:

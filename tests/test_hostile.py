@@ -617,3 +617,47 @@ def test_a_flag_that_acts_on_some_arm_is_taken(script, argv, tmp_path):
 def test_grokfast_lambda_0_is_refused_where_it_would_make_members_their_own_baseline(tmp_path):
     code, err = _script("grok_interventions", ["--quick", "--grokfast-lambda", "0", "--out", str(tmp_path / "o")])
     assert code == 2 and len(err) == 1 and err[0].startswith("error: --grokfast-lambda 0"), err
+
+
+def test_a_line_the_output_cannot_encode_is_escaped_and_says_so_never_a_question_mark(tmp_path):
+    """'/tmp/ü gd' printed as '/tmp/? gd' in a command that, run as printed, wrote elsewhere."""
+    code, err = _script("grok_delay", ["--quick", "--finished-only", "--out", str(tmp_path / "\u00fc gd")],
+                        env={"PYTHONIOENCODING": "ascii"})
+    assert code == 2 and len(err) == 1 and "?" not in err[0] and "\\xfc gd" in err[0], err
+    assert "PYTHONIOENCODING=utf-8 shows them" in err[0]
+
+
+def test_a_signal_while_a_figure_is_drawn_waits_for_it_then_acts(monkeypatch):
+    """A SIGTERM inside matplotlib's first import had ended in an ImportError traceback and exit 1."""
+    import signal
+    import runs
+    heard = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: heard.append(signum))
+    try:
+        @runs.drawing
+        def draw():
+            os.kill(os.getpid(), signal.SIGTERM)
+            done = heard == []  # not yet: the drawing finishes first
+            return done
+        assert draw() is True and heard == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_every_function_that_draws_defers_signals():
+    """Each function that calls pyplot() to draw is marked @runs.drawing: but pyplot and save_figure
+    themselves, plot_history's helpers (it is marked) and grok_delay's report, which only asks whether
+    matplotlib is there, after plot_law drew."""
+    import ast
+    import glob
+    exempt = {"pyplot", "save_figure", "plot_grok", "plot_curves (runs.py)", "report (grok_delay.py)"}
+    for path in [os.path.join(ROOT, "runs.py")] + sorted(glob.glob(os.path.join(ROOT, "experiments", "*.py"))):
+        for node in ast.walk(ast.parse(open(path).read())):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            calls = {getattr(c.func, "attr", getattr(c.func, "id", None)) for c in ast.walk(node) if isinstance(c, ast.Call)}
+            name = node.name if node.name in ("pyplot", "save_figure", "plot_grok") else \
+                f"{node.name} ({os.path.basename(path)})"
+            if "pyplot" in calls and name not in exempt:
+                assert {ast.unparse(d) for d in node.decorator_list} & {"drawing", "runs.drawing"}, \
+                    f"{path}: {node.name} draws without @drawing"
