@@ -237,12 +237,13 @@ def _json_default(x):
 MAX_JSON_BYTES = 256 * 2 ** 20  # a JSON or CSV file of ours is far smaller (the largest: a few MB)
 
 
-def check_plain_file(path, remedy=""):
-    """A run file is a regular file of a size ours have: a device, a pipe or a link to one
-    (/dev/zero) would be read for ever. (Absent or a folder: the reader names it.)"""
+def check_plain_file(path, remedy="", limit=MAX_JSON_BYTES):
+    """A run file is a regular file of a size ours have (`limit` bytes; None: any): a device, a
+    pipe or a link to one (/dev/zero) would be read, or waited on, for ever. (Absent or a folder:
+    the reader names it.)"""
     if os.path.exists(path) and not os.path.isdir(path) and not os.path.isfile(path):
         raise InputError(f"{path} is not a regular file (a device or a pipe?){remedy}")
-    if os.path.isfile(path) and os.path.getsize(path) > MAX_JSON_BYTES:
+    if limit is not None and os.path.isfile(path) and os.path.getsize(path) > limit:
         raise InputError(f"{path} is {os.path.getsize(path):,} bytes, more than any file of ours "
                          f"({MAX_JSON_BYTES:,}){remedy}")
 
@@ -299,6 +300,7 @@ def _number(text):
 
 def load_npz(path, remedy="delete it to start that run again"):
     """Every array of an .npz file as a dict; a missing or damaged file is an InputError that names it."""
+    check_plain_file(path, f"; {remedy}", limit=None)  # a pipe would be waited on for ever
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
@@ -488,6 +490,9 @@ class RunFolder:
         if os.path.islink(path):
             raise InputError(f"{path} is a symbolic link, not a lock file this code made; delete the link "
                              "(its target is left alone) and run again")
+        if os.path.lexists(path) and not os.path.isfile(path):
+            raise InputError(f"{path} is not a regular file (a pipe, a device or a folder?), not a lock file this "
+                             "code made; delete it and run again")
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         except OSError as error:

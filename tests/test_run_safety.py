@@ -1108,3 +1108,13 @@ def test_report_remedies_for_bench_root_and_ledger_run_as_printed(tmp_path):
     assert run_main("report", report)[0] == 0
     code, _, err = run_main("report", ["--root", str(tmp_path / "none"), "--out", str(tmp_path / "R2.md")])
     assert code == 2 and f"python experiments/reproduce.py --root {tmp_path / 'none'}" in err, err
+
+
+@pytest.mark.parametrize("name", ["params.npz", "run.lock"])
+def test_a_pipe_where_a_run_file_goes_is_one_line_never_a_hang(name, pristine, tmp_path):
+    """np.load waited for ever on a FIFO params.npz; a FIFO run.lock failed in ftruncate, exit 1."""
+    shutil.copytree(pristine / "finished", tmp_path / "f")
+    os.remove(tmp_path / "f" / "grok" / name)
+    os.mkfifo(tmp_path / "f" / "grok" / name)
+    code, _, err = run_main("grok", TINY_FLAGS + STEPS + ["--out", str(tmp_path / "f"), "--resume"], limit=20)
+    assert code == 2 and err.count("\n") == 1 and "not a regular file" in err and name in err, err
