@@ -924,14 +924,16 @@ def clear_folder(path):
 # ---------------------------------------------------------------------------
 # Training into a run folder: plateau.train, driven through its hooks.
 
-def train(cfg, out=None, resume=False, overwrite=False, init_params=None, log=say):
+def train(cfg, out=None, resume=False, overwrite=False, init_params=None, log=say, reuse_only=None):
     """Train with plateau.train; with `out`, in a run folder: return a plateau.Result.
 
     out: a run folder (see the module docstring). resume: continue from its checkpoint
     (or reuse it if the run is finished). overwrite: replace a run the folder already
     holds. init_params: NumPy arrays (E, ...) to start from instead of a fresh init
-    (fine-tuning). On SIGINT or SIGTERM the loop finishes its step, saves a checkpoint
-    and raises Interrupted; the run is finished only when it met its goal or its budget.
+    (fine-tuning). reuse_only: the flag that forbids training (a finished run is reused
+    as it is, or refused, never continued). On SIGINT or SIGTERM the loop finishes its
+    step, saves a checkpoint and raises Interrupted; the run is finished only when it met
+    its goal or its budget.
     """
     plateau.check_config(cfg)
     check_fits(plateau.memory_estimate(cfg))
@@ -947,6 +949,10 @@ def train(cfg, out=None, resume=False, overwrite=False, init_params=None, log=sa
             if not os.path.exists(run.file("curves.png")):  # trained without matplotlib, say: draw it now
                 plot_history(history, cfg, run.file("curves.png"))
             return plateau.Result(params, history, analysis.summarize(cfg, history), steps, out)
+        if reuse_only:
+            raise InputError(f"{out} holds no finished run that these flags reuse as it is (they ask for a longer "
+                             f"budget or another config) and {reuse_only} trains nothing; give the flags it was "
+                             f"trained with, or train it without {reuse_only}")
         state = start_state(cfg, problem, init_params)
         load = lambda checkpoint: load_checkpoint(checkpoint, state, run.remedy, run.file(run.CHECKPOINT))
         checkpoint = run.begin(resume, overwrite, load) if run else None

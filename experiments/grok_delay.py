@@ -579,7 +579,7 @@ def main(argv=None):
             raise runs.InputError(f"--finished-only: no arm under {out} has finished yet, so there is nothing to "
                                   f"tabulate; train them with `{args.resume_command}`")
         args.resume = True
-        results = common.run_arms(done, out, args)
+        results = common.run_arms(done, out, args, reuse_only="--finished-only")
     else:
         results = common.run_arms(arms, out, args)
     if common.only_one_arm(args, out):

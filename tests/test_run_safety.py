@@ -1118,3 +1118,14 @@ def test_a_pipe_where_a_run_file_goes_is_one_line_never_a_hang(name, pristine, t
     os.mkfifo(tmp_path / "f" / "grok" / name)
     code, _, err = run_main("grok", TINY_FLAGS + STEPS + ["--out", str(tmp_path / "f"), "--resume"], limit=20)
     assert code == 2 and err.count("\n") == 1 and "not a regular file" in err and name in err, err
+
+
+@pytest.mark.integration  # trains (a quick arm)
+def test_grok_delay_finished_only_never_continues_a_finished_arm(tmp_path):
+    out = str(tmp_path / "d")
+    assert run_main("grok_delay", ["--quick", "--out", out, "--arm", "vmem", "--checkpoint-every", "3"])[0] == 0
+    before = digest(os.path.join(out, "vmem"))
+    code, _, err = run_main("grok_delay", ["--quick", "--out", out, "--finished-only", "--checkpoint-every", "3",
+                                           "--vmem-steps", "12"])
+    assert code == 2 and "--finished-only trains nothing" in err, err
+    assert digest(os.path.join(out, "vmem")) == before
