@@ -428,15 +428,28 @@ OWN_FILES = {"bench": ("bench.json",), "gpu_check": ("versions.json", "equivalen
                                                      "summary.md")}
 
 
+SCRIPT_MARK = "script.txt"  # a script's folder: the name of the script it belongs to (claim_folder)
+
+
 def check_one_script(out, script):
-    """A script's folder holds that script's runs alone: refused if its table.json, or an arm's
-    config.json or summary.json, names another script (a second script there would mix their runs and replace
-    the first one's table)."""
+    """A script's folder holds that script's runs alone: refused if its script.txt, its table.json,
+    or an arm's config.json or summary.json, names another script (a second script there would mix
+    their runs and replace the first one's table); and refused if it is no script's folder but a
+    run folder (it holds a run's files) or a folder of scripts' folders (reproduce.py's --root)."""
     field = lambda value, key: value.get(key) if isinstance(value, dict) else None
     arms = [arm.path for arm in (os.scandir(out) if os.path.isdir(out) else ()) if arm.is_dir()]
+    run_file = next((n for n in ("config.json", "history.csv", "checkpoint.npz", "summary.json", "params.npz")
+                     if os.path.lexists(os.path.join(out, n))), None)
+    if run_file:
+        raise InputError(f"{out} is a run folder (it holds {run_file}), not a script's folder; give {script} "
+                         "another --out")
+    if any(os.path.lexists(os.path.join(arm, "table.json")) for arm in arms):
+        raise InputError(f"{out} holds scripts' folders (one with a table.json), as reproduce.py's --root does; "
+                         f"give {script} a folder of its own, such as {os.path.join(out, script)}")
+    mark = os.path.join(out, SCRIPT_MARK)
+    found = [(_read_text(mark) or "").strip()[:100] or None] if os.path.isfile(mark) else []
     files = [os.path.join(out, "table.json")] + [os.path.join(arm, name) for arm in arms
                                                  for name in ("config.json", "summary.json")]
-    found = []
     for path in filter(os.path.isfile, files):
         with contextlib.suppress(InputError):  # a damaged file is for its reader to name, later
             value = read_json(path)
@@ -445,6 +458,22 @@ def check_one_script(out, script):
     others = sorted({str(s) for s in found if s not in (None, script)})
     if others:
         raise InputError(f"{out} holds the runs of {', '.join(others)}; give {script} another --out")
+
+
+def claim_folder(out, script):
+    """Mark `out` as `script`'s folder, once, before its first run starts (os.O_EXCL: of two scripts
+    started on one folder at once, the second finds the first one's mark), then check it again."""
+    os.makedirs(out, exist_ok=True)
+    try:
+        fd = os.open(os.path.join(out, SCRIPT_MARK), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise InputError(f"cannot write {os.path.join(out, SCRIPT_MARK)} ({error.strerror})") from None
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(script + "\n")
+    check_one_script(out, script)
 
 
 class RunFolder:

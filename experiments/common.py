@@ -570,8 +570,9 @@ def memory_remedy(cfg):
     return f"lower --seeds (a grid's members are its settings x seeds), {sizes}"
 
 
-def check_arms(arms, args):
-    """Every arm's name is a shell-safe folder name and every config is in range (before any work)."""
+def check_arms(arms, args, out=None):
+    """Every arm's name is a shell-safe folder name and every config is in range (before any work);
+    then, with `out`, mark it as this script's folder (runs.claim_folder): work starts."""
     if args.arm is not None and args.arm not in arms:
         raise runs.InputError(f"--arm {args.arm!r} is not an arm of this script; choose from {', '.join(arms)}")
     check_flags_act(arms, args)
@@ -586,12 +587,14 @@ def check_arms(arms, args):
         runs.check_fits(plateau.memory_estimate(cfg), what=f"arm {name}", remedy=memory_remedy(cfg))
     for backend, dtype in sorted({(cfg.backend, cfg.dtype) for cfg in arms.values()}):
         fastops.set_backend(backend, dtype)  # no CuPy: one line now, before any header or folder
+    if out is not None:
+        runs.claim_folder(out, runs.MADE_BY["script"])
 
 
 def run_arms(arms, out, args, log=say, **train_kwargs):
     """Train each arm (name -> config) into out/<name>; return name -> Result.
     With --arm, train that arm only (the script then writes no table)."""
-    check_arms(arms, args)
+    check_arms(arms, args, out)
     results = {}
     for name, cfg in arms.items():
         if args.arm is not None and name != args.arm:

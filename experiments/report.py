@@ -649,10 +649,14 @@ def figures(root, tables, figure_dir, before):
 def arm_timings(root, folder):
     """{arm: its timing.json segments} for the run folders under root/folder whose timing.json
     belongs to the run the folder holds (the same run_id as its config.json), and how many arm
-    folders there are in all."""
+    folders there are in all: those its table.json names where it has one (an arm of earlier flags
+    left beside them is no part of the table's time)."""
     base = os.path.join(root, folder)
     arms = sorted(a for a in os.listdir(base) if os.path.lexists(os.path.join(base, a, "config.json"))) \
         if os.path.isdir(base) else []
+    table = load(root, folder)
+    if table and isinstance(table.get("arms"), dict):
+        arms = [a for a in arms if a in table["arms"]]
     timed = {}
     for arm in arms:
         path = os.path.join(base, arm, "config.json")

@@ -113,7 +113,7 @@ def main(argv=None):
     task = lambda *t: common.sequence_config(args, argv, t)
     arms = {"mws-scratch": task("mws"), "prefix-pretrain": task("prefix"), "prefix-to-mws": task("mws"),
             "mwp-scratch": task("mwp"), "mws-to-mwp": task("mwp")}
-    common.check_arms(arms, args)
+    common.check_arms(arms, args, out)
     results = {}
 
     def run(name):

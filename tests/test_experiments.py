@@ -850,7 +850,7 @@ def test_grok_delay_reports_the_arms_finished_so_far(tmp_path):
     assert code == 0, err
     table = runs.read_json(os.path.join(out, "table.json"))
     assert "ladder-slow" in table["missing_arms"] and "ladder-fast" not in table["missing_arms"]
-    assert sorted(os.listdir(out)) == ["ladder-fast", "table.json"]  # nothing else trained
+    assert sorted(os.listdir(out)) == ["ladder-fast", "script.txt", "table.json"]  # nothing else trained
     claims = {c["id"]: c for c in table["claims"]}
     assert "Not final" in claims["delay-law"]["note"] and claims["delay-poster-regime"]["verdict"] == "see note"
     assert "none" not in claims["delay-poster-regime"]["ours"]  # no "at least none steps" where nothing grokked

@@ -1075,6 +1075,7 @@ def test_a_standin_dry_run_never_replaces_a_real_gpu_check_anywhere(tmp_path):
     assert json.loads((tmp_path / "versions.json").read_text())["gpu"] == "H200"
 
 
+@pytest.mark.integration  # the pristine runs train
 @pytest.mark.parametrize("change", [["--seeds", "0,1,2"], ["--ops", "mul"]])
 def test_a_resume_under_other_flags_names_them_and_never_calls_the_checkpoint_edited(change, pristine, tmp_path):
     """Its history was checked against the new flags' seeds and ops before the configs were compared:
@@ -1110,6 +1111,7 @@ def test_report_remedies_for_bench_root_and_ledger_run_as_printed(tmp_path):
     assert code == 2 and f"python experiments/reproduce.py --root {tmp_path / 'none'}" in err, err
 
 
+@pytest.mark.integration  # the pristine runs train
 @pytest.mark.parametrize("name", ["params.npz", "run.lock"])
 def test_a_pipe_where_a_run_file_goes_is_one_line_never_a_hang(name, pristine, tmp_path):
     """np.load waited for ever on a FIFO params.npz; a FIFO run.lock failed in ftruncate, exit 1."""
@@ -1129,3 +1131,14 @@ def test_grok_delay_finished_only_never_continues_a_finished_arm(tmp_path):
                                            "--vmem-steps", "12"])
     assert code == 2 and "--finished-only trains nothing" in err, err
     assert digest(os.path.join(out, "vmem")) == before
+
+
+@pytest.mark.integration  # trains (quick runs)
+def test_run_times_count_the_arms_of_the_table_not_those_of_earlier_flags(tmp_path):
+    root = tmp_path / "r"
+    assert run_main("grok_weight_decay", ["--quick", "--out", str(root / "grok_weight_decay")])[0] == 0
+    assert run_main("grok_weight_decay", ["--quick", "--out", str(root / "grok_weight_decay"), "--weight-decay",
+                                          "0.5", "--resume"])[0] == 0  # wd=1 stays beside wd=0.5 and wd=0
+    assert run_main("report", ["--root", str(root), "--out", str(tmp_path / "R.md"), "--force"])[0] == 0
+    row = next(line for line in (tmp_path / "R.md").read_text().splitlines() if line.startswith("| grok_weight_decay |"))
+    assert "| 2 arms: their timing.json |" in row, row
