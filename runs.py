@@ -409,7 +409,8 @@ def check_writable_file(path, flag, committed_ok=False):
         raise InputError(f"{flag} {path} is a folder, not a file")
     if os.path.exists(path) and not os.access(path, os.W_OK):
         raise InputError(f"{flag} {path} is not writable (permission denied)")
-    check_writable_folder(os.path.dirname(os.path.abspath(path)), flag, committed_ok=True)  # a new file beside them
+    check_writable_folder(os.path.dirname(os.path.abspath(path)), f"{flag} {path}: its folder",
+                          committed_ok=True)  # a new file beside them
 
 
 # ---------------------------------------------------------------------------
@@ -494,7 +495,7 @@ class RunFolder:
         self.path, self.fields, self.config, self.resumable = path, fields, config, set(resumable) | {"run_id"}
         self.finite_params = finite_params
         self.timing, self.segment, self.t0 = [], None, None  # this run's timing.json (begin() fills them)
-        check_writable_folder(path, create=True)
+        check_writable_folder(path, "the run folder", create=True)  # an arm's, below --out
         self.remedy = f"delete the run folder {path} to train that run again"
 
     def describe_differences(self, other):
@@ -574,6 +575,9 @@ class RunFolder:
             raise self.damaged("summary.json", "is not a finished run's summary (it needs steps, config and run_id; "
                                                "tasks and made_by, where present, as this version writes them)")
         self.check_config("summary.json", s["config"])
+        if s["steps"] > s["config"]["steps"]:
+            raise self.damaged("summary.json", f"says the run finished at step {s['steps']}, past its own budget of "
+                                               f"{s['config']['steps']}: it was edited")
         return s
 
     def check_config(self, name, config):
@@ -669,6 +673,9 @@ class RunFolder:
                                              "differs from summary.json's: cut short or edited)")
         elif not history or history[-1].get("step") != done:  # a run finished before checksums were kept
             raise self.damaged("history.csv", f"ends before step {done}, where the run finished: it was cut short")
+        if history and history[-1]["step"] != done:  # the history is the one it finished with: summary.json is not
+            raise self.damaged("summary.json", f"says the run finished at step {done}, where its history ends at "
+                                               f"step {history[-1]['step']}: it was edited")
         return params, history, summary, done
 
     def read_checkpoint(self):

@@ -161,7 +161,8 @@ def made_by(root, script, table):
         if not os.path.isfile(path):  # then nothing tells whether it was a smoke run: never guess
             raise runs.InputError(f"{os.path.join(root, script, 'table.json')} names arm {arm!r}, whose run "
                                   f"{path} is missing or not a file: run {rerun(root, script)}")
-        summary = runs.read_json(path)
+        summary = runs.read_json(path, remedy=f"delete the run folder {os.path.dirname(path)}, then run "
+                                              f"{rerun(root, script)} to train it again")
         record = summary.get("made_by") if isinstance(summary, dict) else None
         if isinstance(record, dict):
             commits += [c for c in record.get("commits", []) if isinstance(c, str) and c not in commits]

@@ -112,6 +112,10 @@ DAMAGED = [
     ("summary div:5", "finished", _write("summary.json", '{"div": 5}'), "summary.json", "not a finished run"),
     ("summary truncated", "finished", _write("summary.json", '{"steps": 10, "con'), "summary.json", "truncated"),
     ("summary a folder", "finished", _summary_folder, "summary.json", "cannot be read"),
+    ("summary steps past the budget", "finished", lambda f: (f / "summary.json").write_text(json.dumps(
+        dict(json.loads((f / "summary.json").read_text()), steps=11))), "summary.json", "past its own budget"),
+    ("summary steps before the history's end", "finished", lambda f: (f / "summary.json").write_text(json.dumps(
+        dict(json.loads((f / "summary.json").read_text()), steps=7))), "summary.json", "where its history ends"),
     ("checkpoint truncated", "stopped", lambda f: (f / "checkpoint.npz").write_bytes(
         (f / "checkpoint.npz").read_bytes()[:200]), "checkpoint.npz", "damaged"),
     ("checkpoint integers", "stopped", lambda f: _npz(f / "checkpoint.npz", _as_integers("param.")),
@@ -800,6 +804,7 @@ def _follow(err):
         importlib.util.find_spec("matplotlib") is None, reason="no figure without matplotlib")),
     ("table.json cut short", lambda g: (g / "table.json").write_text((g / "table.json").read_text()[:100])),
     ("an arm's config cut short", lambda g: (g / "grok" / "config.json").write_text("{")),  # flags: in summary.json
+    ("an arm's summary cut short", lambda g: (g / "grok" / "summary.json").write_text('{"a')),
     ("an arm's config without run_id", lambda g: (g / "grok" / "config.json").write_text(json.dumps(
         {k: v for k, v in json.loads((g / "grok" / "config.json").read_text()).items() if k != "run_id"}))),
 ])
