@@ -10,11 +10,11 @@ Arms: default (PyTorch) init vs small vs sparse, all with the same weight
 decay (--weight-decay; small/sparse touch the poster's scope, the nn.Linear
 layers, unless --init-scope all). Also small and sparse with weight decay
 --alt-weight-decay, since a shrunk model under strong decay may not learn at all,
-and small init on every weight and embedding (scope "all") with that decay.
+and small init on every weight and embedding (scope "all") with that decay
+(these three are left out where --weight-decay is already that decay).
 Where these claims hold across init scales and weight decays: grok_phase.py.
-The budget (4,000 steps) is grok_interventions.py's, so the two count the seeds
-that grokked alike: an earlier ledger ran this script for 3,500 steps, and small
-init counted 1/3 here against 2/3 there, one seed having grokked in between.
+The budget (4,000 steps) is grok_interventions.py's, so the two scripts count
+the seeds that grokked within the same number of steps.
 
 Run times: RESULTS.md ("Run times").
 """

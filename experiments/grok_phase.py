@@ -2,7 +2,8 @@
 
 Claim (poster): small init (scale 0.01) cuts the train-to-val delay "~100x"
 (the poster's words; its figures, ~1,050 steps against ~333,000, give ~300x),
-and sparse init likewise; this map covers small init (scaled Xavier) only. Omnigrok (Liu, Michaud & Tegmark, 2022) showed that the
+and sparse init likewise. This map varies the init's scale only (sparse init
+is grok_init.py's). Omnigrok (Liu, Michaud & Tegmark, 2022) showed that the
 initial weight norm and the weight decay together decide whether and when a
 model groks; the poster's claim is one point of that map. Here is the map.
 
@@ -10,7 +11,7 @@ One ensemble: every init scale of --scales x every weight decay of
 --weight-decays x every seed, trained in lockstep (division mod 97, AdamW).
 Init scale s multiplies PyTorch's default init of the layers --init-scope
 names (the poster's scope: the nn.Linear layers, weights and biases), as
-Omnigrok scales the initial weights: s = 1 is grok.py's baseline, and s = 0.01
+Omnigrok scales the initial weights: s = 1 is grok.py's baseline init, s = 0.01
 is about the size of the poster's small init (Xavier-normal x 0.01). For each
 cell: the memorised step (train accuracy >= 95%), the grokked step (validation
 accuracy >= 95%), the delay between them and the final train and validation
@@ -19,8 +20,8 @@ accuracy, medians over seeds. A heatmap of each.
 Reduced scale: width 64 (not 128), batch 256, 4,000 steps, evaluations every
 100 steps, so that 50 members (5 scales x 5 weight decays x 2 seeds) fit one
 ensemble on a CPU. At that size the baseline cell (scale 1, wd 1) still
-memorises first and generalizes later, with a shorter delay than at width 128:
-a pilot run memorised at step 2,000 and grokked at 2,600 (RESULTS.md has the map's own figures).
+memorises first and generalizes later, with a shorter delay than at width 128
+(RESULTS.md has the map's figures).
 
 Run times: RESULTS.md ("Run times").
 """
