@@ -153,7 +153,7 @@ class GrokConfig(TrainConfig):
                            "--sparsity", per_member=True)
     init_scope: str = knob("linear", "linear: MLP, attention output, read-out (the poster's code); all: every "
                            "weight", one_of("linear", "all"), "--init-scope", per_member=True)
-    batch_mix: str = knob("pool", "several --ops: pool (draw from every op's training half pooled) or balanced "
+    batch_mix: str = knob("pool", "several operations: pool (draw from every op's training half pooled) or balanced "
                           "(an equal share of each batch per op, as the poster's code)",
                           one_of("pool", "balanced"), "--batch-mix")
 
@@ -166,7 +166,7 @@ class SequenceConfig(TrainConfig):
                   whole(2), "--n")
     k: int = knob(2, "window", whole(1), "--k")
     p: int = knob(17, "modulus", whole(2, 1000), "--p")
-    d_model: int = knob(64, "width D (the paper: 256; 64 keeps the plateau, measured; >= 2: a LayerNorm over "
+    d_model: int = knob(64, "width D (taken as the poster's: 256; 64 keeps the plateau, measured; >= 2: a LayerNorm over "
                         "one feature outputs a constant)", whole(2), "--d-model")
     attention: str = knob("linear", "linear (no softmax) or softmax", one_of("linear", "softmax"), "--attention")
     eval_size: int = knob(256, "held-out sequences per task", whole(1), "--eval-size")

@@ -4,14 +4,14 @@ Claim (poster): the model learns a structured attention map, concentrating on
 the task-specific separator token.
 
 We train MWS + MWP + MWD together (as in task_diversity.py's three-task arm)
-until every task converges, then average the attention map A (linear
-attention: A = mask * QK^T/sqrt(D), no softmax, so weights can be negative)
-over a held-out batch of each task. For each output position i we report the
-separator's share of attention mass |A[i, sep]| / sum_j |A[i, j]|, against
-the share 1/(i+1) that uniform attention would give it.
+until every task converges, then average |A|, the attention map's absolute
+values (linear attention: A = mask * QK^T/sqrt(D), no softmax, so weights can
+be negative), over a held-out batch of each task: mean |A|. For each output
+position i we report the separator's share of that mass, mean |A|[i, sep] /
+sum_j mean |A|[i, j], against the share 1/(i+1) uniform attention would give it.
 
 Width and learning rate: `--preset poster` (the default: D=256, Adam lr 1e-4,
-the poster's stated setting) or `--preset fast` (D=64, lr 1e-3; writes under
+taken as the poster's) or `--preset fast` (D=64, lr 1e-3; writes under
 runs/attention_map-fast).
 
 Run times: RESULTS.md ("Run times").

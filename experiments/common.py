@@ -495,7 +495,7 @@ def grok_config(args, argv, **overrides):
 
 SEQUENCE_KNOBS = ("d_model", "lr", "batch_size", "attention", "threshold", "eval_size", "n", "k", "p", "patience")
 
-# The two configurations of the loss-plateau arm, declared once: the poster's stated setting (the default)
+# The two configurations of the loss-plateau arm, declared once: the setting taken as the poster's (the default)
 # and the faster reduction the ledger used before (it also keeps the plateau, measured). A script
 # run with --preset fast writes under runs/<script>-fast, and RESULTS.md shows both side by side.
 SEQUENCE_PRESETS = {"poster": dict(d_model=256, lr=1e-4, steps=2000), "fast": dict(d_model=64, lr=1e-3, steps=4000)}
@@ -513,7 +513,8 @@ def add_sequence_flags(p):
                    help="width and learning rate: " + "; ".join(
                        f"{k}: D={v['d_model']}, Adam lr {v['lr']:g}, at most {v['steps']} steps"
                        for k, v in SEQUENCE_PRESETS.items())
-                   + " (default: poster, the poster's setting as its authors state it; fast writes under "
+                   + " (default: poster, the width and lr taken as the poster's, which its text does not state (see "
+                     "task_diversity.py --help); fast writes under "
                      "runs/<script>-fast); "
                      "--d-model, --lr and --steps written out still win")
     for name in SEQUENCE_KNOBS:

@@ -7,7 +7,7 @@ expected to follow (Omnigrok, Liu et al. 2022; arXiv 2605.18845 for AdamW)
     T_grok - T_mem  =  ln(V_mem / V*) / (2 kappa eta lambda)
 
 where V = ||theta||^2 is the squared parameter norm (history.csv logs it at every
-evaluation), V_mem its value at memorisation, V* the norm at which the model
+evaluation), V_mem its value at memorisation, V* the value of V at which the model
 generalises, eta the learning rate, lambda the weight decay and kappa the share
 of the decay's pull that the gradient leaves in place. AdamW shrinks every
 weight by (1 - eta lambda) per step, so V alone would fall as exp(-2 eta lambda t).

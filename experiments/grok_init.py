@@ -11,7 +11,8 @@ decay (--weight-decay; small/sparse touch the poster's scope, the nn.Linear
 layers, unless --init-scope all). Also small and sparse with weight decay
 --alt-weight-decay, since a shrunk model under strong decay may not learn at all,
 and small init on every weight and embedding (scope "all") with that decay
-(these three are left out where --weight-decay is already that decay).
+(these three are left out where --weight-decay is already that decay, and the
+last where --init-scope is already all).
 Where these claims hold across init scales and weight decays: grok_phase.py.
 The budget (4,000 steps) is grok_interventions.py's, so the two scripts count
 the seeds that grokked within the same number of steps.
@@ -64,9 +65,9 @@ def main(argv=None):
             "sparse": dataclasses.replace(base, init="sparse")}
     if alt != base.weight_decay:
         arms.update({f"small-wd={alt:g}": dataclasses.replace(base, init="small", weight_decay=alt),
-                     f"sparse-wd={alt:g}": dataclasses.replace(base, init="sparse", weight_decay=alt),
-                     f"small-all-wd={alt:g}": dataclasses.replace(base, init="small", init_scope="all",
-                                                                  weight_decay=alt)})
+                     f"sparse-wd={alt:g}": dataclasses.replace(base, init="sparse", weight_decay=alt)})
+        if base.init_scope != "all":  # else small-wd= is this arm already
+            arms[f"small-all-wd={alt:g}"] = dataclasses.replace(base, init="small", init_scope="all", weight_decay=alt)
     results = common.run_arms(arms, out, args)
     if common.only_one_arm(args, out):
         return results

@@ -1,10 +1,11 @@
 """Every intervention side by side, on the same seeds and budget, and Grokfast beyond the poster.
 
-Claims: the poster's interventions (small init, sparse init, four tasks, SGD)
-each shorten the generalization plateau; beyond the poster, Grokfast (Lee et
-al. 2024: amplify the slow, EMA-filtered part of the gradient,
+The poster's interventions (small init, sparse init, four tasks, SGD) side by
+side, tabulated here and judged in grok_init.py, grok_multitask.py and
+grok_optimizer.py. The one claim judged here, beyond the poster: Grokfast (Lee
+et al. 2024: amplify the slow, EMA-filtered part of the gradient,
 g <- g + lambda * ema, ema <- alpha * ema + (1 - alpha) * g) makes grokking
-come sooner too (its authors report up to ~50x fewer steps).
+come sooner (its authors report up to ~50x fewer steps).
 
 Arms, all division mod 97 at grok.py's reduced scale, seeds --seeds, at most
 --steps steps:
@@ -89,7 +90,8 @@ def claims(groups, cfg, lee_wd):
 
 def main(argv=None):
     p = common.grok_parser(__doc__, steps=4000)
-    p.add_argument("--sgd-lr", type=common.positive_float, default=0.05, help="SGD learning rate (default: 0.05)")
+    p.add_argument("--sgd-lr", type=common.positive_float, default=0.05, help="SGD learning rate (default: 0.05, not the poster's 0.005: grok_optimizer.py sweeps "
+                        "0.005 to 0.1, and grok_delay.py runs the poster's on its slow rung)")
     p.add_argument("--sgd-momentum", type=common.unit_half_open, default=0.9, help="SGD momentum (default: 0.9)")
     p.add_argument("--sgd-weight-decay", type=common.nonneg_float, default=1e-3,
                    help="SGD's coupled L2 weight decay (default: 1e-3)")

@@ -2,8 +2,8 @@
 
 Claim (poster): training all four operations at once reaches grokking ~18x
 sooner than division alone. That 18x is in % of a training budget that grows
-with the number of tasks (83.5% of 400,000 steps vs 4.7% of 4 x 400,000), i.e.
-334,000 -> 75,750 raw steps: 4.4x in steps.
+with the number of tasks (83.5% of 400,000 steps vs ~4.7% of 4 x 400,000,
+83.5% / 18), i.e. 334,000 -> ~75,200 raw steps: ~4.4x in steps.
 
 Arms: division alone; division + each other op; all four (batch 512 drawn from
 the union of the training halves, so division gets about 1/k of each batch).
@@ -49,7 +49,7 @@ def claims(arms, results, rows):
     s4 = results["all-four"].summary["div"]
     return [common.claim(
         "multitask", "All four operations together grok division sooner",
-        "18x in % of a task-scaled budget (83.5% -> 4.7%); 4.4x in raw steps (334,000 -> 75,750)",
+        "18x in % of a task-scaled budget (83.5% -> ~4.7%); ~4.4x in raw steps (334,000 -> ~75,200)",
         common.setting(arms["div"]) + "; budget unit: --steps per task",
         f"division alone {common.fmt_steps(results['div'].summary['div']['grokked_step'])}, all four "
         f"{common.fmt_steps(s4['grokked_step'])} ({s4['n_grokked']}/{len(s4['members'])} seeds; final val acc "

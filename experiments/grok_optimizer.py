@@ -3,7 +3,7 @@
 Claim (poster): SGD (lr 0.005) groks in ~41,500 steps (elsewhere in the poster
 44,900), "a ~60% reduction" from AdamW's 334,000 (wd 1e-3, 400,000-step budget),
 and stays stable after grokking. (The poster's words; its own figures give
-41,500 / 334,000 = 12%, an ~8x reduction.)
+41,500 / 334,000 = 12%: ~8x fewer steps.)
 
 Arms: "adamw", the reduced-scale baseline of grok.py (lr 1e-3, wd 1.0); and
 "sgd", one ensemble whose members are every learning rate of --sgd-lrs (the

@@ -2,8 +2,9 @@
 
 Order (with `--only`, the order given): grok_delay, grok, grok_weight_decay,
 grok_multitask, grok_init, grok_phase, grok_optimizer, grok_interventions,
-task_diversity, transfer, attention_map, each of the last three twice (at the
-poster's stated setting, then with --preset fast under <root>/<script>-fast);
+task_diversity, transfer, attention_map, each of the last three twice (at
+the setting taken as the poster's, then with --preset fast under
+<root>/<script>-fast);
 then bench and report. Each script writes its run folders and table.json
 under --root/<script>; experiments/report.py turns those into RESULTS.md and
 its figures (results/). Ctrl-C or SIGTERM stops the whole chain after saving

@@ -14,7 +14,7 @@ weights and biases separately. A fine-tuning arm starts from its parent arm's
 finished run (with --arm, the parent must be finished first).
 
 Width and learning rate: `--preset poster` (the default: D=256, Adam lr 1e-4,
-the poster's stated setting) or `--preset fast` (D=64, lr 1e-3; writes under
+taken as the poster's) or `--preset fast` (D=64, lr 1e-3; writes under
 runs/transfer-fast); batch 128, as task_diversity.py explains.
 
 Run times: RESULTS.md ("Run times").
