@@ -44,6 +44,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -79,8 +80,8 @@ def say(*text):
 def complain(text):
     """One line on stderr that cannot fail: encoded as say() does, and skipped where stderr is
     closed (2>&-), so a bad flag still exits 2."""
-    try:
-        print(_encodable(text, sys.stderr), file=sys.stderr, flush=True)
+    try:  # a path with a newline in it would split the line: it is written as \n
+        print(_encodable(text.replace("\n", "\\n"), sys.stderr), file=sys.stderr, flush=True)
     except (OSError, ValueError, AttributeError):
         pass
 
@@ -407,6 +408,8 @@ def check_writable_file(path, flag, committed_ok=False):
     check_not_committed(path, flag, committed_ok)
     if os.path.isdir(path):
         raise InputError(f"{flag} {path} is a folder, not a file")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise InputError(f"{flag} {path} is not a regular file (a device or a pipe?); give a file")
     if os.path.exists(path) and not os.access(path, os.W_OK):
         raise InputError(f"{flag} {path} is not writable (permission denied)")
     check_writable_folder(os.path.dirname(os.path.abspath(path)), f"{flag} {path}: its folder",
@@ -448,7 +451,7 @@ def check_one_script(out, script):
         raise InputError(f"{out} holds scripts' folders (one with a table.json), as reproduce.py's --root does; "
                          f"give {script} a folder of its own, such as {os.path.join(out, script)}")
     mark = os.path.join(out, SCRIPT_MARK)
-    found = [(_read_text(mark) or "").strip()[:100] or None] if os.path.isfile(mark) else []
+    found = [read_script_mark(mark)] if os.path.lexists(mark) else []
     files = [os.path.join(out, "table.json")] + [os.path.join(arm, name) for arm in arms
                                                  for name in ("config.json", "summary.json")]
     for path in filter(os.path.isfile, files):
@@ -461,20 +464,43 @@ def check_one_script(out, script):
         raise InputError(f"{out} holds the runs of {', '.join(others)}; give {script} another --out")
 
 
+def read_script_mark(mark):
+    """The script name a script.txt holds; a mark that is no regular file holding one name is damaged."""
+    text = _read_text(mark) if os.path.isfile(mark) and os.path.getsize(mark) < 1000 else None
+    if not (text and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text.strip())):
+        raise InputError(f"{mark} is damaged (not a file holding one script's name); write into it the name of the "
+                         "script whose folder this is (the one whose table.json and arms it holds), or delete it")
+    return text.strip()
+
+
 def claim_folder(out, script):
-    """Mark `out` as `script`'s folder, once, before its first run starts (os.O_EXCL: of two scripts
-    started on one folder at once, the second finds the first one's mark), then check it again."""
+    """Mark `out` as `script`'s folder, once, before its first run starts, then check it again. The
+    mark is written aside and linked into place (os.link fails if the name exists): of two scripts
+    started on one folder at once the second finds the first one's mark, and no process, however it
+    is stopped, leaves an empty mark."""
     os.makedirs(out, exist_ok=True)
+    mark, tmp = os.path.join(out, SCRIPT_MARK), os.path.join(out, f".{SCRIPT_MARK}.{os.getpid()}")
     try:
-        fd = os.open(os.path.join(out, SCRIPT_MARK), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with open(tmp, "w") as f:
+            f.write(script + "\n")
+        os.link(tmp, mark)
     except FileExistsError:
         pass
     except OSError as error:
-        raise InputError(f"cannot write {os.path.join(out, SCRIPT_MARK)} ({error.strerror})") from None
-    else:
-        with os.fdopen(fd, "w") as f:
-            f.write(script + "\n")
+        raise InputError(f"cannot write {mark} ({error.strerror})") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
     check_one_script(out, script)
+
+
+def check_runs_root(root, flag):
+    """A folder of scripts' folders (reproduce.py's --root) is no script's or run's folder itself."""
+    held = next((n for n in ("config.json", "history.csv", "checkpoint.npz", "summary.json", "params.npz",
+                             "table.json", SCRIPT_MARK) if os.path.lexists(os.path.join(root, n))), None)
+    if held:
+        raise InputError(f"{flag} {root} is a script's or a run's folder (it holds {held}), not a folder of "
+                         f"scripts' folders; give another {flag}")
 
 
 class RunFolder:
@@ -709,8 +735,9 @@ class RunFolder:
         changes only after every file of the run it continues has been read and accepted."""
         check_resume_flags(resume, overwrite)
         held = self.holds()
-        if held and not resume and MADE_BY["quick"] and self.holds_smoke_run():
-            overwrite = True  # a smoke run starts afresh over an earlier smoke run, never over a real one
+        if held == "finished" and not resume and MADE_BY["quick"] and self.holds_smoke_run():
+            overwrite = True  # a smoke run starts afresh over an earlier finished smoke run, never over a real
+            # one, nor over a stopped one whose checkpoint a --quick run with long flags may have taken hours to make
         if held and not (resume or overwrite):
             what = "a finished run" if held == "finished" else "an unfinished run with a checkpoint"
             raise InputError(f"{self.path} already holds {what}: continue it with --resume, "

@@ -87,7 +87,7 @@ PATH_FLAGS = ("out", "root", "results", "compare")  # every flag that names a fi
 
 def help_parser(doc):
     """A Parser whose --help prints `doc` (a script's docstring) as written."""
-    first, _, rest = doc.strip().partition("\n")
+    first, _, rest = (doc or "").strip().partition("\n")  # None under python -OO, which drops docstrings
     # No abbreviated flags: --quick and --preset give way only to flags written out in full.
     return Parser(description=first, epilog=rest, formatter_class=argparse.RawDescriptionHelpFormatter,
                   allow_abbrev=False)
@@ -819,4 +819,7 @@ def main_guard(main):
         if signal.getsignal(signum) in (signal.default_int_handler, signal.SIG_DFL, _stop_now):
             signal.signal(signum, _stop_quietly)
     git_commit()  # the code this process runs is the code at its start
-    sys.exit(run_main(main))
+    code = run_main(main)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # the work is done: a signal now must not turn it into a failure
+        signal.signal(signum, signal.SIG_IGN)
+    sys.exit(code)

@@ -58,7 +58,9 @@ def load(root, script, name="table.json"):
     path = os.path.normpath(os.path.join(root, script, name))
     if not os.path.exists(path):
         return None
-    remedy = f"run {rerun(root, script)}" if name == "table.json" else ""
+    remedy = {"table.json": lambda: f"run {rerun(root, script)}",
+              "bench.json": lambda: f"run `{bench_command(path, None)}` again",
+              "reproduce_timings.json": lambda: "delete it (only run times are lost)"}[name]()
     value = runs.read_json(path, *SHAPES[name], remedy=remedy)
     if name == "table.json":
         check_table(value, path, script_and_preset(script)[0])
@@ -118,8 +120,8 @@ def script_and_preset(folder):
 
 
 # Said after a command rebuilt for runs that did not record their flags (made before made_by did).
-UNRECORDED = (" (add any flags those runs were trained with beyond these: they predate recorded flags, "
-              "and their config.json holds every setting)")
+UNRECORDED = (" (add any flags those runs were trained with beyond these: no readable file of theirs records "
+              "them, as runs from before flags were recorded do not; a readable config.json holds every setting)")
 
 
 def rerun(root, folder):
@@ -130,7 +132,7 @@ def rerun(root, folder):
     script, --preset for a reduction's folder, --quick where they were smoke runs, and a word that
     any other flags that trained them must be added (nothing recorded them)."""
     script, preset = script_and_preset(folder)
-    words, unrecorded = ["--preset", preset] * bool(preset), False
+    words, unrecorded = ["--preset", preset] * bool(preset), True  # until a file is found that records them
     arms = sorted(glob.glob(os.path.join(root, folder, "*", "")))
     for config in [os.path.join(a, n) for n in ("config.json", "summary.json") for a in arms]:  # a damaged one: the other
         if not os.path.exists(config):
@@ -141,7 +143,6 @@ def rerun(root, folder):
                 script, words, unrecorded = made.get("script") or script, made["flags"], False
                 break
             words += ["--quick"] * (made.get("quick") is True and "--quick" not in words)
-            unrecorded = True
     line = common.shell_line(["python", common.script_path(script), *words, "--out", os.path.join(root, folder),
                               "--resume"])
     return f"`{line}`" + (UNRECORDED if unrecorded else "")
@@ -180,9 +181,14 @@ def markdown(headers, rows):
     return lines + ["| " + " | ".join(_cell(c) for c in r) + " |" for r in rows] + [""]
 
 
-def old_ledger(path):
+def old_ledger(path, flag="--out"):
     """The ledger comment of an existing RESULTS.md: {"claims": {id: script}, "figures": [...]}
-    (None if there is no file; a file without one is refused)."""
+    (None if there is no file; a file without one is refused, as is a ledger whose figures'
+    folder, results/ beside it, is a file)."""
+    figure_dir = os.path.join(os.path.dirname(os.path.realpath(path)), "results")
+    if os.path.lexists(figure_dir) and not os.path.isdir(figure_dir):
+        raise runs.InputError(f"{flag} {path}: its figures go into {figure_dir}, which is a file, not a folder; "
+                              f"give another {flag}")
     if not os.path.exists(path):
         return None
     try:
@@ -192,13 +198,13 @@ def old_ledger(path):
         match = None
     if not match:  # a file of the user's (a figure, a test, notes) is never replaced by a ledger
         raise runs.InputError(f"{path} exists and is no ledger that report.py wrote (it has no ledger comment); "
-                              "give another --out, or delete that file first")
+                              f"give another {flag}, or delete that file first")
     try:
         return json.loads(match.group(1))
     except json.JSONDecodeError as error:
         raise runs.InputError(f"{path}: its ledger comment is not valid JSON ({error}); fix that line, or delete "
                               "the file (a ledger without its comment is refused as no ledger), or give another "
-                              "--out") from None
+                              f"{flag}") from None
 
 
 def previous_ledger(path, ledger):
@@ -553,6 +559,8 @@ def main(argv=None):
             notes += [f"- **{c['id']}**: {note}"] if note else []
     lines += (["", "Notes:", ""] + notes) if notes else []
     figure_lines, copies, shown = figures(args.root, tables, figure_dir, (before_ledger or {}).get("figures", []))
+    adds = lambda script: common.shell_line(["python", common.script_path("reproduce"), "--resume", "--root", args.root,
+                                             "--results", args.out, *["--quick"] * bool(smoke), "--only", script])
     for script in SCRIPTS:
         t = tables[script]
         if script in carried:
@@ -565,14 +573,14 @@ def main(argv=None):
             shown += [n for n in carried_figures(section) if n not in shown]
             continue
         lines.append(f"\n### {TITLES[script]}\n")
-        lines += folder_body(script, script, t, figure_lines)
+        lines += folder_body(script, script, t, figure_lines, adds)
         if not t:
             continue  # a script not run has no presets to show either
         variants = [tables[f] or {} for f in VARIANTS.get(script, [])]
         for folder, v in zip(VARIANTS.get(script, []), variants):
             preset = common.SEQUENCE_PRESETS[script_and_preset(folder)[1]]
             lines.append(f"#### {folder}: the faster reduction (D={preset['d_model']}, Adam lr {preset['lr']:g})\n")
-            lines += folder_body(script, folder, v, figure_lines)
+            lines += folder_body(script, folder, v, figure_lines, adds)
         if variants:
             lines.append("Each verdict at the poster's configuration and at the reduction: regime-bound = holds at "
                          "the poster's configuration, not at ours; contradicted = fails at both.\n")
@@ -584,8 +592,12 @@ def main(argv=None):
         lines += speed_section(bench, os.path.join(args.root, "bench", "bench.json"))
     elif "Speed" in previous:
         lines += previous["Speed"]["section"]
-    stale = [os.path.join(figure_dir, os.path.basename(n)) for n in set((before_ledger or {}).get("figures", []))
-             - set(shown)]
+    own = {os.path.basename(n) for n in (before_ledger or {}).get("figures", [])}  # what this ledger put there before
+    foreign = [dst for _, dst in copies if os.path.lexists(dst) and os.path.basename(dst) not in own]
+    if foreign:  # a user's file, or another ledger's figure of the same name in a shared results/
+        raise runs.InputError(f"{foreign[0]} is not a figure of {args.out} (its ledger comment does not list it), "
+                              "and this report would replace it; move it, or give --out in a folder of its own")
+    stale = [os.path.join(figure_dir, os.path.basename(n)) for n in own - set(shown)]
     stale = [path for path in stale if os.path.exists(path)]
     nearest = figure_dir  # the folder that exists and would hold the figures (or their new folder)
     while not os.path.isdir(nearest):
@@ -606,11 +618,11 @@ def main(argv=None):
                f"{len(shown)} figures in {figure_dir})")
 
 
-def folder_body(script, folder, table, figure_lines):
+def folder_body(script, folder, table, figure_lines, adds):
     """The ledger lines of one folder's run (a script, or one of its presets): its tables and figures,
-    or how to add it."""
+    or how to add it (`adds(script)`: the command that runs it into this ledger's --root and ledger)."""
     if not table:
-        return [f"Not run for this ledger: `python experiments/reproduce.py --resume --only {script}` adds it.\n"]
+        return [f"Not run for this ledger: `{adds(script)}` adds it.\n"]
     lines = []
     for name, t in (table.get("tables") or {}).items():
         title = t.get("title")

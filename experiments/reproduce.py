@@ -232,8 +232,10 @@ def main(argv=None):
         raise runs.InputError(f"--quick never writes the committed RESULTS.md (here {results}); "
                               + ("give --results another file" if args.results else "give another --root"))
     runs.check_writable_folder(args.root, "--root")
+    runs.check_runs_root(args.root, "--root")
     runs.check_writable_file(results, "--results", committed_ok=report.is_committed_ledger(results))  # before hours of training
     report.check_ledger_place(results, args.root, "--results")
+    report.old_ledger(results, "--results")  # no file of the user's, no damaged ledger: found before any training
     flags_for = lambda script: (["--out", os.path.join(args.root, script), "--backend", args.backend]
                                 + ["--quick"] * args.quick)
     if args.list:

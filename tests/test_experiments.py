@@ -207,7 +207,8 @@ def test_report_refuses_to_drop_claims(tmp_path):
     (tmp_path / "results" / "grok_poster.png").write_bytes(b"not a report's figure")
     code, _, _ = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(ledger), "--force"])
     assert code == 0 and "claims ledger" in ledger.read_text()
-    assert "Not run for this ledger: `python experiments/reproduce.py --resume --only grok`" in ledger.read_text()
+    assert (f"Not run for this ledger: `python experiments/reproduce.py --resume --root {tmp_path / 'runs'} --results "
+            f"{ledger} --only grok`") in ledger.read_text()  # its own root and ledger, not the committed one
     assert sorted(os.listdir(tmp_path / "results")) == ["grok_poster.png"]  # results/ shows what the ledger shows
 
 
@@ -1025,7 +1026,7 @@ def test_report_shows_the_reduction_beside_the_default(tmp_path):
     assert code == 0, err
     assert "| Mixing 2 tasks (fast preset) |" in text and '"table1-2:fast": "task_diversity-fast"' in text
     assert "| Mixing 2 tasks | reproduced | not reproduced | regime-bound: reproduced at the poster's" in text
-    assert "Not run for this ledger: `python experiments/reproduce.py --resume --only transfer`" in text
+    assert f"--results {ledger} --only transfer` adds it" in text
     (tmp_path / "runs" / "task_diversity-fast" / "table.json").unlink()
     code, _, err = run_main("report", ["--root", str(tmp_path / "runs"), "--out", str(ledger)])
     assert code == 0, err  # the reduction's claims are kept: carried over from the ledger, never dropped

@@ -1147,3 +1147,116 @@ def test_run_times_count_the_arms_of_the_table_not_those_of_earlier_flags(tmp_pa
     assert run_main("report", ["--root", str(root), "--out", str(tmp_path / "R.md"), "--force"])[0] == 0
     row = next(line for line in (tmp_path / "R.md").read_text().splitlines() if line.startswith("| grok_weight_decay |"))
     assert "| 2 arms: their timing.json |" in row, row
+
+
+# -- the second hostile pass (issue 21): each case as it was found -------------------------------
+
+def test_a_command_rebuilt_where_no_file_records_the_flags_says_so(tmp_path):
+    (tmp_path / "grok" / "grok").mkdir(parents=True)
+    for name in ("config.json", "summary.json"):
+        (tmp_path / "grok" / "grok" / name).write_text("x")  # both damaged: nothing records the flags
+    assert report.rerun(str(tmp_path), "grok").endswith(report.UNRECORDED)
+
+
+@pytest.mark.integration  # trains (a quick run)
+def test_a_ledger_names_the_command_that_adds_a_script_to_it_not_to_the_committed_one(tmp_path):
+    root, ledger = tmp_path / "r", tmp_path / "r.md"
+    assert run_main("reproduce", ["--quick", "--only", "grok", "--root", str(root), "--results", str(ledger),
+                                  "--no-bench"])[0] == 0
+    line = next(x for x in ledger.read_text().splitlines() if x.startswith("Not run for this ledger"))
+    assert f"--root {root} --results {ledger} --quick --only grok_delay" in line, line
+
+
+@pytest.mark.parametrize("damage", ["[1", '{"rows": 5}'])
+def test_a_bench_json_damaged_at_any_level_names_the_command_that_remakes_it(damage, tmp_path):
+    _table(tmp_path / "r", quick=True)
+    (tmp_path / "r" / "bench").mkdir()
+    (tmp_path / "r" / "bench" / "bench.json").write_text(damage)
+    code, _, err = run_main("report", ["--root", str(tmp_path / "r"), "--out", str(tmp_path / "R.md"), "--force"])
+    assert code == 2 and f"python experiments/bench.py --out {tmp_path / 'r' / 'bench'}" in err, err
+
+
+def test_output_files_that_are_no_regular_file_are_refused(tmp_path):
+    _table(tmp_path / "r", quick=True)
+    code, _, err = run_main("report", ["--root", str(tmp_path / "r"), "--out", "/dev/null", "--force"])
+    assert code == 2 and "not a regular file" in err and "delete" not in err, err
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda t: (t / "notes.md").write_text("mine"), "give another --results"),
+    (lambda t: (t / "results").write_text("x"), "which is a file, not a folder"),
+])
+def test_reproduce_refuses_a_results_it_cannot_write_before_any_training(make, words, tmp_path):
+    make(tmp_path)
+    code, _, err = run_main("reproduce", ["--quick", "--only", "grok", "--root", str(tmp_path / "root"),
+                                          "--results", str(tmp_path / "notes.md"), "--no-bench"])
+    assert code == 2 and words in err and "--results" in err, err
+    assert not os.path.exists(tmp_path / "root" / "grok")  # nothing trained
+
+
+def test_a_ledger_never_replaces_a_figure_it_did_not_write(tmp_path):
+    """A user's file in results/ beside the ledger, or another ledger's figure of the same name."""
+    _table(tmp_path / "r", quick=True, figures=["grok/curves.png"])
+    (tmp_path / "r" / "grok" / "grok" / "curves.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR drawn")
+    (tmp_path / "M" / "results").mkdir(parents=True)
+    (tmp_path / "M" / "results" / "grok_main_curves.png").write_bytes(b"mine")
+    code, _, err = run_main("report", ["--root", str(tmp_path / "r"), "--out", str(tmp_path / "M" / "a.md"), "--force"])
+    assert code == 2 and "is not a figure of" in err, err
+    assert (tmp_path / "M" / "results" / "grok_main_curves.png").read_bytes() == b"mine"
+    assert not os.path.exists(tmp_path / "M" / "a.md")
+
+
+def test_reproduce_root_is_no_scripts_or_runs_folder(tmp_path):
+    _table(tmp_path / "r")
+    for root, held in ((tmp_path / "r" / "grok", "table.json"), (tmp_path / "r" / "grok" / "grok", "summary.json")):
+        code, _, err = run_main("reproduce", ["--quick", "--only", "grok", "--root", str(root), "--no-bench",
+                                              "--results", str(tmp_path / "x.md")])
+        assert code == 2 and err.startswith(f"error: --root {root} is a script's or a run's folder") and held in err
+
+
+@pytest.mark.parametrize("mark", ["", "grok\ngrok_init\n", None])
+def test_a_damaged_script_mark_is_refused_never_read_as_no_owner(mark, tmp_path):
+    if mark is None:
+        (tmp_path / "script.txt").mkdir()
+    else:
+        (tmp_path / "script.txt").write_text(mark)
+    code, _, err = run_main("grok", ["--quick", "--out", str(tmp_path)])
+    assert code == 2 and "script.txt is damaged" in err and err.count("\n") == 1, err
+
+
+def test_the_script_mark_is_written_whole_or_not_at_all(tmp_path):
+    runs.claim_folder(str(tmp_path / "o"), "grok")
+    runs.claim_folder(str(tmp_path / "o"), "grok")  # a second arm of the same script: fine
+    assert os.listdir(tmp_path / "o") == ["script.txt"] and (tmp_path / "o" / "script.txt").read_text() == "grok\n"
+    with pytest.raises(runs.InputError, match="holds the runs of grok"):
+        runs.claim_folder(str(tmp_path / "o"), "grok_init")
+
+
+@pytest.mark.integration  # trains (quick runs)
+def test_a_smoke_run_never_replaces_a_stopped_smoke_run_with_a_checkpoint(pristine, tmp_path):
+    shutil.copytree(pristine / "stopped", tmp_path / "s")
+    config = json.loads((tmp_path / "s" / "grok" / "config.json").read_text())
+    config["made_by"]["quick"] = True  # as a long --quick run with flags written out would be
+    (tmp_path / "s" / "grok" / "config.json").write_text(json.dumps(config))
+    code, _, err = run_main("grok", ["--quick", "--out", str(tmp_path / "s")])
+    assert code == 2 and "unfinished run with a checkpoint" in err, err
+    assert os.path.exists(tmp_path / "s" / "grok" / "checkpoint.npz")
+
+
+def test_an_error_about_a_path_with_a_newline_stays_one_line(tmp_path):
+    (tmp_path / "a\nb").write_text("a file where a folder goes")
+    code, _, err = run_main("grok", ["--quick", "--out", str(tmp_path / "a\nb")])
+    assert code == 2 and err.count("\n") == 1 and "a\\nb is a file" in err, err
+
+
+def test_help_works_without_docstrings_and_a_late_signal_changes_no_exit_status():
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-OO", "experiments/grok.py", "--help"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and "--steps" in done.stdout, done.stderr
+    code = ("import atexit, os, signal, sys; sys.path.insert(0, 'experiments'); import common\n"
+            "atexit.register(lambda: os.kill(os.getpid(), signal.SIGTERM))\n"  # a SIGTERM once the work is done
+            "common.main_guard(lambda argv: None)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "stopped" not in done.stderr, (done.returncode, done.stderr)
