@@ -204,6 +204,9 @@ def main(argv=None):
         if os.environ.get(STAGE_OF) != args.out:
             raise runs.InputError("--stage is gpu_check.py's own, for the stages it starts; run it without --stage")
         return run_stage(args.stage, args.out, args.standin)
+    if not args.standin and set(args.only or [s for s, *_ in STAGES]) - {"counts"}:
+        use_backend(False)  # no CuPy or no GPU: one line now, before any folder or stage (counts uses the stand-in)
+        fastops.set_backend("numpy")
     committed_check = os.path.realpath(args.out) == os.path.realpath(os.path.join(common.ROOT, "results", "gpu_check"))
     if committed_check and args.standin:  # the committed check's folder is for a real GPU's check only
         raise runs.InputError(f"--out {args.out} is the committed GPU check's folder; a --standin dry run never "
@@ -225,8 +228,6 @@ def main(argv=None):
     if folders:  # checked before anything is removed: never half an earlier check
         raise runs.InputError(f"{args.out} holds a folder named {folders[0]}, where the check writes a file; "
                               "move it or give another --out")
-    if earlier and not args.standin:
-        use_backend(False)  # no CuPy here: one line now, before the earlier check is removed
     for name in earlier:  # an earlier check's files would read as this one's
         os.remove(os.path.join(args.out, name))
     start, lines, not_done = time.perf_counter(), [], []

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -35,3 +37,13 @@ def test_an_earlier_check_is_kept_unless_overwrite(tmp_path):
     err = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(err) == 1 and "--overwrite" in err[0] and "versions.json" in err[0], err
     assert (tmp_path / "versions.json").read_text() == '{"gpu": "NVIDIA H200"}'
+
+
+def test_without_cupy_the_gpu_check_is_one_line_and_leaves_no_folder(tmp_path):
+    """It had run every stage, each failing on the missing CuPy, and printed two error lines."""
+    if subprocess.run([sys.executable, "-c", "import cupy"], capture_output=True).returncode == 0:
+        pytest.skip("CuPy is here")
+    done = subprocess.run([sys.executable, "experiments/gpu_check.py", "--out", str(tmp_path / "g"), "--budget", "60"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "CuPy" in done.stderr, done.stderr
+    assert not os.path.exists(tmp_path / "g")
