@@ -156,8 +156,8 @@ def single_task_claim(cfg, single, loose, setting):
 def plot_losses(results, arms, path, preset):
     """Held-out loss of each task against that task's sequences seen, alone vs mixed: per arm the
     median over its seeds (the line) and their range (the band), one colour per arm in every panel.
-    Each panel ends at 1.5x the latest median convergence among its arms (the whole run where an arm
-    never converged), so a straggler's long tail does not squeeze the comparison."""
+    Each panel ends at 1.5x the latest median convergence among its arms (an arm that never
+    converged runs off its edge), so a straggler's long tail does not squeeze the comparison."""
     plt = runs.pyplot()
     if plt is None:
         return None
@@ -177,10 +177,11 @@ def plot_losses(results, arms, path, preset):
             loss = np.array([[row["loss"] for row in c[:length]] for c in curves])
             ax.fill_between(x, loss.min(axis=0), loss.max(axis=0), color=color[name], alpha=0.2, lw=0)
             ax.plot(x, np.median(loss, axis=0), color=color[name], lw=2 if name == task else 1.2, label=name)
-            ends.append(s["samples_to_converge"]["median"] if s["samples_to_converge"]["median"] is not None
-                        else x[-1])
+            if s["samples_to_converge"]["median"] is not None:  # an arm that never converged runs off the edge
+                ends.append(s["samples_to_converge"]["median"])
         if ends:
             ax.set_xlim(0, 1.5 * max(ends))
+        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v / 1000:g}k"))
         ax.set_title(task.upper())
         ax.set_xlabel(f"{task.upper()} sequences seen")
         ax.set_ylabel("held-out loss")
