@@ -195,7 +195,9 @@ def describe(cfg, init=False):
     if isinstance(cfg, SequenceConfig):
         return f"{opt}, wd {show(cfg.weight_decay)}, {cfg.attention} attention, D={cfg.d_model}, p={cfg.p}, {budget}"
     if init and cfg.init != "default":
-        scale = f" {show(cfg.sparsity)} zeros" if cfg.init == "sparse" else f" x{show(cfg.init_scale)}"
+        value = cfg.sparsity if cfg.init == "sparse" else cfg.init_scale
+        scale = (f" ({'sparsity' if cfg.init == 'sparse' else 'scale'} per member)" if isinstance(value, (tuple, list))
+                 else f" {value:g} zeros" if cfg.init == "sparse" else f" x{value:g}")
         extra += f", {'per-member' if isinstance(cfg.init, (tuple, list)) else cfg.init} init" + \
             ("" if isinstance(cfg.init, (tuple, list)) else scale)
     return f"{opt}, wd {show(cfg.weight_decay)}{extra}, {cfg.norm}-LN, D={cfg.d_model}, p={cfg.p}, {budget}"

@@ -100,8 +100,8 @@ def main(argv=None):
     headers = ["task", "mean share", "uniform would be", "at SEP itself", "at the last output"]
     common.print_table("separator's share of |attention| over output queries (median over seeds)", headers, rows)
     figure = plot(maps, cfg.n, cfg.seeds[0], os.path.join(out, "attention_maps.png"),
-                  f"attention_map (--preset {args.preset}): seed {cfg.seeds[0]} of {len(cfg.seeds)}; the table's shares "
-                  "are medians over all seeds")
+                  f"attention_map (--preset {args.preset}): one model trained on MWS+MWP+MWD, seed {cfg.seeds[0]} (one of "
+                  f"{len(cfg.seeds)}); the table's shares are medians over all seeds\n{plateau.describe(cfg)}")
     common.save_table(out, {
         "script": "attention_map", "tables": {"shares": {"headers": headers, "rows": rows}},
         "shares": {t: s.tolist() for t, s in shares.items()}, "uniform": uniform.tolist(),

@@ -61,10 +61,11 @@ INTERVENTIONS = ("baseline", "small init", "sparse init", "Grokfast")
 # Per member: the steps and norms the law needs, and the regime-free measures.
 
 def rate(cfg):
-    """Weight-decay contraction per step: lr x wd (AdamW), lr x wd / (1 - momentum) (SGD)."""
-    if cfg.optimizer == "sgd":
-        return cfg.lr * cfg.weight_decay / (1 - cfg.momentum)
-    return cfg.lr * cfg.weight_decay
+    """Weight-decay contraction per step: lr x wd (AdamW), lr x wd / (1 - momentum) (SGD), to 12
+    significant digits, so cells of one product group together (0.003 x 0.1 is 0.00030000000000000003
+    in floating point, not the 0.0003 of 0.001 x 0.3: it had been left out of the slow end's exponent)."""
+    r = cfg.lr * cfg.weight_decay / (1 - cfg.momentum) if cfg.optimizer == "sgd" else cfg.lr * cfg.weight_decay
+    return float(f"{r:.12g}")
 
 
 def member_record(history, e, cfg, op="div"):
@@ -234,7 +235,7 @@ def cell_name(lr, wd):
 
 
 @runs.drawing
-def plot_law(ladder, product, product_poster, path, wide_poster=None, local=None):
+def plot_law(ladder, product, product_poster, path, wide_poster=None, local=None, setting=""):
     """Delay against 1/(lr wd), log-log: each member (fitted cells filled, held-out cells as larger
     open rings, so a fitted point at the same place still shows), members that memorised and never
     grokked as a triangle at the least delay they can have (the budget less their memorised step),
@@ -244,7 +245,7 @@ def plot_law(ladder, product, product_poster, path, wide_poster=None, local=None
     plt = runs.pyplot()
     if plt is None or not any(m["delay"] for m in ladder):
         return None
-    fig, ax = plt.subplots(figsize=(7.5, 5))
+    fig, ax = plt.subplots(figsize=(7.5, 5.4))
     for m in sorted(ladder, key=lambda m: m["lr"] == FIT_LR):  # held-out first: the fitted are drawn on top
         fitted = m["lr"] == FIT_LR
         if m["delay"]:
@@ -252,10 +253,14 @@ def plot_law(ladder, product, product_poster, path, wide_poster=None, local=None
                     zorder=3 if fitted else 2)
         elif m["memorized_step"] is not None:  # never grokked: its delay is longer than what the budget left
             ax.plot(1 / m["rate"], m["steps"] - m["memorized_step"], "^", ms=8, mfc="none", mec="black", zorder=4)
-    if product:
-        xs = np.logspace(math.log10(1 / max(m["rate"] for m in ladder)) - 0.2, 6.2, 50)
-        ax.plot(xs, [product_delay(product, 1 / x) for x in xs], "-", color="C0",
-                label=f"product law: delay = A (lr wd)^-{product['beta']:.2f}, fitted on lr 1e-3")
+    if product:  # solid over the rates it was fitted on, dashed where it extrapolates
+        inside = np.logspace(math.log10(1 / max(product["rates"])), math.log10(1 / min(product["rates"])), 20)
+        beyond = np.logspace(math.log10(1 / min(product["rates"])), 6.2, 40)
+        ax.plot(inside, [product_delay(product, 1 / x) for x in inside], "-", color="C0",
+                label=f"product law: delay = A (lr wd)^-{product['beta']:.2f}, fitted on the lr 1e-3 cells where "
+                      "most seeds grokked")
+        ax.plot(beyond, [product_delay(product, 1 / x) for x in beyond], ":", color="C0",
+                label="product law, extrapolated")
     if local:
         ax.plot([1 / local["rates"][0], 1 / POSTER_RATE], [local["delays"][0], local_delay(local, POSTER_RATE)],
                 "--", color="C2", label=f"slowest rungs' exponent {local['beta']:.2f}, extrapolated (a lower bound)")
@@ -268,7 +273,7 @@ def plot_law(ladder, product, product_poster, path, wide_poster=None, local=None
     if wide_poster and wide_poster[1]:
         ax.plot(1 / POSTER_RATE, wide_poster[1], "D", color="C4",
                 label=f"norm law at width 128, from V at memorisation: {wide_poster[1]:,.0f}")
-    ax.plot([], [], "o", ms=5, mfc="C0", mec="C0", label="fitted cells (lr 1e-3), one point per seed")
+    ax.plot([], [], "o", ms=5, mfc="C0", mec="C0", label="lr 1e-3 cells, one point per seed")
     ax.plot([], [], "o", ms=9, mfc="none", mec="C0", label="held-out cells (other lr)")
     ax.plot([], [], "^", ms=8, mfc="none", mec="black",
             label="never grokked (any cell): budget - memorised step (its delay is longer)")
@@ -276,8 +281,8 @@ def plot_law(ladder, product, product_poster, path, wide_poster=None, local=None
     ax.set_yscale("log")
     ax.set_xlabel("1 / (lr x weight decay)")
     ax.set_ylabel("delay: grokked step - memorised step (steps)")
-    ax.set_title("Grokking delay against 1 / (lr x weight decay)\n(division mod 97, width 64, AdamW; "
-                 "extrapolated to the poster's lr x wd = 1e-6)", fontsize=10)
+    ax.set_title("Grokking delay against 1 / (lr x weight decay), extrapolated to the poster's lr x wd = 1e-6\n"
+                 f"(division mod 97, {setting})".replace("; ", ";\n"), fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
     return runs.save_figure(fig, path, dpi=90)
 
@@ -717,7 +722,11 @@ def report(arms, results, out, args):
                             (poster, product_poster, local_delay(local, POSTER_RATE)), setting, missing) + rows
     regime = regime_summary(law, errors, poster, recs, missing, product, product_errs, product_poster,
                             (wide_law, wide_poster), groups, args.rung_weight_decay, args.resume_command)
-    figure = plot_law(ladder, product, product_poster, os.path.join(out, "delay_law.png"), wide_poster, local)
+    fast, slow = arms["ladder-fast"], arms["ladder-slow"]
+    figure = plot_law(ladder, product, product_poster, os.path.join(out, "delay_law.png"), wide_poster, local,
+                      f"width {fast.d_model}, batch {fast.batch_size}, AdamW, {len(args.seeds)} seeds per cell; "
+                      f"budgets {fast.steps:,} steps (lr x wd >= {min(lr * wd for lr, wd in FAST):.0e}) and {slow.steps:,} "
+                      f"(lr x wd = {max(lr * wd for lr, wd in SLOW):.0e})")
     common.save_table(out, {
         "script": "grok_delay", "law": law, "width128_law": wide_law, "held_out_errors": errors,
         "product_law": product, "product_held_out_errors": product_errs, "product_poster_prediction": product_poster,

@@ -31,6 +31,7 @@ import numpy as np
 
 import common
 import analysis
+import plateau
 import runs
 
 KEYS = ("memorized_step", "grokked_step", "delay", "final_val_acc", "final_train_acc")
@@ -113,14 +114,15 @@ def summary(scales, decays, cells, holds):
 
 
 @runs.drawing
-def heatmaps(scales, decays, cells, cfg, path):
+def heatmaps(scales, decays, cells, cfg, path, ensemble=None):
     """One heat map per measure, three to a row, each cell labelled with its median over seeds (and,
     for the grokked step and the delay, how many seeds grokked where any did: a median of 'never'
     would hide one)."""
     plt = runs.pyplot()
     if plt is None:
         return None
-    panels = [("memorized_step", "memorised step"), ("grokked_step", "grokked step"), ("delay", "delay (steps)"),
+    panels = [("memorized_step", "memorised step (k/N: seeds that did, where some did not)"),
+              ("grokked_step", "grokked step (k/N: seeds that grokked)"), ("delay", "delay (steps; k/N as at left)"),
               ("final_train_acc", "final train accuracy"), ("final_val_acc", "final val accuracy")]
     fig, axes = plt.subplots(2, 3, figsize=(14, 7.6))
     axes[1, 2].axis("off")
@@ -133,7 +135,10 @@ def heatmaps(scales, decays, cells, cfg, path):
                 v, cell = grid[i, j], cells[scales[i], decays[j]]
                 label = "never" if np.isnan(v) else (f"{v:.2f}" if key.endswith("acc") else f"{v:.0f}")
                 if key in ("grokked_step", "delay") and cell["n_grokked"]:  # a cell's median hides a minority
-                    label += f"\n{cell['n_grokked']}/{len(cell['members'])} grokked"
+                    label += f"\n{cell['n_grokked']}/{len(cell['members'])} seeds"
+                memorised = sum(m.get("memorized_step") is not None for m in cell["members"])
+                if key == "memorized_step" and 0 < memorised < len(cell["members"]):
+                    label += f"\n{memorised}/{len(cell['members'])} seeds"
                 ax.text(j, i, label, ha="center", va="center", fontsize=9, color="0.3" if np.isnan(v) else "black",
                         bbox=dict(facecolor="white", alpha=0.6, lw=0) if not np.isnan(v) else None)
         ax.set_xticks(range(len(decays)), [f"{w:g}" for w in decays])
@@ -142,7 +147,8 @@ def heatmaps(scales, decays, cells, cfg, path):
         ax.set_ylabel("init scale")
         ax.set_title(title, fontsize=11)
     fig.suptitle(f"grok_phase: division mod {cfg.p}, init scale x weight decay; median over {len(cfg.seeds)} seeds "
-                 f"per cell; steps are optimizer updates, 'never' = not within {cfg.steps:,}", fontsize=11)
+                 f"per cell; steps are optimizer updates, 'never' = not within {cfg.steps:,}\n"
+                 f"{plateau.describe(cfg if ensemble is None else ensemble, init=True)}", fontsize=11)
     return runs.save_figure(fig, path, dpi=70)
 
 
@@ -177,7 +183,7 @@ def main(argv=None):
             for (s, w), c in cells.items()]
     common.print_table(f"init scale x weight decay, division mod {base.p}: median [min–max] over "
                        f"{len(base.seeds)} seeds per cell", headers, rows)
-    figure = heatmaps(args.scales, args.weight_decays, cells, base, os.path.join(out, "phase.png"))
+    figure = heatmaps(args.scales, args.weight_decays, cells, base, os.path.join(out, "phase.png"), arms["map"])
     common.save_table(out, {"script": "grok_phase", "tables": {"map": {"headers": headers, "rows": rows}},
                             "scales": args.scales, "weight_decays": args.weight_decays, "cells": groups,
                             "claims": claims(args.scales, args.weight_decays, cells, arms["map"]),

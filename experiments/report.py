@@ -276,7 +276,9 @@ FIGURE_SHOWS = {
     "loss_vs_samples.png": "held-out loss against each task's sequences seen, alone and mixed: the median over "
                            "seeds, the band their range",
     "finetune_vs_scratch.png": "held-out loss of fine-tuned and from-scratch runs against the step, a line per seed",
-    "attention_maps.png": "mean |attention| of one seed, query position against key position, a panel per task",
+    "attention_maps.png": "mean |attention| of one seed, query position against key position, a panel per task; "
+                          "the separator's share, which the verdict reads, is in the table above, and the brightest "
+                          "cells need not be its column",
 }
 
 

@@ -163,7 +163,7 @@ def plot_losses(results, arms, path, preset):
         return None
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     color = {name: colors[i % len(colors)] for i, name in enumerate(results)}
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.4))
     for ax, task in zip(axes, TASKS):
         ends = []
         for name, r in results.items():
@@ -177,18 +177,24 @@ def plot_losses(results, arms, path, preset):
             loss = np.array([[row["loss"] for row in c[:length]] for c in curves])
             ax.fill_between(x, loss.min(axis=0), loss.max(axis=0), color=color[name], alpha=0.2, lw=0)
             ax.plot(x, np.median(loss, axis=0), color=color[name], lw=2 if name == task else 1.2, label=name)
-            if s["samples_to_converge"]["median"] is not None:  # an arm that never converged runs off the edge
-                ends.append(s["samples_to_converge"]["median"])
+            converged = s["samples_to_converge"]["median"]
+            if converged is not None:  # marked on its median line; an arm that never converged runs off the edge
+                ax.plot(converged, float(np.interp(converged, x, np.median(loss, axis=0))), "o", color=color[name],
+                        mec="black", mew=0.5, ms=6, zorder=3)
+                ends.append(converged)
         if ends:
             ax.set_xlim(0, 1.5 * max(ends))
         ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v / 1000:g}k"))
         ax.set_title(task.upper())
         ax.set_xlabel(f"{task.upper()} sequences seen")
         ax.set_ylabel("held-out loss")
+        ax.plot([], [], "o", color="grey", mec="black", mew=0.5, label="converged (median)")
         ax.legend(fontsize=8)
-    seeds = ", ".join(map(str, arms[TASKS[0]].seeds))
-    fig.suptitle(f"task_diversity (--preset {preset}): held-out loss, median over seeds {seeds} (band: min–max); "
-                 "each panel to 1.5x its slowest arm's median convergence", fontsize=10)
+    cfg = arms[TASKS[0]]
+    fig.suptitle(f"task_diversity (--preset {preset}): held-out loss, median over seeds "
+                 f"{', '.join(map(str, cfg.seeds))} (band: min–max)\nconverged = held-out token accuracy >= "
+                 f"{cfg.threshold:g}; each panel ends at 1.5x its slowest arm's median convergence\n"
+                 f"{plateau.describe(cfg)}", fontsize=10)
     return runs.save_figure(fig, path, dpi=80)
 
 

@@ -51,25 +51,35 @@ def grouped(change):
 
 
 @runs.drawing
-def plot_curves(results, path, preset):
+def plot_curves(results, path, preset, cfg):
+    """Held-out loss of each seed, from scratch and fine-tuned, on a log axis (a fine-tuned run
+    starts high, and a linear axis would flatten its late, low plateau), a circle where each seed
+    converged (held-out token accuracy reached --threshold)."""
     plt = runs.pyplot()
     if plt is None:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, (task, pairs) in zip(axes, [("mws", ("mws-scratch", "prefix-to-mws")),
                                         ("mwp", ("mwp-scratch", "mws-to-mwp"))]):
         for name in pairs:
             members = range(len(results[name].summary[task]["members"]))
             for e in members:
                 rows = analysis.rows_of(results[name].history, e, task, "heldout")
-                ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], color="C0" if "scratch" in name else "C1",
+                color = "C0" if "scratch" in name else "C1"
+                ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], color=color,
                         lw=1, label=f"{name} ({len(members)} seeds, a line each)" if e == 0 else None)
+                done = results[name].summary[task]["members"][e]["converged_step"]
+                if done is not None:
+                    ax.plot(done, next(r["loss"] for r in rows if r["step"] == done), "o", color=color, ms=6,
+                            mec="black", mew=0.5, zorder=3)
+        ax.plot([], [], "o", color="grey", mec="black", mew=0.5, label="converged (held-out accuracy reached)")
+        ax.set_yscale("log")
         ax.set_title(f"{task.upper()}: from scratch vs fine-tuned")
         ax.set_xlabel("step")
-        ax.set_ylabel("held-out loss")
+        ax.set_ylabel("held-out loss (log)")
         ax.legend(fontsize=8)
-    fig.suptitle(f"transfer (--preset {preset}): held-out loss against the step; fine-tuned runs start from "
-                 "the pretrained model", fontsize=10)
+    fig.suptitle(f"transfer (--preset {preset}): held-out loss; fine-tuned runs start from the pretrained model\n"
+                 f"{plateau.describe(cfg)}", fontsize=10)
     return runs.save_figure(fig, path, dpi=80)
 
 
@@ -151,7 +161,7 @@ def main(argv=None):
     change_headers = ["parameter group"] + list(changes)
     common.print_table("relative change |ΔW|/|W| during fine-tuning (median over seeds, mean over a group)",
                        change_headers, change_rows)
-    figure = plot_curves(results, os.path.join(out, "finetune_vs_scratch.png"), args.preset)
+    figure = plot_curves(results, os.path.join(out, "finetune_vs_scratch.png"), args.preset, arms["mws-scratch"])
     common.save_table(out, {
         "script": "transfer", "tables": {"arms": {"headers": headers, "rows": rows},
                                          "changes": {"headers": change_headers, "rows": change_rows}},

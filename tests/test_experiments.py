@@ -1042,3 +1042,13 @@ def test_the_local_exponent_reads_the_two_slowest_rates_with_a_grokked_member():
     assert local["beta"] == pytest.approx(np.log(27000 / 8500) / np.log(3))
     assert grok_delay.local_delay(local, 1e-6) == pytest.approx(27000 * 100 ** local["beta"])
     assert grok_delay.local_exponent(members[:1]) is None
+
+
+def test_cells_of_one_contraction_rate_group_together_whatever_float_rounding_says():
+    """0.003 x 0.1 != 0.001 x 0.3 in floating point: the lr 0.003 cell had been left out of the exponent."""
+    grok_delay = importlib.import_module("grok_delay")
+    cell = lambda lr, wd: grok_delay.rate(plateau.GrokConfig(lr=lr, weight_decay=wd))
+    assert cell(0.003, 0.1) == cell(0.001, 0.3) == cell(0.0003, 1.0)
+    members = [dict(rate=cell(lr, wd), delay=d) for lr, wd, d in
+               [(0.001, 0.3, 8000), (0.003, 0.1, 7000), (0.001, 0.1, 20000)]]
+    assert grok_delay.local_exponent(members)["delays"][1] == 7500  # the median of both cells at 3e-4

@@ -143,7 +143,7 @@ def test_the_phase_map_names_its_problem_seeds_and_budget(drawn, tmp_path):
     assert common.run_main(__import__("grok_phase").main, ["--quick", "--out", str(tmp_path / "p")]) == 0
     seen = drawn["p/phase.png"]
     assert seen["suptitle"].startswith("grok_phase: division mod 11") and "median over 2 seeds" in seen["suptitle"]
-    assert [t for t in seen["titles"] if t] == ["memorised step", "grokked step", "delay (steps)",
+    assert [t.split(" (")[0] for t in seen["titles"] if t] == ["memorised step", "grokked step", "delay",
                                                  "final train accuracy", "final val accuracy"]
 
 
@@ -179,7 +179,7 @@ def test_the_phase_map_says_how_many_seeds_grokked_where_any_did(monkeypatch, tm
     cells = {(s, w): dict(members=[{}, {}], n_grokked=int(s == 1 and w == 1),
                           **{k: dict(median=None) for k in grok_phase.KEYS}) for s in (0.1, 1) for w in (0, 1)}
     grok_phase.heatmaps([0.1, 1], [0, 1], cells, plateau.GrokConfig(seeds=(0, 1)), str(tmp_path / "phase.png"))
-    assert texts.count("never\n1/2 grokked") == 2  # the grokked step's and the delay's cell: a median hides it
+    assert texts.count("never\n1/2 seeds") == 2  # the grokked step's and the delay's cell: a median hides it
     assert not any("0/2" in t for t in texts)  # where none grokked, 'never' says it all
 
 
