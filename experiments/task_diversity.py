@@ -163,7 +163,7 @@ def plot_losses(results, arms, path, preset):
         return None
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     color = {name: colors[i % len(colors)] for i, name in enumerate(results)}
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.4))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 5.2))
     for ax, task in zip(axes, TASKS):
         ends = []
         for name, r in results.items():
@@ -189,7 +189,7 @@ def plot_losses(results, arms, path, preset):
         ax.set_xlabel(f"{task.upper()} sequences seen")
         ax.set_ylabel("held-out loss")
         ax.plot([], [], "o", color="grey", mec="black", mew=0.5, label="converged (median)")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)  # below: no curve hidden
     cfg = arms[TASKS[0]]
     fig.suptitle(f"task_diversity (--preset {preset}): held-out loss, median over seeds "
                  f"{', '.join(map(str, cfg.seeds))} (band: min–max)\nconverged = held-out token accuracy >= "

@@ -66,21 +66,25 @@ def plot_curves(results, path, preset, cfg):
             for e in members:
                 rows = analysis.rows_of(results[name].history, e, task, "heldout")
                 color = "C0" if "scratch" in name else "C1"
-                ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], color=color,
-                        lw=1, label=f"{name} ({len(members)} seeds, a line each)" if e == 0 else None)
+                ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], color=color, lw=1)
                 done = results[name].summary[task]["members"][e]["converged_step"]
                 if done is not None:
                     ax.plot(done, next(r["loss"] for r in rows if r["step"] == done), "o", color=color, ms=6,
                             mec="black", mew=0.5, zorder=3)
-        ax.plot([], [], "o", color="grey", mec="black", mew=0.5, label="converged (held-out accuracy reached)")
         ax.set_yscale("log")
-        ax.set_title(f"{task.upper()}: from scratch vs fine-tuned")
+        ax.set_title(f"{task.upper()}: {pairs[0]} vs {pairs[1]}")
         ax.set_xlabel("step")
         ax.set_ylabel("held-out loss (log)")
-        ax.legend(fontsize=8)
+    seeds = len(results["mws-scratch"].summary["mws"]["members"])
+    handles = [plt.Line2D([], [], color="C0", label=f"from scratch ({seeds} seeds, a line each)"),
+               plt.Line2D([], [], color="C1", label="fine-tuned from the pretrained model"),
+               plt.Line2D([], [], color="grey", marker="o", mec="black", mew=0.5, ls="",
+                          label="converged (held-out accuracy reached)")]
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)  # below: no curve hidden
     fig.suptitle(f"transfer (--preset {preset}): held-out loss; fine-tuned runs start from the pretrained model\n"
                  f"{plateau.describe(cfg)}", fontsize=10)
-    return runs.save_figure(fig, path, dpi=80)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return runs.save_figure(fig, path, dpi=80, layout=False)
 
 
 def _le(ours, theirs, factor):
