@@ -327,10 +327,22 @@ def main(argv=None):
     out = args.out or os.path.join("runs", "quick" if args.quick else "", "bench")
     runs.check_writable_folder(out, create=True)
     runs.check_one_script(out, "bench")
+    check_earlier(out, args.quick)
+    return run(args, argv, out)
+
+
+def check_earlier(out, quick):
+    """A smoke bench (--quick) never replaces a real run's bench.json in `out` (reproduce.py asks this
+    before it trains anything)."""
     earlier_bench = os.path.join(out, "bench.json")
-    if args.quick and os.path.isfile(earlier_bench) and not _is_smoke(runs.read_json(earlier_bench)):
+    remedy = "delete it (a bench.json is only bench.py's output) or give another --out"
+    if quick and os.path.isfile(earlier_bench) and not _is_smoke(runs.read_json(earlier_bench, remedy=remedy)):
         raise runs.InputError(f"{out} holds a real run's bench.json, which a smoke run (--quick) never replaces; "
                               "give another --out")
+
+
+def run(args, argv, out):
+    """Time every case of args.cases and write bench.json (and --tricks, --compare) into `out`."""
     fastops.set_backend(args.backend, args.dtype)
     repeats = 2 if args.quick and "--repeats" not in common.explicit_flags(argv) else args.repeats
     rows = []

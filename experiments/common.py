@@ -609,6 +609,19 @@ def run_arms(arms, out, args, log=say, **train_kwargs):
     return results
 
 
+def without_flag(words, flag):
+    """A command line's words less one flag and its value (`--arm x` or `--arm=x`)."""
+    out, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+        elif word == flag:
+            skip = True
+        elif not word.startswith(flag + "="):
+            out.append(word)
+    return out
+
+
 def one_arm_remedy(name, args, error):
     """What to add to a refusal of one arm's folder where several arms ran: the command that retrains
     that arm alone. Arms trained apart with --arm under different --steps would otherwise send each

@@ -204,13 +204,14 @@ def main(argv=None):
         if os.environ.get(STAGE_OF) != args.out:
             raise runs.InputError("--stage is gpu_check.py's own, for the stages it starts; run it without --stage")
         return run_stage(args.stage, args.out, args.standin)
-    if not args.standin and set(args.only or [s for s, *_ in STAGES]) - {"counts"}:
+    on_gpu = not args.standin and bool(set(args.only or [s for s, *_ in STAGES]) - {"counts"})
+    if on_gpu:
         use_backend(False)  # no CuPy or no GPU: one line now, before any folder or stage (counts uses the stand-in)
         fastops.set_backend("numpy")
     committed_check = os.path.realpath(args.out) == os.path.realpath(os.path.join(common.ROOT, "results", "gpu_check"))
-    if committed_check and args.standin:  # the committed check's folder is for a real GPU's check only
-        raise runs.InputError(f"--out {args.out} is the committed GPU check's folder; a --standin dry run never "
-                              "writes there: give another --out")
+    if committed_check and not on_gpu:  # the committed check's folder is for a real GPU's check only
+        raise runs.InputError(f"--out {args.out} is the committed GPU check's folder; a run with no stage on a GPU "
+                              "(--standin, or --only counts) never writes there: give another --out")
     runs.check_writable_folder(args.out, create=True, committed_ok=args.overwrite and committed_check)
     runs.check_one_script(args.out, "gpu_check")
     earlier = [name for name in FILES if os.path.lexists(os.path.join(args.out, name))]

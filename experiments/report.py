@@ -133,7 +133,13 @@ def rerun(root, folder):
     any other flags that trained them must be added (nothing recorded them)."""
     script, preset = script_and_preset(folder)
     words, unrecorded = ["--preset", preset] * bool(preset), True  # until a file is found that records them
-    arms = sorted(glob.glob(os.path.join(root, folder, "*", "")))
+    arms = glob.glob(os.path.join(root, folder, "*", ""))
+    with contextlib.suppress(runs.InputError, AttributeError, TypeError):  # the arms its table names, where it is readable
+        named = runs.read_json(os.path.join(root, folder, "table.json")).get("arms") or {}
+        arms = [a for a in arms if os.path.basename(os.path.dirname(a)) in named] or arms
+    # The newest arm first: an arm left from earlier flags, or reused from an earlier command, has older files.
+    arms.sort(key=lambda a: max((os.path.getmtime(os.path.join(a, n)) for n in ("config.json", "summary.json")
+                                 if os.path.isfile(os.path.join(a, n))), default=0), reverse=True)
     for config in [os.path.join(a, n) for n in ("config.json", "summary.json") for a in arms]:  # a damaged one: the other
         if not os.path.exists(config):
             continue
@@ -146,6 +152,11 @@ def rerun(root, folder):
     line = common.shell_line(["python", common.script_path(script), *words, "--out", os.path.join(root, folder),
                               "--resume"])
     return f"`{line}`" + (UNRECORDED if unrecorded else "")
+
+
+def reproduce_command(args):
+    """The chain that makes a ledger's runs: reproduce.py into its --root, writing its --out."""
+    return common.shell_line(["python", common.script_path("reproduce"), "--root", args.root, "--results", args.out])
 
 
 def is_committed_ledger(path):
@@ -461,9 +472,10 @@ def main(argv=None):
     p.add_argument("--force", action="store_true", help="replace the ledger even if claims would go missing, and write smoke runs' numbers into "
                         "a ledger other than the committed RESULTS.md (never into it)")
     args = p.parse_args(argv)
+    if os.path.lexists(args.root) and not os.path.isdir(args.root):
+        raise runs.InputError(f"--root {args.root} is a file, not a folder of runs; give another --root")
     if not os.path.isdir(args.root):
-        raise runs.InputError(f"--root {args.root} is not a folder of runs; run "
-                              f"`{common.shell_line(['python', common.script_path('reproduce'), '--root', args.root])}` first")
+        raise runs.InputError(f"--root {args.root} is not a folder of runs; run `{reproduce_command(args)}` first")
     runs.check_writable_file(args.out, "--out", committed_ok=is_committed_ledger(args.out))
     check_ledger_place(args.out, args.root, "--out")
     out = os.path.realpath(args.out)  # a link to a ledger: write its target, keep the link
@@ -506,8 +518,7 @@ def main(argv=None):
     if not new_ids and not args.force:  # a ledger of no claims is never written unasked
         raise runs.InputError(f"no claims under {args.root}/ (no <script>/table.json there)"
                               f"{f', and {args.out} exists' if before is not None else ''}; "
-                              f"run `{common.shell_line(['python', common.script_path('reproduce'), '--root', args.root])}` "
-                              "first")
+                              f"run `{reproduce_command(args)}` first")
     commits = sorted({c for script in origin for c in origin[script][0]}
                      | set((before_ledger or {}).get("commits", []) if carried else []))
     figure_dir = os.path.join(os.path.dirname(out), "results")

@@ -236,6 +236,11 @@ def main(argv=None):
     runs.check_writable_file(results, "--results", committed_ok=report.is_committed_ledger(results))  # before hours of training
     report.check_ledger_place(results, args.root, "--results")
     report.old_ledger(results, "--results")  # no file of the user's, no damaged ledger: found before any training
+    if not args.no_bench:  # nor a real bench.json that a smoke chain's bench would refuse to replace
+        try:
+            importlib.import_module("bench").check_earlier(os.path.join(args.root, "bench"), args.quick)
+        except runs.InputError as error:
+            raise runs.InputError(f"{error}; or give --no-bench, or another --root") from None
     flags_for = lambda script: (["--out", os.path.join(args.root, script), "--backend", args.backend]
                                 + ["--quick"] * args.quick)
     if args.list:

@@ -137,14 +137,20 @@ def main(argv=None):
                 parent = os.path.join(out, PARENT[name])
                 if args.arm == name and not (runs.RunFolder.holds_finished(parent) and runs.RunFolder(
                         parent, (), plateau.config_to_dict(arms[PARENT[name]]), plateau.RESUMABLE).finished_result()):
+                    words = [w for w in args.argv if w.split("=", 1)[0] not in ("--resume", "--overwrite")]
+                    first = common.shell_line(["python", common.script_path("transfer"),
+                                               *common.without_flag(words, "--arm"), "--arm", PARENT[name]])
                     raise runs.InputError(f"arm {name} starts from arm {PARENT[name]}, which is not finished with "
-                                          f"these flags in {parent}; train it first (--arm {PARENT[name]})")
+                                          f"these flags in {parent}; train it first: `{first}` (add --resume to "
+                                          "continue its checkpoint, or --overwrite to replace a run of other flags)")
                 start = run(PARENT[name]).params
             resume = args.resume or (args.arm is not None and name != args.arm)  # a parent is only reused
             common.say(f"== {name}: {len(arms[name].seeds)} seed(s), up to {arms[name].steps} steps")
-            results[name] = runs.train(arms[name], out=os.path.join(out, name), resume=resume,
-                                          overwrite=args.overwrite and not resume,
-                                          init_params=start)
+            try:
+                results[name] = runs.train(arms[name], out=os.path.join(out, name), resume=resume,
+                                              overwrite=args.overwrite and not resume, init_params=start)
+            except runs.InputError as error:  # as common.run_arms says it: the command that retrains this arm alone
+                raise runs.InputError(f"{error}{common.one_arm_remedy(name, args, error)}") from None
         return results[name]
     for name in arms if args.arm is None else [args.arm]:
         run(name)

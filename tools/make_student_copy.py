@@ -82,13 +82,14 @@ class DestinationError(ValueError):
 
 def check_destination(dest, root=ROOT):
     """DEST must be a new folder, outside the repository, in a folder we can write."""
+    example = os.path.relpath(os.path.join(os.path.dirname(os.path.realpath(root)), "student-plateau"))
     if not dest:
-        raise DestinationError("DEST is empty; give a new folder, e.g. ../student-plateau")
+        raise DestinationError(f"DEST is empty; give a new folder, e.g. {example}")
     if os.path.lexists(dest):
         raise DestinationError(f"{dest} already exists; choose a new folder")
     real, repo = os.path.realpath(dest), os.path.realpath(root)
     if os.path.commonpath([real, repo]) == repo:
-        raise DestinationError(f"{dest} lies inside the repository; choose a folder outside it, e.g. ../student-plateau")
+        raise DestinationError(f"{dest} lies inside the repository; choose a folder outside it, e.g. {example}")
     parent = os.path.dirname(real)
     if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
         raise DestinationError(f"cannot create {dest}: {parent} is not a writable folder")
