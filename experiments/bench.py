@@ -328,7 +328,7 @@ def main(argv=None):
     runs.check_writable_folder(out, create=True)
     runs.check_one_script(out, "bench")
     check_earlier(out, args.quick)
-    return run(args, argv, out)
+    return run(args, argv, out, earlier)
 
 
 def check_earlier(out, quick):
@@ -341,8 +341,9 @@ def check_earlier(out, quick):
                               "give another --out")
 
 
-def run(args, argv, out):
-    """Time every case of args.cases and write bench.json (and --tricks, --compare) into `out`."""
+def run(args, argv, out, earlier=None):
+    """Time every case of args.cases and write bench.json (and --tricks) into `out`; print each case's
+    change against `earlier`, the --compare file's rows read before any work."""
     fastops.set_backend(args.backend, args.dtype)
     repeats = 2 if args.quick and "--repeats" not in common.explicit_flags(argv) else args.repeats
     rows = []
