@@ -226,7 +226,7 @@ def main(argv=None):
                                                    "<root>/RESULTS.md with --quick)")
     args = p.parse_args(argv)
     args.root = args.root or os.path.join("runs", "quick" if args.quick else "")
-    args.root = args.root.rstrip("/") or "runs"
+    args.root = args.root.rstrip("/") or "/"  # a root of slashes only is the file system's root, never runs/
     results = args.results or (os.path.join(args.root, "RESULTS.md") if args.quick else "RESULTS.md")
     if args.quick and report.is_committed_ledger(results):  # real paths: a link to it is caught too
         raise runs.InputError(f"--quick never writes the committed RESULTS.md (here {results}); "

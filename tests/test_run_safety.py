@@ -1325,3 +1325,9 @@ def test_report_root_remedies_name_the_ledger_and_a_file_root_is_refused(tmp_pat
     assert code == 2 and "is a file, not a folder of runs" in err, err
     code, _, err = run_main("report", ["--root", str(tmp_path / "none"), "--out", str(tmp_path / "x.md")])
     assert code == 2 and f"--root {tmp_path / 'none'} --results {tmp_path / 'x.md'}" in err, err
+
+
+def test_a_root_of_slashes_is_the_file_systems_root_never_runs(capsys):
+    """reproduce.py had turned --root / into runs/ without a word (fourth pass)."""
+    code, out, err = run_main("reproduce", ["--list", "--quick", "--root", "/", "--only", "grok"])
+    assert code == 0 and "--out /grok" in out and "runs/" not in out, (out, err)
