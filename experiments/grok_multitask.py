@@ -2,8 +2,9 @@
 
 Claim (poster): training all four operations at once reaches grokking ~18x
 sooner than division alone. That 18x is in % of a training budget that grows
-with the number of tasks (83.5% of 400,000 steps vs ~4.7% of 4 x 400,000,
-83.5% / 18), i.e. 334,000 -> ~75,200 raw steps: ~4.4x in steps.
+with the number of tasks (83.5% of 400,000 steps vs ~4.7% of 4 x 400,000; the
+18x is approximate: 83.5 / 4.7 = 17.8), i.e. 334,000 -> ~75,200 raw steps:
+~4.4x in steps.
 
 Arms: division alone; division + each other op; all four (batch 512 drawn from
 the union of the training halves, so division gets about 1/k of each batch).
