@@ -111,9 +111,10 @@ class Interrupted(Exception):
         self.signum, self.step, self.where = signum, step, where
         name = signal.Signals(signum).name
         if finished:
-            message = f"interrupted by {name} as {where or 'the run'} finished (step {step}); continue with --resume"
+            message = (f"interrupted by {name} as {where or 'the run'} finished (step {step}); continue with "
+                       "--resume (and without --overwrite)")
         else:
-            saved = f"; checkpoint saved in {where}, continue with --resume" if where else ""
+            saved = f"; checkpoint saved in {where}, continue with --resume (and without --overwrite)" if where else ""
             message = f"interrupted by {name} at step {step}{saved}"
         super().__init__(message)
 

@@ -31,7 +31,7 @@ def _stop_quietly(signum, frame):
 
 
 # What a stopped script says to do next; a script without --resume sets its own (bench.py, say).
-STOP_ADVICE = "run the same command with --resume to continue (finished arms are kept)"
+STOP_ADVICE = "run the same command with --resume, and without --overwrite, to continue (finished arms are kept)"
 
 
 def _stop_now(signum, frame):

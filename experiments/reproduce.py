@@ -117,7 +117,7 @@ class ArmsStopped(runs.Interrupted):
     def __init__(self, signum):
         super().__init__(signum, step=None, where=None)
         self.args = (f"interrupted by {signal.Signals(signum).name}: every running arm saved its checkpoint; "
-                     "continue with the same command and --resume",)
+                     "continue with the same command and --resume (without --overwrite)",)
 
 
 class Arm:

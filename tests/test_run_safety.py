@@ -1331,3 +1331,22 @@ def test_a_root_of_slashes_is_the_file_systems_root_never_runs(capsys):
     """reproduce.py had turned --root / into runs/ without a word (fourth pass)."""
     code, out, err = run_main("reproduce", ["--list", "--quick", "--root", "/", "--only", "grok"])
     assert code == 0 and "--out /grok" in out and "runs/" not in out, (out, err)
+
+
+def test_advice_after_a_stop_never_pairs_resume_with_overwrite():
+    """'continue with --resume', added to a command that had --overwrite, was refused as a contradiction (fifth pass)."""
+    import signal
+    for stop in (runs.Interrupted(signal.SIGINT, 10, "o/a"), runs.Interrupted(signal.SIGTERM, 10, "o/a", finished=True)):
+        assert "without --overwrite" in str(stop)
+    assert "without --overwrite" in common.STOP_ADVICE
+
+
+def test_a_presets_section_shows_even_where_the_poster_configuration_did_not_run(tmp_path):
+    """transfer-fast alone: its tables had been dropped from the ledger, its claims kept (fifth pass)."""
+    _table(tmp_path / "r", script="transfer-fast", arms=("mws-scratch",), quick=True)
+    table = json.loads((tmp_path / "r" / "transfer-fast" / "table.json").read_text())
+    table.update(script="transfer", tables={"t": {"headers": ["arm"], "rows": [["mws-scratch"]]}})
+    (tmp_path / "r" / "transfer-fast" / "table.json").write_text(json.dumps(table))
+    assert run_main("report", ["--root", str(tmp_path / "r"), "--out", str(tmp_path / "R.md"), "--force"])[0] == 0
+    text = (tmp_path / "R.md").read_text()
+    assert "#### transfer-fast" in text and "| mws-scratch |" in text, text
