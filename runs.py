@@ -741,6 +741,10 @@ class RunFolder:
             # one, nor over a stopped one whose checkpoint a --quick run with long flags may have taken hours to make
         if held and not (resume or overwrite):
             what = "a finished run" if held == "finished" else "an unfinished run with a checkpoint"
+            other = self.recorded_differences()
+            if other:  # then --resume cannot continue it either: say so, not "--resume"
+                raise InputError(f"{self.path} already holds {what} of another config ({other}); choose another "
+                                 "--out, or give the flags that made it (--overwrite replaces it)")
             raise InputError(f"{self.path} already holds {what}: continue it with --resume, "
                              "or choose another --out (--overwrite replaces it)")
         if resume and held == "finished":
@@ -768,6 +772,15 @@ class RunFolder:
         self.write_history([])
         self._start_timing(0, [])
         return None
+
+    def recorded_differences(self):
+        """How the config that config.json records differs from this run's ('' if it does not, or if
+        config.json cannot be read: then the reader that needs it names it)."""
+        with contextlib.suppress(InputError, AttributeError):
+            recorded = read_json(self.file("config.json"))
+            fields = {k: v for k, v in recorded.items() if k not in ("run_id", "made_by")}
+            return self.describe_differences(fields) if self.differences(fields) else ""
+        return ""
 
     def _start_timing(self, step, earlier):
         """Open this process's timing segment (see timing.json in the module docstring)."""

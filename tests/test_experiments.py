@@ -385,9 +385,10 @@ def test_a_fresh_run_never_takes_over_another_runs_folder(tmp_path):
     out = str(tmp_path)
     code, _, err = run_main("grok", TINY_FLAGS + ["--steps", "20", "--checkpoint-every", "10", "--out", out])
     assert code == 0, err
-    # B: another lr into the same folder, without --resume: refused, naming --resume and --out
+    # B: another lr into the same folder, without --resume: refused, naming the difference and --out (not
+    # --resume, which cannot continue a run of another config)
     code, _, err = run_main("grok", TINY_FLAGS + ["--steps", "20", "--lr", "3e-3", "--out", out])
-    assert code == 2 and "--resume" in err and "--out" in err
+    assert code == 2 and "lr=0.001 there, 0.003 here" in err and "--out" in err and "--resume" not in err, err
     # B with --resume: A's checkpoint belongs to another config, so nothing of A is loaded
     code, _, err = run_main("grok", TINY_FLAGS + ["--steps", "40", "--lr", "3e-3", "--out", out, "--resume"])
     assert code == 2 and "another config" in err and "lr=0.001 there, 0.003 here" in err

@@ -1350,3 +1350,14 @@ def test_a_presets_section_shows_even_where_the_poster_configuration_did_not_run
     assert run_main("report", ["--root", str(tmp_path / "r"), "--out", str(tmp_path / "R.md"), "--force"])[0] == 0
     text = (tmp_path / "R.md").read_text()
     assert "#### transfer-fast" in text and "| mws-scratch |" in text, text
+
+
+def test_a_fresh_run_over_another_configs_run_never_advises_resume(pristine, tmp_path):
+    """'continue it with --resume' over a run of other flags led to 'a finished run of another config' (sixth pass)."""
+    shutil.copytree(pristine / "finished", tmp_path / "f")
+    code, _, err = run_main("grok", TINY_FLAGS[:-2] + ["--seeds", "0,1"] + STEPS + ["--out", str(tmp_path / "f")])
+    assert code == 2 and "of another config (seeds=[0] there, [0, 1] here)" in err and "--resume" not in err, err
+
+
+test_a_fresh_run_over_another_configs_run_never_advises_resume = pytest.mark.integration(
+    test_a_fresh_run_over_another_configs_run_never_advises_resume)  # the pristine runs train
