@@ -195,12 +195,18 @@ def describe(cfg, init=False):
     if isinstance(cfg, SequenceConfig):
         return f"{opt}, wd {show(cfg.weight_decay)}, {cfg.attention} attention, D={cfg.d_model}, p={cfg.p}, {budget}"
     if init and cfg.init != "default":
-        value = cfg.sparsity if cfg.init == "sparse" else cfg.init_scale
-        scale = (f" ({'sparsity' if cfg.init == 'sparse' else 'scale'} per member)" if isinstance(value, (tuple, list))
-                 else f" {value:g} zeros" if cfg.init == "sparse" else f" x{value:g}")
-        extra += f", {'per-member' if isinstance(cfg.init, (tuple, list)) else cfg.init} init" + \
-            ("" if isinstance(cfg.init, (tuple, list)) else scale)
+        extra += f", {describe_init(cfg)}"
     return f"{opt}, wd {show(cfg.weight_decay)}{extra}, {cfg.norm}-LN, D={cfg.d_model}, p={cfg.p}, {budget}"
+
+
+def describe_init(cfg):
+    """'small init x0.01', 'sparse init 0.9 zeros', 'per-member init', ... (a grokking config's)."""
+    per_member = lambda v: isinstance(v, (tuple, list))
+    if per_member(cfg.init):
+        return "per-member init"
+    if cfg.init == "sparse":
+        return "sparse init" + (" (sparsity per member)" if per_member(cfg.sparsity) else f" {cfg.sparsity:g} zeros")
+    return f"{cfg.init} init" + (" (scale per member)" if per_member(cfg.init_scale) else f" x{cfg.init_scale:g}")
 
 
 def member_config(cfg, e):

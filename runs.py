@@ -61,8 +61,8 @@ import autograd as ag
 import fastops
 import plateau
 
-RUN_FILES = ("config.json", "history.csv", "checkpoint.npz", "summary.json", "params.npz", "curves.png",
-             "timing.json")
+RUN_RECORDS = ("config.json", "history.csv", "checkpoint.npz", "summary.json", "params.npz")  # a run is here
+RUN_FILES = RUN_RECORDS + ("curves.png", "timing.json")
 
 
 class InputError(ValueError):
@@ -247,7 +247,7 @@ def check_plain_file(path, remedy="", limit=MAX_JSON_BYTES):
         raise InputError(f"{path} is not a regular file (a device or a pipe?){remedy}")
     if limit is not None and os.path.isfile(path) and os.path.getsize(path) > limit:
         raise InputError(f"{path} is {os.path.getsize(path):,} bytes, more than any file of ours "
-                         f"({MAX_JSON_BYTES:,}){remedy}")
+                         f"({limit:,}){remedy}")
 
 
 def read_json(path, rows=None, row_keys=(), remedy=""):
@@ -443,8 +443,7 @@ def check_one_script(out, script):
     run folder (it holds a run's files) or a folder of scripts' folders (reproduce.py's --root)."""
     field = lambda value, key: value.get(key) if isinstance(value, dict) else None
     arms = [arm.path for arm in (os.scandir(out) if os.path.isdir(out) else ()) if arm.is_dir()]
-    run_file = next((n for n in ("config.json", "history.csv", "checkpoint.npz", "summary.json", "params.npz")
-                     if os.path.lexists(os.path.join(out, n))), None)
+    run_file = _first_held(out, RUN_RECORDS)
     if run_file:
         raise InputError(f"{out} is a run folder (it holds {run_file}), not a script's folder; give {script} "
                          "another --out")
@@ -463,6 +462,11 @@ def check_one_script(out, script):
     others = sorted({str(s) for s in found if s not in (None, script)})
     if others:
         raise InputError(f"{out} holds the runs of {', '.join(others)}; give {script} another --out")
+
+
+def _first_held(folder, names):
+    """The first of these file names that `folder` holds (as anything: a file, a link, a folder), or None."""
+    return next((n for n in names if os.path.lexists(os.path.join(folder, n))), None)
 
 
 def read_script_mark(mark):
@@ -497,8 +501,7 @@ def claim_folder(out, script):
 
 def check_runs_root(root, flag):
     """A folder of scripts' folders (reproduce.py's --root) is no script's or run's folder itself."""
-    held = next((n for n in ("config.json", "history.csv", "checkpoint.npz", "summary.json", "params.npz",
-                             "table.json", SCRIPT_MARK) if os.path.lexists(os.path.join(root, n))), None)
+    held = _first_held(root, RUN_RECORDS + ("table.json", SCRIPT_MARK))
     if held:
         raise InputError(f"{flag} {root} is a script's or a run's folder (it holds {held}), not a folder of "
                          f"scripts' folders; give another {flag}")
@@ -609,7 +612,7 @@ class RunFolder:
 
     def check_config(self, name, config):
         """A config dict that a file holds is one plateau accepts: each field of the right kind and range."""
-        fields = {k: v for k, v in config.items() if k not in ("run_id", "made_by")} if isinstance(config, dict) else {}
+        fields = _config_fields(config)
         try:
             plateau.check_config(plateau.config_from_dict(fields))
         except (plateau.ConfigError, ValueError, TypeError) as error:
@@ -776,10 +779,11 @@ class RunFolder:
     def recorded_differences(self):
         """How the config that config.json records differs from this run's ('' if it does not, or if
         config.json cannot be read: then the reader that needs it names it)."""
-        with contextlib.suppress(InputError, AttributeError):
+        with contextlib.suppress(InputError):
             recorded = read_json(self.file("config.json"))
-            fields = {k: v for k, v in recorded.items() if k not in ("run_id", "made_by")}
-            return self.describe_differences(fields) if self.differences(fields) else ""
+            fields = _config_fields(recorded)
+            if isinstance(recorded, dict) and self.differences(fields):
+                return self.describe_differences(fields)
         return ""
 
     def _start_timing(self, step, earlier):
@@ -937,6 +941,11 @@ def _is_made_by(record):
     """A made_by record as this version writes it ({} for a run from before it was kept)."""
     return isinstance(record, dict) and (not record or isinstance(record.get("commits"), list) and all(
         isinstance(c, str) for c in record["commits"]) and isinstance(record.get("quick"), bool))
+
+
+def _config_fields(config):
+    """A config dict as a file records it, less what is no config field (run_id, made_by); {} if no dict."""
+    return {k: v for k, v in config.items() if k not in ("run_id", "made_by")} if isinstance(config, dict) else {}
 
 
 def _made_by(earlier):
@@ -1103,7 +1112,7 @@ def plot_history(history, cfg, path):
 
 
 def figure_title(path, cfg):
-    """'<script>/<arm>: E members, seeds ...' from the run folder the figure goes into (and the
+    """'<script>/<arm>: seeds ...' from the run folder the figure goes into (and the
     script that trained it where --out gave its folder another name: 'grok (v12)/grok'), and
     below it the setting, budget included (plateau.describe)."""
     folder, arm = os.path.normpath(os.path.abspath(path)).split(os.sep)[-3:-1]

@@ -217,12 +217,13 @@ def shell_line(words):
 
 def rerun_command(script, argv, drop=(), add=()):
     """The shell command that runs experiments/<script>.py again with the flags it was given
-    (argv), less the flags in `drop` (each a flag without a value), plus `add` (adding --resume
-    drops --overwrite, which contradicts it)."""
+    (argv), less the flags in `drop` (each a flag without a value), plus the words of `add` (a flag
+    already kept is not written twice; adding --resume drops --overwrite, which contradicts it)."""
     argv = sys.argv[1:] if argv is None else argv
     drop = set(drop) | ({"--overwrite"} if "--resume" in add else set())
-    words = [a for a in argv if a.split("=", 1)[0] not in drop] + [a for a in add if a not in argv]
-    return shell_line(["python", script_path(script), *words])
+    words = [a for a in argv if a.split("=", 1)[0] not in drop]
+    return shell_line(["python", script_path(script), *words,
+                       *[a for a in add if not (a.startswith("--") and a in words)]])
 
 
 def script_path(script):
@@ -628,9 +629,9 @@ def one_arm_remedy(name, args, error):
     other's user back and forth (each one's "give --steps N" refuses the other)."""
     if args.arm is not None or "--overwrite" not in str(error):
         return ""
-    words = [w for w in args.argv if w.split("=", 1)[0] not in ("--resume", "--overwrite")]
-    return (f"; or retrain this arm alone with this command's flags: "
-            f"`{shell_line(['python', script_path(runs.MADE_BY['script']), *words, '--arm', name, '--overwrite'])}`")
+    command = rerun_command(runs.MADE_BY["script"], args.argv, drop=("--resume", "--overwrite"),
+                            add=("--arm", name, "--overwrite"))
+    return f"; or retrain this arm alone with this command's flags: `{command}`"
 
 
 def only_one_arm(args, out):

@@ -154,9 +154,11 @@ def rerun(root, folder):
     return f"`{line}`" + (UNRECORDED if unrecorded else "")
 
 
-def reproduce_command(args):
-    """The chain that makes a ledger's runs: reproduce.py into its --root, writing its --out."""
-    return common.shell_line(["python", common.script_path("reproduce"), "--root", args.root, "--results", args.out])
+def reproduce_command(args, *words, resume=False):
+    """The chain that makes a ledger's runs: reproduce.py into its --root, writing its --out (with
+    `words` after, --resume before)."""
+    return common.shell_line(["python", common.script_path("reproduce"), *["--resume"] * resume, "--root", args.root,
+                              "--results", args.out, *words])
 
 
 def is_committed_ledger(path):
@@ -572,8 +574,7 @@ def main(argv=None):
             notes += [f"- **{c['id']}**: {note}"] if note else []
     lines += (["", "Notes:", ""] + notes) if notes else []
     figure_lines, copies, shown = figures(args.root, tables, figure_dir, (before_ledger or {}).get("figures", []))
-    adds = lambda script: common.shell_line(["python", common.script_path("reproduce"), "--resume", "--root", args.root,
-                                             "--results", args.out, *["--quick"] * bool(smoke), "--only", script])
+    adds = lambda script: reproduce_command(args, *["--quick"] * bool(smoke), "--only", script, resume=True)
     for script in SCRIPTS:
         t = tables[script]
         if script in carried:

@@ -137,9 +137,8 @@ def main(argv=None):
                 parent = os.path.join(out, PARENT[name])
                 if args.arm == name and not (runs.RunFolder.holds_finished(parent) and runs.RunFolder(
                         parent, (), plateau.config_to_dict(arms[PARENT[name]]), plateau.RESUMABLE).finished_result()):
-                    words = [w for w in args.argv if w.split("=", 1)[0] not in ("--resume", "--overwrite")]
-                    first = common.shell_line(["python", common.script_path("transfer"),
-                                               *common.without_flag(words, "--arm"), "--arm", PARENT[name]])
+                    first = common.rerun_command("transfer", common.without_flag(args.argv, "--arm"),
+                                                 drop=("--resume", "--overwrite"), add=("--arm", PARENT[name]))
                     raise runs.InputError(f"arm {name} starts from arm {PARENT[name]}, which is not finished with "
                                           f"these flags in {parent}; train it first: `{first}` (add --resume to "
                                           "continue its checkpoint, or --overwrite to replace a run of other flags)")
